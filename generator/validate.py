@@ -1,0 +1,175 @@
+"""Stage 2, validate: the roster file against schemas/roster.schema.json.
+
+Problems are reported at the YAML node that caused them, in words an admin
+can act on rather than jsonschema's own phrasing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from generator.errors import Problem, dotted
+from generator.load import Document, YamlPath
+from generator.resources import roster_schema
+
+SECRET_FIELDS = frozenset({"password", "extension_password", "voicemail_pin"})
+
+_TYPE_WORDS = {
+    "boolean": "true or false",
+    "integer": "a whole number",
+    "string": "text",
+    "array": "a list",
+    "object": "a mapping",
+}
+_JSON_TYPES = {
+    bool: "boolean",
+    int: "integer",
+    str: "string",
+    list: "array",
+    dict: "object",
+    type(None): "null",
+}
+
+
+@cache
+def _validator(definition: str | None = None) -> Draft202012Validator:
+    schema = roster_schema()
+    if definition:
+        schema = {**schema, "$ref": f"#/$defs/{definition}"}
+        for key in ("type", "required", "properties", "additionalProperties"):
+            schema.pop(key, None)
+    return Draft202012Validator(schema)
+
+
+@cache
+def known_fields() -> frozenset[str]:
+    defs = roster_schema()["$defs"]
+    names = set(defs["userFields"]["properties"]) | set(defs["phone"]["properties"])
+    names |= set(roster_schema()["properties"]) | {"profiles", "phone_defaults"}
+    return frozenset(names)
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), "unknown")
+
+
+def _shown(path: YamlPath, value: Any) -> str:
+    if path and path[-1] in SECRET_FIELDS:
+        return ""
+    if isinstance(value, (dict, list)):
+        return ""
+    return f" (got {value!r})"
+
+
+def _accepts(branch: dict, value: Any) -> bool:
+    wanted = branch.get("type")
+    if wanted is None:
+        return "enum" in branch and isinstance(value, str)
+    kinds = wanted if isinstance(wanted, list) else [wanted]
+    kind = _json_type(value)
+    return kind in kinds or (kind == "integer" and "number" in kinds)
+
+
+def _branch_errors(error: ValidationError) -> list[ValidationError] | None:
+    """For an anyOf, the errors of the one branch shaped like the value, if only one is."""
+    branches = error.schema.get(error.validator, [])
+    fitting = [i for i, branch in enumerate(branches) if _accepts(branch, error.instance)]
+    if len(fitting) != 1:
+        return None
+    return [e for e in error.context if e.relative_schema_path[0] == fitting[0]]
+
+
+def _unexpected(error: ValidationError) -> list[str]:
+    inside = re.search(r"\((.*)\)", error.message)
+    return re.findall(r"'([^']*)'", inside.group(1)) if inside else []
+
+
+def _message(error: ValidationError, path: YamlPath, custom: str | None) -> str:
+    value, kind = error.instance, error.validator
+    if kind == "type":
+        wanted = error.validator_value
+        words = [_TYPE_WORDS.get(w, w) for w in (wanted if isinstance(wanted, list) else [wanted])]
+        return f"must be {' or '.join(words)}{_shown(path, value)}"
+    if kind == "enum":
+        choices = ", ".join(str(c) for c in error.validator_value)
+        return f"must be one of {choices}{_shown(path, value)}"
+    if kind == "required":
+        missing = re.match(r"'([^']*)'", error.message)
+        return f"missing required field {missing.group(1) if missing else error.message}"
+    if custom:
+        return f"{custom}{_shown(path, value)}"
+    if kind == "minimum":
+        return f"must be at least {error.validator_value}{_shown(path, value)}"
+    if kind == "maximum":
+        return f"must be at most {error.validator_value}{_shown(path, value)}"
+    if kind == "minLength":
+        return f"must be at least {error.validator_value} characters long"
+    if kind == "maxLength":
+        return f"must be at most {error.validator_value} characters long"
+    return error.message
+
+
+def _suggest(name: str) -> str:
+    close = difflib.get_close_matches(name, known_fields(), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _flatten(
+    errors: Iterable[ValidationError], custom: str | None = None
+) -> Iterable[tuple[ValidationError, str | None]]:
+    """Leaf errors, each with the nearest x-error wording above it."""
+    for error in errors:
+        wording = error.schema.get("x-error", custom) if isinstance(error.schema, dict) else custom
+        if error.validator in ("anyOf", "oneOf"):
+            inner = _branch_errors(error)
+            if inner:
+                yield from _flatten(inner, wording)
+                continue
+        yield error, wording
+
+
+def describe(
+    error: ValidationError, base: YamlPath = ()
+) -> Iterable[tuple[YamlPath, str]]:
+    """(path, message) pairs for one jsonschema error, relative to `base`."""
+    for leaf, wording in _flatten([error]):
+        path = (*base, *leaf.absolute_path)
+        if leaf.validator in ("additionalProperties", "unevaluatedProperties"):
+            for name in _unexpected(leaf):
+                yield (*path, name), f"unknown field {name!r}{_suggest(name)}"
+        else:
+            yield path, _message(leaf, path, wording)
+
+
+def subject(data: Any, path: YamlPath) -> tuple[str | None, str]:
+    """Who a roster path belongs to: (user name, field path below the user)."""
+    if len(path) >= 2 and path[0] == "users" and isinstance(path[1], int):
+        users = data.get("users") if isinstance(data, dict) else None
+        entry = users[path[1]] if isinstance(users, list) and path[1] < len(users) else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        user = str(name) if isinstance(name, (str, int)) else f"#{path[1] + 1}"
+        return user, dotted(path[2:])
+    return None, dotted(path)
+
+
+def validate(document: Document) -> list[Problem]:
+    data = document.data
+    if data is None:
+        return [Problem(document.file, 1, 1, None, None, "the roster is empty: it needs a users: list")]
+    if not isinstance(data, dict):
+        message = "the roster must be a mapping with defaults:, profiles: and users:"
+        return [Problem(document.file, 1, 1, None, None, message)]
+    problems = []
+    for error in _validator().iter_errors(data):
+        for path, message in describe(error):
+            line, col = document.where(path, key=message.startswith("unknown field"))
+            user, field = subject(data, path)
+            problems.append(Problem(document.file, line, col, user, field or None, message))
+    return sorted(set(problems), key=lambda p: (p.line, p.col, p.message))
