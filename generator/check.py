@@ -1,0 +1,223 @@
+"""Stage 4, check: each resolved user against the PBX's field rules, then the
+rules that span users. Every problem is located at the YAML that gave the value.
+
+Rules that JSON Schema can say (types, enums, lengths, patterns, ranges,
+required fields) live in schemas/roster.schema.json (`resolvedUser`); the rest
+are the functions here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import cache
+
+from jsonschema import Draft202012Validator
+
+from generator.errors import Problem
+from generator.expand import FORWARD_RULES, WEEKDAYS
+from generator.render import ColumnSet
+from generator.resolve import ResolvedUser
+from generator.resources import roster_schema
+from generator.validate import describe
+
+RESERVED_NAMES = frozenset({"admin", "system", "administrator", "root"})
+PASSWORD_FIELDS = ("password", "extension_password")
+PASSWORD_MAX_LENGTH = 32
+NOT_COLUMNS = frozenset({"extra"})  # user fields that are not a column of their own
+
+Issue = tuple[tuple, str]  # (path into the user's fields, message)
+
+
+@cache
+def _resolved_validator() -> Draft202012Validator:
+    schema = dict(roster_schema())
+    schema["$ref"] = "#/$defs/resolvedUser"
+    for key in ("type", "required", "properties", "additionalProperties"):
+        schema.pop(key, None)
+    return Draft202012Validator(schema)
+
+
+def schema_issues(fields: dict) -> Iterator[Issue]:
+    for error in _resolved_validator().iter_errors(fields):
+        yield from describe(error)
+
+
+def name_issues(fields: dict) -> Iterator[Issue]:
+    name = fields.get("name")
+    if isinstance(name, str) and name.lower() in RESERVED_NAMES:
+        yield ("name",), f"{name!r} is reserved for the system administrator"
+
+
+def _has_run(text: str, length: int = 3) -> bool:
+    return re.search(r"(.)\1{%d}" % (length - 1), text) is not None
+
+
+def _has_sequence(text: str, length: int = 3) -> bool:
+    for i in range(len(text) - length + 1):
+        steps = {ord(b) - ord(a) for a, b in zip(text[i : i + length], text[i + 1 : i + length])}
+        if steps in ({1}, {-1}) and text[i : i + length].isalnum():
+            return True
+    return False
+
+
+def pin_issues(fields: dict) -> Iterator[Issue]:
+    pin = fields.get("voicemail_pin")
+    if not isinstance(pin, str) or not pin.isdigit():
+        return
+    if _has_run(pin):
+        yield ("voicemail_pin",), "must not repeat a digit three times in a row (like 111)"
+    if _has_sequence(pin):
+        yield ("voicemail_pin",), "must not hold three sequential digits (like 012 or 987)"
+
+
+def password_issues(fields: dict, min_length: int) -> Iterator[Issue]:
+    for name in PASSWORD_FIELDS:
+        value = fields.get(name)
+        if not isinstance(value, str):
+            continue
+        if len(value) < min_length:
+            yield (name,), f"must be at least {min_length} characters (the PBX's password policy)"
+        elif len(value) > PASSWORD_MAX_LENGTH:
+            yield (name,), f"must be at most {PASSWORD_MAX_LENGTH} characters"
+
+
+def _day_issues(path: tuple, day: dict) -> Iterator[Issue]:
+    ranges = day.get("ranges") or []
+    for i, span in enumerate(ranges):
+        if span.get("from", "") >= span.get("to", ""):
+            yield (*path, "ranges", i), f"{span['from']}-{span['to']}: 'from' must be earlier than 'to'"
+    ordered = sorted(ranges, key=lambda s: s.get("from", ""))
+    for earlier, later in zip(ordered, ordered[1:]):
+        if later["from"] < earlier["to"]:
+            message = (f"{earlier['from']}-{earlier['to']} and {later['from']}-{later['to']} "
+                       "overlap")
+            yield (*path, "ranges", ranges.index(later)), message
+
+
+def _week_issues(path: tuple, week: object) -> Iterator[Issue]:
+    if not isinstance(week, dict):
+        return
+    for name in WEEKDAYS:
+        if isinstance(week.get(name), dict):
+            yield from _day_issues((*path, name), week[name])
+
+
+def hours_issues(fields: dict) -> Iterator[Issue]:
+    yield from _week_issues(("office_hours",), fields.get("office_hours"))
+    for i, rule in enumerate(fields.get("custom_forward_rules") or []):
+        if isinstance(rule, dict):
+            yield from _week_issues(("custom_forward_rules", i, "hours"), rule.get("hours"))
+
+
+def forward_issues(fields: dict) -> Iterator[Issue]:
+    rules = [((name,), fields.get(name)) for name in FORWARD_RULES]
+    rules += [(("custom_forward_rules", i), r)
+              for i, r in enumerate(fields.get("custom_forward_rules") or [])]
+    for path, rule in rules:
+        if isinstance(rule, dict) and rule.get("action") == "FORWARD_TO_NUMBER" \
+                and not rule.get("number"):
+            yield (*path, "number"), "FORWARD_TO_NUMBER needs a number to forward to"
+
+
+def version_issues(user: ResolvedUser, column_set: ColumnSet) -> Iterator[Issue]:
+    """Fields the roster sets on purpose that this PBX version has no place for."""
+    columns = set(column_set.columns) | NOT_COLUMNS
+    for name in user.fields:
+        if name not in columns and _set_on_purpose(user, (name,)):
+            yield (name,), f"not supported by PBX {column_set.version} (no such column)"
+    phone_keys = set(column_set.phone_keys)
+    for i, phone in enumerate(user.fields.get("phones") or []):
+        for key in phone:
+            if key not in phone_keys and _set_on_purpose(user, ("phones", i, key)):
+                yield ("phones", i, key), f"not supported by PBX {column_set.version}"
+
+
+def _set_on_purpose(user: ResolvedUser, path: tuple) -> bool:
+    found = user.origin(path)
+    return found is not None and found[0].label != "built-in"
+
+
+def user_problems(user: ResolvedUser, column_set: ColumnSet) -> list[Problem]:
+    fields = user.fields
+    issues = [
+        *schema_issues(fields),
+        *name_issues(fields),
+        *pin_issues(fields),
+        *password_issues(fields, column_set.password_min_length),
+        *hours_issues(fields),
+        *forward_issues(fields),
+        *version_issues(user, column_set),
+    ]
+    return [user.problem(path, message) for path, message in issues]
+
+
+def _mac_key(mac: str) -> str:
+    return re.sub(r"[^0-9a-f]", "", mac.lower())
+
+
+def _duplicates(users, keys_of) -> Iterator[Problem]:
+    first_seen: dict[str, tuple[ResolvedUser, tuple]] = {}
+    for user in users:
+        for path, key in keys_of(user):
+            if key not in first_seen:
+                first_seen[key] = (user, path)
+                continue
+            other, other_path = first_seen[key]
+            earlier = other.problem(other_path, "")
+            here = user.problem(path, "")
+            where = f"line {earlier.line}"
+            if earlier.file != here.file:
+                where = f"{earlier.file}:{earlier.line}"
+            yield user.problem(path, f"already used by user {other.name} ({where})")
+
+
+def _names(user):
+    if isinstance(user.fields.get("name"), str):
+        yield ("name",), user.fields["name"].lower()
+
+
+def _extensions(user):
+    if isinstance(user.fields.get("extension_number"), str):
+        yield ("extension_number",), user.fields["extension_number"]
+
+
+def _macs(user):
+    for i, phone in enumerate(user.fields.get("phones") or []):
+        if isinstance(phone.get("mac"), str):
+            yield ("phones", i, "mac"), _mac_key(phone["mac"])
+
+
+def _targets(user) -> Iterator[tuple[tuple, str]]:
+    for name in FORWARD_RULES:
+        rule = user.fields.get(name)
+        if isinstance(rule, dict) and rule.get("action") == "FORWARD_TO_NUMBER":
+            yield (name, "number"), str(rule.get("number", ""))
+    for i, blf in enumerate(user.fields.get("blfs") or []):
+        if isinstance(blf, dict):
+            yield ("blfs", i, "value"), str(blf.get("value", ""))
+
+
+def target_warnings(users: list[ResolvedUser]) -> Iterator[Problem]:
+    """A forward or BLF target that looks like one of our extensions (no '+',
+    as long as the roster's extensions) but is not in the roster: a warning,
+    since queues, ring groups and users made in the portal are valid targets."""
+    extensions = {u.fields.get("extension_number") for u in users}
+    lengths = {len(e) for e in extensions if isinstance(e, str)}
+    if not lengths:
+        return
+    shortest, longest = min(lengths), max(lengths)
+    for user in users:
+        for path, number in _targets(user):
+            internal = number.isdigit() and shortest <= len(number) <= longest
+            if internal and number not in extensions:
+                yield user.problem(path, f"{number} is not an extension in this roster",
+                                   warning=True)
+
+
+def check(users: list[ResolvedUser], column_set: ColumnSet) -> list[Problem]:
+    problems = [p for user in users for p in user_problems(user, column_set)]
+    for keys in (_names, _extensions, _macs):
+        problems.extend(_duplicates(users, keys))
+    problems.extend(target_warnings(users))
+    return problems

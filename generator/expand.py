@@ -1,0 +1,109 @@
+"""Compact forms to the canonical form, one layer at a time, before any merge.
+
+Every compact form here expands to exactly what the CSV cell will hold, so a
+layer written canonically passes through unchanged. See README "Compact forms".
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_SHORTHANDS = {"weekdays": WEEKDAYS[:5], "weekend": WEEKDAYS[5:]}
+_RANGE = re.compile(r"^\s*(\d\d:\d\d)\s*-\s*(\d\d:\d\d)\s*$")
+
+# The only values the PBX reads as numbers. Anywhere else an integer the YAML
+# loader produced was typed as digits and is text (extension, PIN, MAC...).
+NUMBER_KEYS = frozenset(
+    {"timeout", "wan_port_id", "wan_port_priority", "pc_port_id", "pc_port_priority"}
+)
+
+FORWARD_RULES = (
+    "online_no_answer_forward_rule",
+    "online_busy_forward_rule",
+    "offline_office_hours_forward_rule",
+    "offline_non_office_hours_forward_rule",
+)
+_RULE_WORDS = {"voicemail": "FORWARD_TO_VOICEMAIL", "hangup": "HANGUP", "ring": "RING_ANYWAY"}
+
+
+def as_text(value: Any, key: str | int | None = None) -> Any:
+    """Copy `value`, turning integers into the digits they were typed as."""
+    if isinstance(value, dict):
+        return {k: as_text(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_text(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and key not in NUMBER_KEYS:
+        return str(value)
+    return value
+
+
+def day(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    word = value.strip()
+    if word in ("closed", "open"):
+        return {"enabled": word == "open", "ranges": []}
+    ranges = []
+    for part in word.split(","):
+        start, end = _RANGE.match(part).groups()
+        ranges.append({"from": start, "to": end})
+    return {"enabled": True, "ranges": ranges}
+
+
+def week(value: dict) -> dict:
+    """Days as written; `weekdays`/`weekend` first so that a named day wins."""
+    out = {k: v for k, v in value.items() if k not in _SHORTHANDS and k not in WEEKDAYS}
+    for shorthand, days in _SHORTHANDS.items():
+        if shorthand in value:
+            out.update({d: day(value[shorthand]) for d in days})
+    out.update({d: day(value[d]) for d in WEEKDAYS if d in value})
+    return out
+
+
+def full_week(value: dict) -> dict:
+    """A week with every day present; days not written are closed."""
+    days = week(value)
+    closed = {"enabled": False, "ranges": []}
+    return {d: days.get(d, closed) for d in WEEKDAYS}
+
+
+def office_hours(value: Any) -> Any:
+    if isinstance(value, str):  # "global": the tenant's hours, days as the export writes them
+        return {"mode": "GLOBAL", **{d: {"enabled": True, "ranges": []} for d in WEEKDAYS}}
+    expanded = week(value)
+    if any(d in expanded for d in WEEKDAYS):
+        expanded.setdefault("mode", "CUSTOM")
+    return expanded
+
+
+def forward_rule(value: Any) -> Any:
+    if isinstance(value, dict):
+        return value
+    if value in _RULE_WORDS:
+        return {"action": _RULE_WORDS[value], "number": ""}
+    return {"action": "FORWARD_TO_NUMBER", "number": str(value)}
+
+
+def custom_rule(value: dict) -> dict:
+    rule = {"number": "", "caller_id": "", **value}
+    rule["hours"] = full_week(value.get("hours", {}))
+    return rule
+
+
+def layer(value: dict) -> dict:
+    """One layer (built-in, defaults, a profile, a user) in canonical form.
+
+    Compact BLFs (an extension number) stay strings: only the whole roster can
+    fill them in, which resolve does.
+    """
+    out = as_text(value)
+    if "office_hours" in out:
+        out["office_hours"] = office_hours(out["office_hours"])
+    for name in FORWARD_RULES:
+        if name in out:
+            out[name] = forward_rule(out[name])
+    if isinstance(out.get("custom_forward_rules"), list):
+        out["custom_forward_rules"] = [custom_rule(r) for r in out["custom_forward_rules"]]
+    return out

@@ -1,0 +1,64 @@
+"""`explain`: one user, field by field, with the layer and line each value came from."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from generator.errors import UsageError, dotted
+from generator.pipeline import Resolved
+from generator.resolve import ResolvedUser
+
+SECRETS = frozenset({"password", "extension_password", "voicemail_pin"})
+MASK = "********"
+
+
+def _leaves(value: Any, path: tuple) -> Iterator[tuple[tuple, Any]]:
+    if isinstance(value, dict) and value:
+        for key, inner in value.items():
+            yield from _leaves(inner, (*path, key))
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        for i, inner in enumerate(value):
+            yield from _leaves(inner, (*path, i))
+    else:
+        yield path, value
+
+
+def _shown(path: tuple, value: Any) -> str:
+    if path[-1] in SECRETS and value not in ("", None):
+        return MASK
+    return json.dumps(value, ensure_ascii=False)
+
+
+def find_user(resolved: Resolved, name: str) -> ResolvedUser:
+    for user in resolved.users:
+        if user.name == name:
+            return user
+    known = ", ".join(u.name for u in resolved.users[:10])
+    raise UsageError(f"no user {name!r} in the roster (users: {known}...)")
+
+
+def explain(resolved: Resolved, name: str) -> list[str]:
+    user = find_user(resolved, name)
+    column_set = resolved.column_set
+    wanted = set(column_set.columns) | {"extra"}
+    rows = []
+    for field in column_set.columns + ["extra"]:
+        if field not in user.fields or field not in wanted:
+            continue
+        for path, value in _leaves(user.fields[field], (field,)):
+            if path[0] == "phones" and len(path) > 2 and path[2] not in column_set.phone_keys:
+                continue
+            found = user.origin(path)
+            if found:
+                layer, sub = found
+                file, line, col = layer.position(sub)
+                source = f"{layer.label} ({file}:{line}:{col})"
+            else:
+                source = "?"
+            rows.append((dotted(path), _shown(path, value), source))
+    width = max(len(r[0]) for r in rows)
+    value_width = min(max(len(r[1]) for r in rows), 48)
+    header = f"user {user.name}, PBX {column_set.version}: value, then where it came from"
+    return [header] + [f"{f:<{width}}  {v:<{value_width}}  {s}" for f, v, s in rows]

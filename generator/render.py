@@ -1,0 +1,157 @@
+"""Stage 5, render: resolved users to CSV rows through a version's column set.
+
+A column set is `templates/<version>.yaml`: the columns in order, each with a
+Jinja expression for its cell. All of a version's cells are compiled into one
+template, once, so a row costs a single render.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Template, TemplateError
+
+from generator.errors import Problem, RosterInvalid, UsageError
+from generator.load import Document, load_file
+from generator.resources import data_dir
+from generator.resolve import ResolvedUser
+from generator.sandbox import ENV
+
+
+def jsonb_order(value: Any) -> Any:
+    """Keys as PostgreSQL jsonb stores them (shorter first, then bytewise),
+    which is how a real PortSIP export orders them."""
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda k: (len(k.encode()), k.encode()))
+        return {k: jsonb_order(value[k]) for k in keys}
+    if isinstance(value, list):
+        return [jsonb_order(v) for v in value]
+    return value
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(jsonb_order(value), separators=(",", ":"), ensure_ascii=False)
+
+
+def cell_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (dict, list)):
+        return to_json(value)
+    if value is None:
+        return ""
+    return str(value)
+
+
+def _pick(mapping: dict, keys: Iterable[str]) -> dict:
+    return {k: mapping[k] for k in keys if k in mapping}
+
+
+ENV.filters["pick"] = _pick
+ENV.filters["json"] = to_json
+ENV.filters["row"] = lambda cells: json.dumps([cell_text(c) for c in cells], ensure_ascii=False)
+
+
+@dataclass
+class ColumnSet:
+    version: str
+    document: Document
+    columns: list[str]
+    cells: list[str]
+    phone_keys: list[str]
+    password_min_length: int
+    template: Template
+
+    def problem(self, path, message: str, user: str | None = None) -> Problem:
+        line, col = self.document.where(path)
+        return Problem(self.document.file, line, col, user, None, message)
+
+
+def versions(templates: Path | None = None) -> list[str]:
+    folder = templates or data_dir("templates")
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
+def _structure_problems(document: Document) -> list[Problem]:
+    data = document.data
+    where = document.where
+    wrong = []
+    if not isinstance(data, dict):
+        return [Problem(document.file, 1, 1, None, None, "a column set must be a mapping")]
+    columns = data.get("columns")
+    if not isinstance(columns, list) or not columns:
+        wrong.append(((), "needs a non-empty columns: list"))
+        columns = []
+    for i, column in enumerate(columns):
+        if not (isinstance(column, dict) and isinstance(column.get("name"), str)
+                and isinstance(column.get("cell"), str)):
+            wrong.append((("columns", i), "each column needs name: and cell: (text)"))
+    if not isinstance(data.get("phone_keys", []), list):
+        wrong.append((("phone_keys",), "phone_keys must be a list"))
+    if not isinstance(data.get("password_min_length", 6), int):
+        wrong.append((("password_min_length",), "password_min_length must be a whole number"))
+    return [Problem(document.file, *where(path), None, None, msg) for path, msg in wrong]
+
+
+def _compile(document: Document, cells: list[str]) -> Template:
+    source = "{{ [" + ", ".join(f"({cell})" for cell in cells) + "] | row }}"
+    try:
+        return ENV.from_string(source)
+    except TemplateError:
+        pass
+    problems = []
+    for i, cell in enumerate(cells):  # find the column that does not compile
+        try:
+            ENV.from_string("{{ (" + cell + ") }}")
+        except TemplateError as exc:
+            line, col = document.where(("columns", i, "cell"))
+            problems.append(Problem(document.file, line, col, None, None,
+                                    f"cell template does not compile: {exc}"))
+    raise RosterInvalid(problems or [Problem(document.file, 1, 1, None, None, "bad template")])
+
+
+def load_column_set(version: str, templates: Path | None = None) -> ColumnSet:
+    folder = templates or data_dir("templates")
+    path = folder / f"{version}.yaml"
+    if not path.is_file():
+        known = ", ".join(versions(folder)) or "none"
+        raise UsageError(f"no column set for PBX version {version!r} in {folder} (known: {known})")
+    document, problems = load_file(path, display=str(path))
+    problems = problems or _structure_problems(document)
+    if problems:
+        raise RosterInvalid(problems)
+    data = document.data
+    cells = [c["cell"] for c in data["columns"]]
+    return ColumnSet(
+        version=version,
+        document=document,
+        columns=[c["name"] for c in data["columns"]],
+        cells=cells,
+        phone_keys=[str(k) for k in data.get("phone_keys", [])],
+        password_min_length=data.get("password_min_length", 6),
+        template=_compile(document, cells),
+    )
+
+
+def render_row(user: ResolvedUser, column_set: ColumnSet) -> list[str]:
+    text = column_set.template.render(user=user.fields, phone_keys=column_set.phone_keys)
+    return json.loads(text)
+
+
+def render(users: list[ResolvedUser], column_set: ColumnSet) -> Iterator[list[str]]:
+    """Rows in roster order; a cell template that fails is a located problem."""
+    failed = []
+    rows = []
+    for user in users:
+        try:
+            rows.append(render_row(user, column_set))
+        except TemplateError as exc:
+            failed.append(column_set.problem(("columns",), f"cell template failed: {exc}",
+                                             user=user.name))
+    if failed:
+        raise RosterInvalid(failed)
+    return iter(rows)

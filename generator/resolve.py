@@ -1,0 +1,253 @@
+"""Stage 3, resolve: layers merged into one canonical user each.
+
+Merge order, lowest first: built-in defaults < `defaults` < each profile the
+user names, in order < the user's own fields. Mappings merge key by key, lists
+and scalars replace. A phone is merged the same way from: the built-in
+phone_defaults < `phone_defaults` of each of the layers above, in the same
+order < `phone_models[<its model>]` < the phone's own keys.
+
+Where a value came from is not stored; `origin` finds it again on demand
+(for error positions and `explain`) by asking the layers, most specific first.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import TemplateError
+
+from generator import expand
+from generator.errors import Problem, dotted
+from generator.load import Document, YamlPath
+from generator.resources import builtin_defaults
+from generator.sandbox import compiled, is_template
+
+META_KEYS = ("profiles", "phone_defaults")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One source of values: its label, and where its data sits in which file."""
+
+    label: str
+    document: Document
+    base: YamlPath
+    data: dict
+    evaluates: bool  # strings here may be Jinja templates
+
+    def position(self, path: YamlPath) -> tuple[str, int, int]:
+        line, col = self.document.where((*self.base, *path))
+        return self.document.file, line, col
+
+
+@dataclass
+class ResolvedUser:
+    index: int
+    name: str
+    fields: dict[str, Any]
+    layers: list[Layer]  # lowest first
+    phone_layers: list[list[Layer]] = field(default_factory=list)
+
+    def origin(self, path: YamlPath) -> tuple[Layer, YamlPath] | None:
+        """The layer that gave the value at `path` (a path into `fields`)."""
+        if len(path) >= 2 and path[0] == "phones" and isinstance(path[1], int):
+            if len(path) > 2 and path[1] < len(self.phone_layers):
+                found = owner(self.phone_layers[path[1]], path[2:])
+                if found:
+                    return found
+            found = owner(self.layers, path[:2])
+            return (found[0], path) if found else None
+        return owner(self.layers, path)
+
+    def problem(self, path: YamlPath, message: str, warning: bool = False) -> Problem:
+        found = self.origin(path)
+        if found is None:
+            user_layer = self.layers[-1]
+            file, line, col = user_layer.position(())
+        else:
+            layer, sub = found
+            file, line, col = layer.position(sub)
+        return Problem(file, line, col, self.name, dotted(path) or None, message, warning)
+
+
+def _has(data: Any, path: YamlPath) -> bool:
+    """Whether `data` sets `path`; a list owns everything below it (lists replace)."""
+    for part in path:
+        if isinstance(data, list):
+            return True
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
+def owner(layers: list[Layer], path: YamlPath) -> tuple[Layer, YamlPath] | None:
+    for layer in reversed(layers):
+        if _has(layer.data, path):
+            return layer, path
+    return None
+
+
+def merge(base: Any, over: Any) -> Any:
+    """Deep merge without touching either input: mappings merge, the rest replace."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for key, value in over.items():
+            out[key] = merge(base[key], value) if key in base else value
+        return out
+    return over
+
+
+def merge_all(layers: list[Layer]) -> dict:
+    out: dict = {}
+    for layer in layers:
+        out = merge(out, layer.data)
+    return out
+
+
+@dataclass
+class Roster:
+    """The roster's layers, prepared once; users are resolved against it."""
+
+    document: Document
+    builtin: Layer
+    defaults: Layer
+    profiles: dict[str, Layer]
+    phone_models: dict[str, Layer]
+
+
+def _layer(label: str, document: Document, base: YamlPath, data: Any, evaluates: bool) -> Layer:
+    return Layer(label, document, base, expand.layer(data or {}), evaluates)
+
+
+def prepare(document: Document) -> Roster:
+    data = document.data
+    builtin_doc = builtin_defaults()
+    return Roster(
+        document=document,
+        builtin=_layer("built-in", builtin_doc, (), builtin_doc.data, False),
+        defaults=_layer("defaults", document, ("defaults",), data.get("defaults"), True),
+        profiles={
+            name: _layer(f"profile {name}", document, ("profiles", name), value, True)
+            for name, value in (data.get("profiles") or {}).items()
+        },
+        phone_models={
+            name: _layer(f"phone_models[{name}]", document, ("phone_models", name), value, True)
+            for name, value in (data.get("phone_models") or {}).items()
+        },
+    )
+
+
+def _without(layer: Layer, keys: tuple[str, ...]) -> Layer:
+    data = {k: v for k, v in layer.data.items() if k not in keys}
+    return Layer(layer.label, layer.document, layer.base, data, layer.evaluates)
+
+
+def _sub(layer: Layer, key: str) -> Layer:
+    return Layer(layer.label, layer.document, (*layer.base, key), layer.data.get(key) or {},
+                 layer.evaluates)
+
+
+def _user_layers(roster: Roster, index: int, entry: dict, problems: list[Problem], name: str):
+    user = _layer("user", roster.document, ("users", index), entry, False)
+    chain = [roster.builtin, roster.defaults]
+    for i, wanted in enumerate(entry.get("profiles") or []):
+        profile = roster.profiles.get(wanted)
+        if profile is None:
+            close = difflib.get_close_matches(wanted, roster.profiles, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            line, col = roster.document.where(("users", index, "profiles", i))
+            problems.append(Problem(roster.document.file, line, col, name, f"profiles[{i}]",
+                                    f"unknown profile {wanted!r}{hint}"))
+            continue
+        chain.append(profile)
+    chain.append(user)
+    return chain
+
+
+def _phone_layers(roster: Roster, chain: list[Layer], phones_owner: Layer, i: int, phone: dict):
+    layers = [_sub(layer, "phone_defaults") for layer in chain]
+    model = phone.get("model")
+    if model in roster.phone_models:
+        layers.append(roster.phone_models[model])
+    item = Layer(phones_owner.label, phones_owner.document, (*phones_owner.base, "phones", i),
+                 phone, phones_owner.evaluates)
+    layers.append(item)
+    return layers
+
+
+def _evaluate(user: ResolvedUser, values: dict, prefix: YamlPath, layers: list[Layer],
+              context: dict, problems: list[Problem]) -> None:
+    """Render, in place, the template strings that came from a layer allowed to hold them."""
+    for key, value in values.items():
+        if not is_template(value):
+            continue
+        found = owner(layers, (key,))
+        if found is None or not found[0].evaluates:
+            continue
+        try:
+            values[key] = compiled(value).render(context)
+        except TemplateError as exc:
+            problems.append(user.problem((*prefix, key), f"computed value {value!r}: {exc}"))
+
+
+def _context(values: dict) -> dict:
+    """What a template may read: every field not itself computed."""
+    return {k: v for k, v in values.items() if not is_template(v)}
+
+
+def resolve_user(roster: Roster, index: int, entry: dict, problems: list[Problem]) -> ResolvedUser:
+    name = str(entry.get("name"))
+    chain = _user_layers(roster, index, entry, problems, name)
+    layers = [_without(layer, META_KEYS) for layer in chain]
+    user = ResolvedUser(index, name, merge_all(layers), layers)
+    context = _context(user.fields)
+    _evaluate(user, user.fields, (), layers, context, problems)
+    phones_owner = owner(layers, ("phones",))[0]
+    phones = []
+    for i, phone in enumerate(user.fields.get("phones") or []):
+        phone_layers = _phone_layers(roster, chain, phones_owner, i, phone)
+        user.phone_layers.append(phone_layers)
+        merged = merge_all(phone_layers)
+        _evaluate(user, merged, ("phones", i), phone_layers,
+                  {**context, "phone": _context(merged)}, problems)
+        phones.append(merged)
+    user.fields["phones"] = phones
+    return user
+
+
+def _split_name(display_name: str) -> tuple[str, str]:
+    first, _, last = display_name.strip().partition(" ")
+    return first, last.strip()
+
+
+def link_blfs(users: list[ResolvedUser], problems: list[Problem]) -> None:
+    """Fill compact BLFs (an extension number) from the roster user who has it."""
+    by_extension = {u.fields.get("extension_number"): u for u in users}
+    for user in users:
+        blfs = []
+        for i, blf in enumerate(user.fields.get("blfs") or []):
+            if isinstance(blf, dict):
+                blfs.append({"first_name": "", "last_name": "", **blf})
+                continue
+            target = by_extension.get(blf)
+            if target is None:
+                problems.append(user.problem(("blfs", i),
+                                             f"no user in the roster has extension {blf}"))
+                continue
+            first, last = _split_name(str(target.fields.get("display_name", "")))
+            blfs.append({"key": blf, "value": blf, "first_name": first, "last_name": last})
+        user.fields["blfs"] = blfs
+
+
+def resolve(document: Document) -> tuple[list[ResolvedUser], list[Problem]]:
+    roster = prepare(document)
+    problems: list[Problem] = []
+    users = [
+        resolve_user(roster, i, entry, problems)
+        for i, entry in enumerate(document.data.get("users") or [])
+    ]
+    link_blfs(users, problems)
+    return users, problems
