@@ -117,7 +117,7 @@ def forward_issues(fields: dict) -> Iterator[Issue]:
     for path, rule in rules:
         if isinstance(rule, dict) and rule.get("action") == "FORWARD_TO_NUMBER" \
                 and not rule.get("number"):
-            yield (*path, "number"), "FORWARD_TO_NUMBER needs a number to forward to"
+            yield path, "FORWARD_TO_NUMBER needs a number to forward to"
 
 
 def version_issues(user: ResolvedUser, column_set: ColumnSet) -> Iterator[Issue]:

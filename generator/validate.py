@@ -69,6 +69,8 @@ def _shown(path: YamlPath, value: Any) -> str:
 
 
 def _accepts(branch: dict, value: Any) -> bool:
+    if "$ref" in branch:
+        branch = roster_schema()["$defs"][branch["$ref"].rsplit("/", 1)[-1]]
     wanted = branch.get("type")
     if wanted is None:
         return "enum" in branch and isinstance(value, str)

@@ -1,0 +1,61 @@
+"""Shared helpers: run the real command, and read CSV output back."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = ROOT / "tests" / "cases"
+
+
+def run_module(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`python -m generator ARGS` in a subprocess, as a user would run it."""
+    return subprocess.run([sys.executable, "-m", "generator", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd or ROOT, timeout=60)
+
+
+def installed_command() -> str:
+    """The console script installed beside this interpreter (pip install .)."""
+    beside = Path(sys.executable).parent / "portsip-roster"
+    found = str(beside) if beside.exists() else shutil.which("portsip-roster")
+    if not found:
+        pytest.fail("portsip-roster is not installed: run the README's test command")
+    return found
+
+
+def read_csv(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+@pytest.fixture
+def write_roster(tmp_path):
+    """Write a roster text to tmp_path/roster.yaml and return its path."""
+
+    def write(text: str, name: str = "roster.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+# A user with only the fields the PBX requires: the built-in defaults do the rest.
+MINIMAL_USER = """\
+  - name: jim1
+    extension_number: "101"
+    email: jim@example.com
+    display_name: Jim Keeny
+    password: "Pa55word!x"
+    extension_password: "Ext-Pa55!x"
+    voicemail_pin: "409296"
+"""
+
+os.environ.setdefault("PYTHONIOENCODING", "utf-8")
