@@ -24,7 +24,7 @@ def test_every_case_has_an_expectation():
 
 
 def _as_data(cell: str):
-    if cell[:1] in "[{":
+    if cell[:1] in ("[", "{"):
         return json.loads(cell)
     return cell
 
