@@ -79,7 +79,7 @@ def test_origin_names_layer_and_line(write_roster):
     assert layer.label == "profile second"
     assert layer.position(path)[1:] == (10, 18)
     layer, path = jim.origin(("voicemail_prompt",))
-    assert (layer.label, layer.position(path)[1]) == ("user", 21)
+    assert (layer.label, layer.position(path)[1]) == ("user", 20)
     assert jim.origin(("enable_acb",))[0].label == "built-in"
 
 
