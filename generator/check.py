@@ -50,7 +50,7 @@ def name_issues(fields: dict) -> Iterator[Issue]:
 
 
 def _has_run(text: str, length: int = 3) -> bool:
-    return re.search(r"(.)\1{%d}" % (length - 1), text) is not None
+    return re.search(rf"(.)\1{{{length - 1}}}", text) is not None
 
 
 def _has_sequence(text: str, length: int = 3) -> bool:

@@ -17,8 +17,8 @@ from jinja2 import Template, TemplateError
 
 from generator.errors import Problem, RosterInvalid, UsageError
 from generator.load import Document, load_file
-from generator.resources import data_dir
 from generator.resolve import ResolvedUser
+from generator.resources import data_dir
 from generator.sandbox import ENV
 
 

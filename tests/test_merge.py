@@ -60,7 +60,8 @@ def test_mappings_merge_deeply_and_lists_replace(write_roster):
 
 
 def test_computed_default_reads_the_users_fields(write_roster):
-    text = LAYERED.replace("  role: StandardUser\n", '  role: StandardUser\n  custom_options: "{{ name }}-{{ extension_number }}"\n')
+    computed = '  custom_options: "{{ name }}-{{ extension_number }}"\n'
+    text = LAYERED.replace("  role: StandardUser\n", "  role: StandardUser\n" + computed)
     jim, kate = _rows(write_roster, text)
     assert jim["custom_options"] == "jim1-101"
     assert kate["custom_options"] == "kate-102"
