@@ -11,6 +11,7 @@ from typing import Any
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _SHORTHANDS = {"weekdays": WEEKDAYS[:5], "weekend": WEEKDAYS[5:]}
+SHORTHAND_OF = {day: shorthand for shorthand, days in _SHORTHANDS.items() for day in days}
 _RANGE = re.compile(r"^\s*(\d\d:\d\d)\s*-\s*(\d\d:\d\d)\s*$")
 
 # The only values the PBX reads as numbers. Anywhere else an integer the YAML

@@ -11,7 +11,7 @@ from generator.errors import Problem, RosterInvalid, UsageError
 from generator.load import Document, load_file
 from generator.render import ColumnSet, load_column_set, render, versions
 from generator.resolve import ResolvedUser, resolve
-from generator.validate import validate
+from generator.validate import Validation, validate
 from generator.write import csv_text
 
 
@@ -36,17 +36,20 @@ def _order(problems: list[Problem]) -> list[Problem]:
     return sorted(unique, key=lambda p: (p.file, p.line, p.col, p.message))
 
 
-def load_roster(path: Path, display: str | None = None) -> Document:
+def load_roster(path: Path, display: str | None = None) -> tuple[Document, Validation]:
+    """Load and schema-check; raises when nothing further can be checked."""
     if not path.is_file():
         raise UsageError(f"no roster file at {path}")
     try:
         document, problems = load_file(path, display)
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
-    problems = problems or validate(document)
     if problems:
         raise RosterInvalid(_order(problems))
-    return document
+    validation = validate(document)
+    if validation.blocking:
+        raise RosterInvalid(_order(validation.problems))
+    return document, validation
 
 
 def pick_version(document: Document, version: str | None, templates: Path | None) -> str:
@@ -61,10 +64,10 @@ def pick_version(document: Document, version: str | None, templates: Path | None
 def resolve_roster(path: Path, version: str | None = None, templates: Path | None = None,
                    display: str | None = None) -> Resolved:
     """Load, validate, resolve and check; problems are collected, not raised."""
-    document = load_roster(path, display)
+    document, validation = load_roster(path, display)
     column_set = load_column_set(pick_version(document, version, templates), templates)
-    users, problems = resolve(document)
-    problems += check(users, column_set)
+    users, problems = resolve(document, skip=validation.bad_users)
+    problems += validation.problems + check(users, column_set)
     return Resolved(document, column_set, users, _order(problems))
 
 

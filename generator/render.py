@@ -8,7 +8,7 @@ template, once, so a row costs a single render.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,16 +142,28 @@ def render_row(user: ResolvedUser, column_set: ColumnSet) -> list[str]:
     return json.loads(text)
 
 
-def render(users: list[ResolvedUser], column_set: ColumnSet) -> Iterator[list[str]]:
+def _failing_columns(user: ResolvedUser, column_set: ColumnSet) -> list[Problem]:
+    """Which cells fail for this user; only run once a row has failed."""
+    problems = []
+    for i, (name, cell) in enumerate(zip(column_set.columns, column_set.cells)):
+        try:
+            ENV.from_string("{{ (" + cell + ") }}").render(user=user.fields, phone_keys=column_set.phone_keys)
+        except TemplateError as exc:
+            line, col = column_set.document.where(("columns", i, "cell"))
+            problems.append(Problem(column_set.document.file, line, col, user.name, name,
+                                    f"cell template failed: {exc}"))
+    return problems
+
+
+def render(users: list[ResolvedUser], column_set: ColumnSet) -> list[list[str]]:
     """Rows in roster order; a cell template that fails is a located problem."""
     failed = []
     rows = []
     for user in users:
         try:
             rows.append(render_row(user, column_set))
-        except TemplateError as exc:
-            failed.append(column_set.problem(("columns",), f"cell template failed: {exc}",
-                                             user=user.name))
+        except TemplateError:
+            failed.extend(_failing_columns(user, column_set))
     if failed:
         raise RosterInvalid(failed)
-    return iter(rows)
+    return rows

@@ -38,8 +38,19 @@ class Layer:
     evaluates: bool  # strings here may be Jinja templates
 
     def position(self, path: YamlPath) -> tuple[str, int, int]:
-        line, col = self.document.where((*self.base, *path))
+        line, col = self.document.where(_as_written(self.document, (*self.base, *path)))
         return self.document.file, line, col
+
+
+def _as_written(document: Document, path: YamlPath) -> YamlPath:
+    """A day that was written as `weekdays:` or `weekend:` is found there."""
+    for i, part in enumerate(path):
+        shorthand = expand.SHORTHAND_OF.get(part)
+        if shorthand and path[: i + 1] not in document.marks:
+            written = (*path[:i], shorthand)
+            if written in document.marks:
+                return (*written, *path[i + 1 :])
+    return path
 
 
 @dataclass
@@ -223,8 +234,12 @@ def _split_name(display_name: str) -> tuple[str, str]:
     return first, last.strip()
 
 
-def link_blfs(users: list[ResolvedUser], problems: list[Problem]) -> None:
-    """Fill compact BLFs (an extension number) from the roster user who has it."""
+def link_blfs(users: list[ResolvedUser], problems: list[Problem], held_back: set[str]) -> None:
+    """Fill compact BLFs (an extension number) from the roster user who has it.
+
+    A BLF naming a user held back by schema problems is left for the next run:
+    that user's own problems are reported already.
+    """
     by_extension = {u.fields.get("extension_number"): u for u in users}
     for user in users:
         blfs = []
@@ -233,6 +248,8 @@ def link_blfs(users: list[ResolvedUser], problems: list[Problem]) -> None:
                 blfs.append({"first_name": "", "last_name": "", **blf})
                 continue
             target = by_extension.get(blf)
+            if target is None and blf in held_back:
+                continue
             if target is None:
                 problems.append(user.problem(("blfs", i),
                                              f"no user in the roster has extension {blf}"))
@@ -242,12 +259,12 @@ def link_blfs(users: list[ResolvedUser], problems: list[Problem]) -> None:
         user.fields["blfs"] = blfs
 
 
-def resolve(document: Document) -> tuple[list[ResolvedUser], list[Problem]]:
+def resolve(document: Document, skip: set[int] = frozenset()) -> tuple[list[ResolvedUser], list[Problem]]:
+    """Resolve every user but those in `skip` (indexes of users with schema problems)."""
     roster = prepare(document)
     problems: list[Problem] = []
-    users = [
-        resolve_user(roster, i, entry, problems)
-        for i, entry in enumerate(document.data.get("users") or [])
-    ]
-    link_blfs(users, problems)
+    entries = document.data.get("users") or []
+    users = [resolve_user(roster, i, entry, problems) for i, entry in enumerate(entries) if i not in skip]
+    held_back = {str(entries[i].get("extension_number")) for i in skip if isinstance(entries[i], dict)}
+    link_blfs(users, problems, held_back)
     return users, problems

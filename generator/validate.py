@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -161,17 +162,36 @@ def subject(data: Any, path: YamlPath) -> tuple[str | None, str]:
     return None, dotted(path)
 
 
-def validate(document: Document) -> list[Problem]:
+@dataclass
+class Validation:
+    """Schema problems, and which users they hold back.
+
+    A problem outside `users:` (defaults, profiles, phone_models) holds back
+    everyone; a problem inside one user holds back only that user, so the
+    other users still go through the field rules in the same run.
+    """
+
+    problems: list[Problem] = field(default_factory=list)
+    bad_users: set[int] = field(default_factory=set)
+    blocking: bool = False
+
+
+def validate(document: Document) -> Validation:
     data = document.data
     if data is None:
-        return [Problem(document.file, 1, 1, None, None, "the roster is empty: it needs a users: list")]
+        message = "the roster is empty: it needs a users: list"
+        return Validation([Problem(document.file, 1, 1, None, None, message)], blocking=True)
     if not isinstance(data, dict):
         message = "the roster must be a mapping with defaults:, profiles: and users:"
-        return [Problem(document.file, 1, 1, None, None, message)]
-    problems = []
+        return Validation([Problem(document.file, 1, 1, None, None, message)], blocking=True)
+    result = Validation()
     for error in _validator().iter_errors(data):
         for path, message in describe(error):
             line, col = document.where(path, key=message.startswith("unknown field"))
-            user, field = subject(data, path)
-            problems.append(Problem(document.file, line, col, user, field or None, message))
-    return sorted(set(problems), key=lambda p: (p.line, p.col, p.message))
+            user, field_path = subject(data, path)
+            result.problems.append(Problem(document.file, line, col, user, field_path or None, message))
+            if len(path) >= 2 and path[0] == "users" and isinstance(path[1], int):
+                result.bad_users.add(path[1])
+            else:
+                result.blocking = True
+    return result
