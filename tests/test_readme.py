@@ -1,0 +1,27 @@
+"""The README's examples work as printed."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT, read_csv
+
+from generator.pipeline import generate
+
+README = (ROOT / "README.md").read_text("utf-8")
+
+
+def test_readme_roster_generates(write_roster):
+    roster = re.findall(r"```yaml\n(.*?)```", README, re.S)[0]
+    text, warnings = generate(write_roster(roster))
+    header, *rows = read_csv(text)
+    assert len(header) == 32 and len(rows) == 2
+    assert not warnings
+
+
+def test_readme_opens_with_the_two_commands():
+    commands = re.findall(r"```sh\n(.*?)\n```", README, re.S)[:2]
+    assert "portsip-roster generate roster.example.yaml" in commands[0]
+    assert "pytest" in commands[1]
+    ci = (ROOT / ".ci" / "run").read_text("utf-8")
+    assert commands[1] in ci, "CI must run the README test command"
