@@ -189,10 +189,12 @@ def _macs(user):
 
 
 def _targets(user) -> Iterator[tuple[tuple, str]]:
-    for name in FORWARD_RULES:
-        rule = user.fields.get(name)
-        if isinstance(rule, dict) and rule.get("action") == "FORWARD_TO_NUMBER":
-            yield (name, "number"), str(rule.get("number", ""))
+    """Numbers a call or a BLF key may go to (a voicemail rule's number names a mailbox)."""
+    rules = [((name,), user.fields.get(name)) for name in FORWARD_RULES]
+    rules += [(("custom_forward_rules", i), r) for i, r in enumerate(user.fields.get("custom_forward_rules") or [])]
+    for path, rule in rules:
+        if isinstance(rule, dict) and rule.get("action") in ("FORWARD_TO_NUMBER", "FORWARD_TO_VOICEMAIL"):
+            yield (*path, "number"), str(rule.get("number", ""))
     for i, blf in enumerate(user.fields.get("blfs") or []):
         if isinstance(blf, dict):
             yield ("blfs", i, "value"), str(blf.get("value", ""))

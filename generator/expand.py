@@ -41,16 +41,17 @@ def as_text(value: Any, key: str | int | None = None) -> Any:
 
 
 def day(value: Any) -> Any:
+    """A compact day to {enabled, ranges}; anything else (a full form, a
+    computed value) passes through for the checks to judge."""
     if not isinstance(value, str):
         return value
     word = value.strip()
     if word in ("closed", "open"):
         return {"enabled": word == "open", "ranges": []}
-    ranges = []
-    for part in word.split(","):
-        start, end = _RANGE.match(part).groups()
-        ranges.append({"from": start, "to": end})
-    return {"enabled": True, "ranges": ranges}
+    spans = [_RANGE.match(part) for part in word.split(",")]
+    if not all(spans):
+        return value
+    return {"enabled": True, "ranges": [{"from": m.group(1), "to": m.group(2)} for m in spans]}
 
 
 def week(value: dict) -> dict:
@@ -71,8 +72,10 @@ def full_week(value: dict) -> dict:
 
 
 def office_hours(value: Any) -> Any:
-    if isinstance(value, str):  # "global": the tenant's hours, days as the export writes them
+    if value in ("global", "GLOBAL"):  # the tenant's hours, days as the export writes them
         return {"mode": "GLOBAL", **{d: {"enabled": True, "ranges": []} for d in WEEKDAYS}}
+    if not isinstance(value, dict):
+        return value
     expanded = week(value)
     if any(d in expanded for d in WEEKDAYS):
         expanded.setdefault("mode", "CUSTOM")
@@ -87,9 +90,12 @@ def forward_rule(value: Any) -> Any:
     return {"action": "FORWARD_TO_NUMBER", "number": str(value)}
 
 
-def custom_rule(value: dict) -> dict:
+def custom_rule(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
     rule = {"number": "", "caller_id": "", **value}
-    rule["hours"] = full_week(value.get("hours", {}))
+    hours = value.get("hours", {})
+    rule["hours"] = full_week(hours) if isinstance(hours, dict) else hours
     return rule
 
 

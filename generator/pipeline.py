@@ -53,11 +53,18 @@ def load_roster(path: Path, display: str | None = None) -> tuple[Document, Valid
 
 
 def pick_version(document: Document, version: str | None, templates: Path | None) -> str:
-    chosen = version or document.data.get("pbx_version")
+    """--pbx-version wins; else the roster's pbx_version, which must name a column set."""
+    if version:
+        return version
+    chosen = document.data.get("pbx_version")
+    known = versions(templates)
     if not chosen:
-        known = ", ".join(versions(templates))
         raise UsageError(f"which PBX version? set pbx_version in the roster or pass "
-                         f"--pbx-version ({known})")
+                         f"--pbx-version ({', '.join(known)})")
+    if chosen not in known:
+        line, col = document.where(("pbx_version",))
+        message = f"no column set for PBX version {chosen!r} (known: {', '.join(known)})"
+        raise RosterInvalid([Problem(document.file, line, col, None, "pbx_version", message)])
     return chosen
 
 

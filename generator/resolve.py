@@ -189,19 +189,27 @@ def _phone_layers(roster: Roster, chain: list[Layer], phones_owner: Layer, i: in
     return layers
 
 
-def _evaluate(user: ResolvedUser, values: dict, prefix: YamlPath, layers: list[Layer],
-              context: dict, problems: list[Problem]) -> None:
-    """Render, in place, the template strings that came from a layer allowed to hold them."""
-    for key, value in values.items():
-        if not is_template(value):
-            continue
-        found = owner(layers, (key,))
-        if found is None or not found[0].evaluates:
-            continue
-        try:
-            values[key] = compiled(value).render(context)
-        except TemplateError as exc:
-            problems.append(user.problem((*prefix, key), f"computed value {value!r}: {exc}"))
+def _evaluate(user: ResolvedUser, value: Any, path: YamlPath, base: YamlPath, layers: list[Layer],
+              context: dict, problems: list[Problem]) -> Any:
+    """`value` with the template strings that came from a layer allowed to hold
+    them rendered. Containers are rebuilt only where something changed, since
+    merged values share structure with the layers (and so with other users)."""
+    if isinstance(value, dict):
+        items = {k: _evaluate(user, v, (*path, k), base, layers, context, problems) for k, v in value.items()}
+        return value if all(items[k] is value[k] for k in value) else items
+    if isinstance(value, list):
+        items = [_evaluate(user, v, (*path, i), base, layers, context, problems) for i, v in enumerate(value)]
+        return value if all(a is b for a, b in zip(items, value)) else items
+    if not is_template(value):
+        return value
+    found = owner(layers, path)
+    if found is None or not found[0].evaluates:
+        return value
+    try:
+        return compiled(value).render(context)
+    except TemplateError as exc:
+        problems.append(user.problem((*base, *path), f"computed value {value!r}: {exc}"))
+        return value
 
 
 def _context(values: dict) -> dict:
@@ -215,17 +223,16 @@ def resolve_user(roster: Roster, index: int, entry: dict, problems: list[Problem
     layers = [_without(layer, META_KEYS) for layer in chain]
     user = ResolvedUser(index, name, merge_all(layers), layers)
     context = _context(user.fields)
-    _evaluate(user, user.fields, (), layers, context, problems)
+    user.fields = _evaluate(user, user.fields, (), (), layers, context, problems)
     phones_owner = owner(layers, ("phones",))[0]
     phones = []
     for i, phone in enumerate(user.fields.get("phones") or []):
         phone_layers = _phone_layers(roster, chain, phones_owner, i, phone)
         user.phone_layers.append(phone_layers)
         merged = merge_all(phone_layers)
-        _evaluate(user, merged, ("phones", i), phone_layers,
-                  {**context, "phone": _context(merged)}, problems)
-        phones.append(merged)
-    user.fields["phones"] = phones
+        phone_context = {**context, "phone": _context(merged)}
+        phones.append(_evaluate(user, merged, (), ("phones", i), phone_layers, phone_context, problems))
+    user.fields = {**user.fields, "phones": phones}
     return user
 
 

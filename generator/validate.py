@@ -19,6 +19,7 @@ from jsonschema.exceptions import ValidationError
 from generator.errors import Problem, dotted
 from generator.load import Document, YamlPath
 from generator.resources import roster_schema
+from generator.sandbox import is_template
 
 SECRET_FIELDS = frozenset({"password", "extension_password", "voicemail_pin"})
 
@@ -162,6 +163,18 @@ def subject(data: Any, path: YamlPath) -> tuple[str | None, str]:
     return None, dotted(path)
 
 
+_COMPUTING_LAYERS = {("defaults",), ("profiles",), ("phone_models",)}
+
+
+def _at(data: Any, path: YamlPath) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
 @dataclass
 class Validation:
     """Schema problems, and which users they hold back.
@@ -187,6 +200,8 @@ def validate(document: Document) -> Validation:
     result = Validation()
     for error in _validator().iter_errors(data):
         for path, message in describe(error):
+            if path[:1] in _COMPUTING_LAYERS and is_template(_at(data, path)):
+                continue  # a computed value is checked once computed, per user
             line, col = document.where(path, key=message.startswith("unknown field"))
             user, field_path = subject(data, path)
             result.problems.append(Problem(document.file, line, col, user, field_path or None, message))

@@ -17,9 +17,11 @@ CASES = ROOT / "tests" / "cases"
 
 
 def run_module(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """`python -m generator ARGS` in a subprocess, as a user would run it."""
+    """`python -m generator ARGS` in a subprocess, as a user would run it, on
+    this checkout's code (the installed wheel has a test of its own)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "generator", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd or ROOT, timeout=60)
+                          capture_output=True, text=True, cwd=cwd or ROOT, timeout=60, env=env)
 
 
 def installed_command() -> str:
@@ -57,5 +59,3 @@ MINIMAL_USER = """\
     extension_password: "Ext-Pa55!x"
     voicemail_pin: "409296"
 """
-
-os.environ.setdefault("PYTHONIOENCODING", "utf-8")

@@ -69,3 +69,35 @@ def test_booleans_and_enums_of_plain_cells(rows):
         assert row["sms"] in USER["sms"]["enum"]
         assert row["voicemail_play_datetime"] in USER["voicemail_play_datetime"]["enum"]
         assert row["interface"] in USER["interface"]["enum"]
+
+
+# Key sets of the JSON examples in PortSIP's bulk-import guide (facts, not code).
+GUIDE_V16_PHONE = {
+    "mac", "filename", "vendor", "interface", "preferred_transport", "model", "password", "language",
+    "timezone", "transfer", "ringtone", "queue_ringtone", "date_format", "time_format", "powerled",
+    "backlight", "screensaver", "rps", "https", "codecs", "enable_lldp", "enable_vlan_wan_port",
+    "wan_port_id", "wan_port_priority", "enable_vlan_pc_port", "pc_port_id", "pc_port_priority",
+}
+GUIDE_V22_PHONE = GUIDE_V16_PHONE | {"serial_number", "door_password1", "door_password2"}
+GUIDE_RULE = {"action", "timeout", "number"}
+GUIDE_WEEK = {"mode", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+
+
+def test_cells_have_the_key_sets_of_the_guide_examples(rows):
+    for row in rows:
+        assert set(json.loads(row["office_hours"])) == GUIDE_WEEK
+        for day in list(GUIDE_WEEK - {"mode"}):
+            assert set(json.loads(row["office_hours"])[day]) == {"enabled", "ranges"}
+        for column in ("online_no_answer_forward_rule", "online_busy_forward_rule",
+                       "offline_office_hours_forward_rule", "offline_non_office_hours_forward_rule"):
+            assert set(json.loads(row[column])) == GUIDE_RULE
+        for phone in json.loads(row["phones"]):
+            assert set(phone) == GUIDE_V22_PHONE
+
+
+def test_v16_phones_have_the_v16_guide_keys():
+    text, _ = generate(ROOT / "tests" / "cases" / "full-v16" / "roster.yaml")
+    header, *body = read_csv(text)
+    assert len(header) == 31 and "sms" not in header
+    phones = json.loads(dict(zip(header, body[0]))["phones"])
+    assert [set(p) for p in phones] == [GUIDE_V16_PHONE]

@@ -101,3 +101,36 @@ users:
     assert (phone["vendor"], phone["filename"], phone["codecs"]) == ("Yealink", "y.xml", ["G722"])
     assert phone["password"] == "b795"
     assert phone["transfer"] == "BLIND"
+
+
+def test_computed_values_reach_nested_and_patterned_fields(write_roster):
+    text = LAYERED.replace(
+        "  role: StandardUser\n",
+        '  role: StandardUser\n'
+        '  online_busy_forward_rule: "{{ extension_number }}"\n'
+        '  extra: {team: "ext-{{ extension_number }}"}\n',
+    )
+    jim, kate = _rows(write_roster, text)
+    assert json.loads(kate["online_busy_forward_rule"])["number"] == "102"
+    resolved = resolve_roster(write_roster(text))
+    assert resolved.users[1].fields["extra"] == {"team": "ext-102"}
+    assert resolved.users[0].fields["extra"] == {"team": "ext-101"}  # layers not shared
+
+
+def test_computed_value_is_checked_once_computed(write_roster):
+    text = LAYERED.replace("  role: StandardUser\n", '  enable_dnd: "{{ name }}"\n  role: StandardUser\n')
+    text = text.replace("  enable_dnd: true\n", "")
+    problems = resolve_roster(write_roster(text)).errors
+    assert [(p.line, p.user, p.field) for p in problems] == [(3, "jim1", "enable_dnd"), (3, "kate", "enable_dnd")]
+    assert "must be true or false (got 'jim1')" in problems[0].message
+
+
+def test_computed_from_computed_is_an_error(write_roster):
+    text = LAYERED.replace(
+        "  role: StandardUser\n",
+        '  role: StandardUser\n  custom_options: "{{ name }}"\n  email: "{{ custom_options }}@x.example"\n',
+    )
+    text = text.replace("    email: jim@example.com\n", "").replace("    email: kate@example.com\n", "")
+    problems = resolve_roster(write_roster(text)).errors
+    assert {p.field for p in problems} == {"email"}
+    assert "'custom_options' is undefined" in problems[0].message
