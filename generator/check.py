@@ -30,17 +30,37 @@ Issue = tuple[tuple, str]  # (path into the user's fields, message)
 
 
 @cache
-def _resolved_validator() -> Draft202012Validator:
-    schema = dict(roster_schema())
-    schema["$ref"] = "#/$defs/resolvedUser"
-    for key in ("type", "required", "properties", "additionalProperties"):
-        schema.pop(key, None)
-    return Draft202012Validator(schema)
+def _field_validator(pointer: str) -> Draft202012Validator:
+    schema = {k: v for k, v in roster_schema().items() if k in ("$schema", "$id", "$defs")}
+    return Draft202012Validator({**schema, "$ref": f"#/$defs/{pointer}"})
 
 
-def schema_issues(fields: dict) -> Iterator[Issue]:
-    for error in _resolved_validator().iter_errors(fields):
-        yield from describe(error)
+@cache
+def _required() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    resolved = roster_schema()["$defs"]["resolvedUser"]
+    return tuple(resolved["required"]), tuple(resolved["properties"]["phones"]["items"]["required"])
+
+
+def schema_issues(user: ResolvedUser) -> Iterator[Issue]:
+    """What the roster's schema check could not see: required fields, which may
+    come from any layer, and values that templates computed. Every other value
+    was validated in its layer, and merging valid layers keeps them valid."""
+    user_required, phone_required = _required()
+    fields = user.fields
+    for name in user_required:
+        if name not in fields:
+            yield (), f"missing required field {name}"
+    for i, phone in enumerate(fields.get("phones") or []):
+        for name in phone_required:
+            if name not in phone:
+                yield ("phones", i), f"missing required field {name}"
+    for path in dict.fromkeys(p[:3] if p[0] == "phones" else p[:1] for p in user.computed):
+        if path[0] == "phones":
+            pointer, value = f"phone/properties/{path[2]}", fields["phones"][path[1]][path[2]]
+        else:
+            pointer, value = f"userFields/properties/{path[0]}", fields[path[0]]
+        for error in _field_validator(pointer).iter_errors(value):
+            yield from describe(error, path)
 
 
 def name_issues(fields: dict) -> Iterator[Issue]:
@@ -141,7 +161,7 @@ def _set_on_purpose(user: ResolvedUser, path: tuple) -> bool:
 def user_problems(user: ResolvedUser, column_set: ColumnSet) -> list[Problem]:
     fields = user.fields
     issues = [
-        *schema_issues(fields),
+        *schema_issues(user),
         *name_issues(fields),
         *pin_issues(fields),
         *password_issues(fields, column_set.password_min_length),

@@ -87,7 +87,7 @@ def generate(
     from generator.write import write_atomic, write_stdout
 
     def action() -> None:
-        text, warnings = build(roster, pbx_version, templates, bom, display=str(roster))
+        text, warnings, count = build(roster, pbx_version, templates, bom, display=str(roster))
         _say(warnings)
         if output is None:
             write_stdout(text)
@@ -96,8 +96,7 @@ def generate(
             write_atomic(output, text)
         except OSError as exc:
             raise UsageError(f"cannot write {output}: {exc.strerror}") from exc
-        rows = text.count("\r\n") - 1
-        print(f"wrote {output} ({rows} users)", file=sys.stderr)
+        print(f"wrote {output} ({count} users)", file=sys.stderr)
 
     _run(action)
 

@@ -22,7 +22,7 @@ from yaml.resolver import BaseResolver
 from generator.errors import Problem
 
 try:  # the C parser is much faster; tags are still resolved by our Python resolver
-    from yaml import CParser as _Parser
+    from yaml.cyaml import CParser as _Parser
 
     _PARSER_IS_C = True
 except ImportError:  # pragma: no cover - libyaml is missing on some platforms
@@ -194,8 +194,11 @@ def _decode(raw: bytes, file: str) -> tuple[str | None, Problem | None]:
 def _yaml_problem(exc: yaml.YAMLError, file: str) -> Problem:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    words = [getattr(exc, "context", None), getattr(exc, "problem", None)]
-    message = ", ".join(w for w in words if w) or str(exc)
+    context, problem = getattr(exc, "context", None), getattr(exc, "problem", None)
+    opened = getattr(exc, "context_mark", None)
+    if context and opened and opened.line + 1 != line:
+        context = f"{context} (opened at line {opened.line + 1}, column {opened.column + 1})"
+    message = ", ".join(w for w in (context, problem) if w) or str(exc)
     return Problem(file, line, col, None, None, f"YAML syntax: {message}")
 
 

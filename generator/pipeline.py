@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from generator.check import check
 from generator.errors import Problem, RosterInvalid, UsageError
@@ -78,11 +79,17 @@ def resolve_roster(path: Path, version: str | None = None, templates: Path | Non
     return Resolved(document, column_set, users, _order(problems))
 
 
+class Generated(NamedTuple):
+    text: str
+    warnings: list[Problem]
+    count: int  # users written
+
+
 def generate(path: Path, version: str | None = None, templates: Path | None = None,
-             bom: bool = False, display: str | None = None) -> tuple[str, list[Problem]]:
+             bom: bool = False, display: str | None = None) -> Generated:
     """The CSV text and any warnings; RosterInvalid when there is any error."""
     resolved = resolve_roster(path, version, templates, display)
     if resolved.errors:
         raise RosterInvalid(resolved.problems)
     rows = render(resolved.users, resolved.column_set)
-    return csv_text(resolved.column_set.columns, rows, bom), resolved.warnings
+    return Generated(csv_text(resolved.column_set.columns, rows, bom), resolved.warnings, len(rows))

@@ -60,6 +60,7 @@ class ResolvedUser:
     fields: dict[str, Any]
     layers: list[Layer]  # lowest first
     phone_layers: list[list[Layer]] = field(default_factory=list)
+    computed: list[YamlPath] = field(default_factory=list)  # paths whose value a template gave
 
     def origin(self, path: YamlPath) -> tuple[Layer, YamlPath] | None:
         """The layer that gave the value at `path` (a path into `fields`)."""
@@ -206,7 +207,9 @@ def _evaluate(user: ResolvedUser, value: Any, path: YamlPath, base: YamlPath, la
     if found is None or not found[0].evaluates:
         return value
     try:
-        return compiled(value).render(context)
+        rendered = compiled(value).render(context)
+        user.computed.append((*base, *path))
+        return rendered
     except TemplateError as exc:
         problems.append(user.problem((*base, *path), f"computed value {value!r}: {exc}"))
         return value

@@ -10,7 +10,7 @@ from generator.pipeline import generate, resolve_roster
 
 
 def _rows(write_roster, text: str) -> list[dict[str, str]]:
-    csv_text, _ = generate(write_roster(text))
+    csv_text = generate(write_roster(text)).text
     header, *rows = read_csv(csv_text)
     return [dict(zip(header, row)) for row in rows]
 

@@ -13,7 +13,8 @@ README = (ROOT / "README.md").read_text("utf-8")
 
 def test_readme_roster_generates(write_roster):
     roster = re.findall(r"```yaml\n(.*?)```", README, re.S)[0]
-    text, warnings = generate(write_roster(roster))
+    text, warnings, count = generate(write_roster(roster))
+    assert count == 2
     header, *rows = read_csv(text)
     assert len(header) == 32 and len(rows) == 2
     assert not warnings

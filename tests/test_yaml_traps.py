@@ -30,7 +30,7 @@ users:
 def _row(write_roster, **values) -> dict[str, str]:
     fields = {"name": "jim1", "extension": "101", "pin": "409296", "forward": "voicemail",
               "mac": "cc:5e:f8:41:b7:95", **values}
-    text, _ = generate(write_roster(ROSTER.format(**fields)))
+    text = generate(write_roster(ROSTER.format(**fields))).text
     header, row = read_csv(text)
     return dict(zip(header, row))
 
