@@ -1,9 +1,10 @@
 """Stage 4, check: each resolved user against the PBX's field rules, then the
 rules that span users. Every problem is located at the YAML that gave the value.
 
-Rules that JSON Schema can say (types, enums, lengths, patterns, ranges,
-required fields) live in schemas/roster.schema.json (`resolvedUser`); the rest
-are the functions here.
+Rules that JSON Schema can say (types, enums, lengths, patterns, ranges)
+live in schemas/roster.schema.json and were checked layer by layer; the
+fields every user needs once merged are its `resolvedUser` definition. The
+rest are the functions here.
 """
 
 from __future__ import annotations
@@ -103,16 +104,17 @@ def password_issues(fields: dict, min_length: int) -> Iterator[Issue]:
 
 
 def _day_issues(path: tuple, day: dict) -> Iterator[Issue]:
-    ranges = day.get("ranges") or []
-    for i, span in enumerate(ranges):
-        if span.get("from", "") >= span.get("to", ""):
-            yield (*path, "ranges", i), f"{span['from']}-{span['to']}: 'from' must be earlier than 'to'"
-    ordered = sorted(ranges, key=lambda s: s.get("from", ""))
-    for earlier, later in zip(ordered, ordered[1:]):
-        if later["from"] < earlier["to"]:
-            message = (f"{earlier['from']}-{earlier['to']} and {later['from']}-{later['to']} "
-                       "overlap")
-            yield (*path, "ranges", ranges.index(later)), message
+    # HH:MM compares correctly as text. Malformed ranges (only a computed value
+    # can get here with one) are the schema check's to report.
+    ranges = [(i, s["from"], s["to"]) for i, s in enumerate(day.get("ranges") or [])
+              if isinstance(s, dict) and isinstance(s.get("from"), str) and isinstance(s.get("to"), str)]
+    for i, start, end in ranges:
+        if start >= end:
+            yield (*path, "ranges", i), f"{start}-{end}: 'from' must be earlier than 'to'"
+    ordered = sorted(ranges, key=lambda r: r[1])
+    for (_, start, end), (later, next_start, next_end) in zip(ordered, ordered[1:]):
+        if next_start < end:
+            yield (*path, "ranges", later), f"{start}-{end} and {next_start}-{next_end} overlap"
 
 
 def _week_issues(path: tuple, week: object) -> Iterator[Issue]:

@@ -181,13 +181,13 @@ def _user_layers(roster: Roster, index: int, entry: dict, problems: list[Problem
 
 def _phone_layers(roster: Roster, chain: list[Layer], phones_owner: Layer, i: int, phone: dict):
     layers = [_sub(layer, "phone_defaults") for layer in chain]
-    model = phone.get("model")
-    if model in roster.phone_models:
-        layers.append(roster.phone_models[model])
     item = Layer(phones_owner.label, phones_owner.document, (*phones_owner.base, "phones", i),
                  phone, phones_owner.evaluates)
-    layers.append(item)
-    return layers
+    # The model may be the phone's own or a default for all of a user's phones.
+    model = next((layer.data["model"] for layer in reversed([*layers, item]) if "model" in layer.data), None)
+    if isinstance(model, str) and model in roster.phone_models:
+        layers.append(roster.phone_models[model])
+    return [*layers, item]
 
 
 def _evaluate(user: ResolvedUser, value: Any, path: YamlPath, base: YamlPath, layers: list[Layer],

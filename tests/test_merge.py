@@ -134,3 +134,20 @@ def test_computed_from_computed_is_an_error(write_roster):
     problems = resolve_roster(write_roster(text)).errors
     assert {p.field for p in problems} == {"email"}
     assert "'custom_options' is undefined" in problems[0].message
+
+
+def test_phone_model_may_come_from_phone_defaults(write_roster):
+    text = """\
+pbx_version: v22
+defaults:
+  phone_defaults: {model: T1, timezone: UTC, password: "123456"}
+phone_models:
+  T1: {vendor: Yealink, filename: y.xml}
+users:
+""" + MINIMAL_USER + """\
+    phones:
+      - {mac: "cc:5e:f8:41:b7:95"}
+"""
+    (jim,) = _rows(write_roster, text)
+    phone = json.loads(jim["phones"])[0]
+    assert (phone["model"], phone["vendor"]) == ("T1", "Yealink")
