@@ -148,7 +148,7 @@ def _failing_columns(user: ResolvedUser, column_set: ColumnSet) -> list[Problem]
     for i, (name, cell) in enumerate(zip(column_set.columns, column_set.cells)):
         try:
             ENV.from_string("{{ (" + cell + ") }}").render(user=user.fields, phone_keys=column_set.phone_keys)
-        except TemplateError as exc:
+        except Exception as exc:  # noqa: BLE001 - an admin's template may raise anything
             line, col = column_set.document.where(("columns", i, "cell"))
             problems.append(Problem(column_set.document.file, line, col, user.name, name,
                                     f"cell template failed: {exc}"))
@@ -162,7 +162,7 @@ def render(users: list[ResolvedUser], column_set: ColumnSet) -> list[list[str]]:
     for user in users:
         try:
             rows.append(render_row(user, column_set))
-        except TemplateError:
+        except Exception:  # noqa: BLE001 - located per column below
             failed.extend(_failing_columns(user, column_set))
     if failed:
         raise RosterInvalid(failed)

@@ -210,9 +210,13 @@ def _evaluate(user: ResolvedUser, value: Any, path: YamlPath, base: YamlPath, la
         rendered = compiled(value).render(context)
         user.computed.append((*base, *path))
         return rendered
-    except TemplateError as exc:
-        problems.append(user.problem((*base, *path), f"computed value {value!r}: {exc}"))
+    except Exception as exc:  # noqa: BLE001 - roster-supplied code may raise anything
+        problems.append(user.problem((*base, *path), f"computed value {value!r}: {_reason(exc)}"))
         return value
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, TemplateError) else f"{type(exc).__name__}: {exc}"
 
 
 def _context(values: dict) -> dict:
