@@ -163,7 +163,23 @@ def subject(data: Any, path: YamlPath) -> tuple[str | None, str]:
     return None, dotted(path)
 
 
-_COMPUTING_LAYERS = {("defaults",), ("profiles",), ("phone_models",)}
+# Where a field's value may be a template, and how deep its fields start.
+_COMPUTING_LAYERS = {"defaults": 2, "profiles": 3, "phone_models": 3}
+
+
+def _computed_later(data: Any, path: YamlPath, error: ValidationError) -> bool:
+    """A template string in a text field of defaults, a profile or a phone model
+    is checked once computed, per user; only a list or mapping it cannot be is
+    reported now."""
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        return False
+    depth = _COMPUTING_LAYERS.get(path[0]) if path else None
+    if depth is None or len(path) < depth or not is_template(_at(data, path)):
+        return False
+    if error.validator == "type":
+        wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        return not {"array", "object"} & set(wanted)
+    return True
 
 
 def _at(data: Any, path: YamlPath) -> Any:
@@ -200,8 +216,8 @@ def validate(document: Document) -> Validation:
     result = Validation()
     for error in _validator().iter_errors(data):
         for path, message in describe(error):
-            if path[:1] in _COMPUTING_LAYERS and is_template(_at(data, path)):
-                continue  # a computed value is checked once computed, per user
+            if _computed_later(data, path, error):
+                continue
             line, col = document.where(path, key=message.startswith("unknown field"))
             user, field_path = subject(data, path)
             result.problems.append(Problem(document.file, line, col, user, field_path or None, message))
