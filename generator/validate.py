@@ -51,11 +51,14 @@ def _validator(definition: str | None = None) -> Draft202012Validator:
 
 
 @cache
-def known_fields() -> frozenset[str]:
+def _fields(kind: str) -> frozenset[str]:
     defs = roster_schema()["$defs"]
-    names = set(defs["userFields"]["properties"]) | set(defs["phone"]["properties"])
-    names |= set(roster_schema()["properties"]) | {"profiles", "phone_defaults"}
-    return frozenset(names)
+    if kind == "phone":
+        return frozenset(defs["phone"]["properties"])
+    return frozenset(defs["userFields"]["properties"]) | {"profiles", "phone_defaults"}
+
+
+_PHONE_PARENTS = frozenset({"phones", "phone_defaults", "phone_models"})
 
 
 def _json_type(value: Any) -> str:
@@ -120,8 +123,15 @@ def _message(error: ValidationError, path: YamlPath, custom: str | None) -> str:
     return error.message
 
 
-def _suggest(name: str) -> str:
-    close = difflib.get_close_matches(name, known_fields(), n=1)
+def _suggest(name: str, path: YamlPath) -> str:
+    in_phone = any(part in _PHONE_PARENTS for part in path)
+    if len(path) == 1:
+        candidates = frozenset(roster_schema()["properties"])
+    else:
+        candidates = _fields("phone" if in_phone else "user")
+    if not in_phone and len(path) > 1 and name in _fields("phone"):
+        return " (a phone setting: put it in phone_defaults or on a phone)"
+    close = difflib.get_close_matches(name, candidates, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -147,7 +157,7 @@ def describe(
         path = (*base, *leaf.absolute_path)
         if leaf.validator in ("additionalProperties", "unevaluatedProperties"):
             for name in _unexpected(leaf):
-                yield (*path, name), f"unknown field {name!r}{_suggest(name)}"
+                yield (*path, name), f"unknown field {name!r}{_suggest(name, (*path, name))}"
         else:
             yield path, _message(leaf, path, wording)
 
