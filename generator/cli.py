@@ -82,7 +82,10 @@ def generate(
     bom: Annotated[bool, typer.Option("--bom", help="Start the file with a UTF-8 byte-order mark, for Excel.")] = False,
     templates: TemplatesOpt = None,
 ) -> None:
-    """Write the import CSV for every user in ROSTER."""
+    """Write the import CSV for every user in ROSTER.
+
+    Example: portsip-roster generate roster.yaml --pbx-version v22 -o users.csv
+    """
     from generator.pipeline import generate as build
     from generator.write import write_atomic, write_stdout
 
@@ -103,7 +106,10 @@ def generate(
 
 @app.command()
 def validate(roster: RosterArg, pbx_version: VersionOpt = None, templates: TemplatesOpt = None) -> None:
-    """Check ROSTER and print every problem as file:line:col; writes nothing."""
+    """Check ROSTER and print every problem as file:line:col; writes nothing.
+
+    Exit 0 when valid (warnings are printed), 1 when there are problems.
+    """
     from generator.pipeline import resolve_roster
 
     def action() -> int:
@@ -141,7 +147,10 @@ def explain(
 
 @app.command()
 def schema() -> None:
-    """Print the roster JSON Schema (draft 2020-12), for editors and CI."""
+    """Print the roster JSON Schema (draft 2020-12), for editors and CI.
+
+    Example: portsip-roster schema > roster.schema.json
+    """
     print(json.dumps(roster_schema(), indent=2, ensure_ascii=False))
 
 
