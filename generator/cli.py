@@ -17,7 +17,7 @@ import typer
 
 from generator import __version__
 from generator.errors import Problem, RosterInvalid, UsageError
-from generator.render import load_column_set, versions
+from generator.render import load_column_set
 from generator.resources import roster_schema
 
 app = typer.Typer(
@@ -170,5 +170,3 @@ def columns(
 def main() -> None:
     app(prog_name="portsip-roster")
 
-
-__all__ = ["app", "main", "versions"]

@@ -66,10 +66,6 @@ class ColumnSet:
     password_min_length: int
     template: Template
 
-    def problem(self, path, message: str, user: str | None = None) -> Problem:
-        line, col = self.document.where(path)
-        return Problem(self.document.file, line, col, user, None, message)
-
 
 def versions(templates: Path | None = None) -> list[str]:
     folder = templates or data_dir("templates")
