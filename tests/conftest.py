@@ -16,10 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "cases"
 
 
-def run_module(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_module(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     """`python -m generator ARGS` in a subprocess, as a user would run it, on
     this checkout's code (the installed wheel has a test of its own)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "generator", *map(str, args)],
                           capture_output=True, text=True, cwd=cwd or ROOT, timeout=60, env=env)
 
