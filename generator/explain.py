@@ -54,7 +54,8 @@ def explain(resolved: Resolved, name: str) -> list[str]:
             if found:
                 layer, sub = found
                 file, line, col = layer.position(sub)
-                source = f"{layer.label} ({file}:{line}:{col})"
+                computed = "computed in " if path in user.computed else ""
+                source = f"{computed}{layer.label} ({file}:{line}:{col})"
             else:
                 source = "?"
             rows.append((dotted(path), _shown(path, value), source))

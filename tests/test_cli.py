@@ -84,7 +84,7 @@ def test_explain_shows_sources_and_hides_secrets():
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     email = next(line for line in lines if line.startswith("email "))
-    assert "tom.baker@brightsmile.example" in email and "defaults (roster.example.yaml:" in email
+    assert "tom.baker@brightsmile.example" in email and "computed in defaults (roster.example.yaml:" in email
     assert "profile front-desk" in next(line for line in lines if line.startswith("role "))
     assert "Hy3$mKd8rTq5" not in result.stdout
     assert run_module("explain", "roster.example.yaml", "nobody").returncode == 2
