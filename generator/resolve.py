@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from jinja2 import TemplateError
@@ -37,9 +38,24 @@ class Layer:
     data: dict
     evaluates: bool  # strings here may be Jinja templates
 
+    @cached_property
+    def template_keys(self) -> frozenset[str]:
+        """Top-level keys whose value holds a template (none where nothing is evaluated)."""
+        if not self.evaluates:
+            return frozenset()
+        return frozenset(k for k, v in self.data.items() if _holds_template(v))
+
     def position(self, path: YamlPath) -> tuple[str, int, int]:
         line, col = self.document.where(_as_written(self.document, (*self.base, *path)))
         return self.document.file, line, col
+
+
+def _holds_template(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_holds_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_template(v) for v in value)
+    return is_template(value)
 
 
 def _as_written(document: Document, path: YamlPath) -> YamlPath:
@@ -119,14 +135,22 @@ def merge_all(layers: list[Layer]) -> dict:
     return out
 
 
+@dataclass(frozen=True)
+class Source:
+    """One written layer, split into its user fields and its phone_defaults."""
+
+    fields: Layer
+    phone: Layer
+
+
 @dataclass
 class Roster:
-    """The roster's layers, prepared once; users are resolved against it."""
+    """The roster's shared layers, expanded and split once; users are resolved against it."""
 
     document: Document
-    builtin: Layer
-    defaults: Layer
-    profiles: dict[str, Layer]
+    builtin: Source
+    defaults: Source
+    profiles: dict[str, Source]
     phone_models: dict[str, Layer]
 
 
@@ -134,15 +158,20 @@ def _layer(label: str, document: Document, base: YamlPath, data: Any, evaluates:
     return Layer(label, document, base, expand.layer(data or {}), evaluates)
 
 
+def _source(label: str, document: Document, base: YamlPath, data: Any, evaluates: bool) -> Source:
+    layer = _layer(label, document, base, data, evaluates)
+    return Source(_without(layer, META_KEYS), _sub(layer, "phone_defaults"))
+
+
 def prepare(document: Document) -> Roster:
     data = document.data
     builtin_doc = builtin_defaults()
     return Roster(
         document=document,
-        builtin=_layer("built-in", builtin_doc, (), builtin_doc.data, False),
-        defaults=_layer("defaults", document, ("defaults",), data.get("defaults"), True),
+        builtin=_source("built-in", builtin_doc, (), builtin_doc.data, False),
+        defaults=_source("defaults", document, ("defaults",), data.get("defaults"), True),
         profiles={
-            name: _layer(f"profile {name}", document, ("profiles", name), value, True)
+            name: _source(f"profile {name}", document, ("profiles", name), value, True)
             for name, value in (data.get("profiles") or {}).items()
         },
         phone_models={
@@ -162,8 +191,8 @@ def _sub(layer: Layer, key: str) -> Layer:
                  layer.evaluates)
 
 
-def _user_layers(roster: Roster, index: int, entry: dict, problems: list[Problem], name: str):
-    user = _layer("user", roster.document, ("users", index), entry, False)
+def _user_sources(roster: Roster, index: int, entry: dict, problems: list[Problem], name: str) -> list[Source]:
+    user = _source("user", roster.document, ("users", index), entry, False)
     chain = [roster.builtin, roster.defaults]
     for i, wanted in enumerate(entry.get("profiles") or []):
         profile = roster.profiles.get(wanted)
@@ -179,8 +208,8 @@ def _user_layers(roster: Roster, index: int, entry: dict, problems: list[Problem
     return chain
 
 
-def _phone_layers(roster: Roster, chain: list[Layer], phones_owner: Layer, i: int, phone: dict):
-    layers = [_sub(layer, "phone_defaults") for layer in chain]
+def _phone_layers(roster: Roster, chain: list[Source], phones_owner: Layer, i: int, phone: dict):
+    layers = [source.phone for source in chain]
     item = Layer(phones_owner.label, phones_owner.document, (*phones_owner.base, "phones", i),
                  phone, phones_owner.evaluates)
     # The model may be the phone's own or a default for all of a user's phones.
@@ -219,6 +248,18 @@ def _reason(exc: Exception) -> str:
     return str(exc) if isinstance(exc, TemplateError) else f"{type(exc).__name__}: {exc}"
 
 
+def _evaluate_fields(user: ResolvedUser, values: dict, base: YamlPath, layers: list[Layer],
+                     context: dict, problems: list[Problem]) -> dict:
+    """Evaluate only the fields some layer of this user gave a template to."""
+    keys = set().union(*(layer.template_keys for layer in layers))
+    if not keys & values.keys():
+        return values
+    out = dict(values)
+    for key in keys & values.keys():
+        out[key] = _evaluate(user, values[key], (key,), base, layers, context, problems)
+    return out
+
+
 def _context(values: dict) -> dict:
     """What a template may read: every field not itself computed."""
     return {k: v for k, v in values.items() if not is_template(v)}
@@ -226,11 +267,11 @@ def _context(values: dict) -> dict:
 
 def resolve_user(roster: Roster, index: int, entry: dict, problems: list[Problem]) -> ResolvedUser:
     name = str(entry.get("name"))
-    chain = _user_layers(roster, index, entry, problems, name)
-    layers = [_without(layer, META_KEYS) for layer in chain]
+    chain = _user_sources(roster, index, entry, problems, name)
+    layers = [source.fields for source in chain]
     user = ResolvedUser(index, name, merge_all(layers), layers)
     context = _context(user.fields)
-    user.fields = _evaluate(user, user.fields, (), (), layers, context, problems)
+    user.fields = _evaluate_fields(user, user.fields, (), layers, context, problems)
     phones_owner = owner(layers, ("phones",))[0]
     phones = []
     for i, phone in enumerate(user.fields.get("phones") or []):
@@ -238,7 +279,7 @@ def resolve_user(roster: Roster, index: int, entry: dict, problems: list[Problem
         user.phone_layers.append(phone_layers)
         merged = merge_all(phone_layers)
         phone_context = {**context, "phone": _context(merged)}
-        phones.append(_evaluate(user, merged, (), ("phones", i), phone_layers, phone_context, problems))
+        phones.append(_evaluate_fields(user, merged, ("phones", i), phone_layers, phone_context, problems))
     user.fields = {**user.fields, "phones": phones}
     return user
 
