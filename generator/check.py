@@ -13,14 +13,12 @@ import re
 from collections.abc import Iterator
 from functools import cache
 
-from jsonschema import Draft202012Validator
-
 from generator.errors import Problem
 from generator.expand import FORWARD_RULES, WEEKDAYS
 from generator.render import ColumnSet
 from generator.resolve import ResolvedUser
 from generator.resources import roster_schema
-from generator.validate import describe
+from generator.validate import describe, validator
 
 RESERVED_NAMES = frozenset({"admin", "system", "administrator", "root"})
 PASSWORD_FIELDS = ("password", "extension_password")
@@ -28,12 +26,6 @@ PASSWORD_MAX_LENGTH = 32
 NOT_COLUMNS = frozenset({"extra"})  # user fields that are not a column of their own
 
 Issue = tuple[tuple, str]  # (path into the user's fields, message)
-
-
-@cache
-def _field_validator(pointer: str) -> Draft202012Validator:
-    schema = {k: v for k, v in roster_schema().items() if k in ("$schema", "$id", "$defs")}
-    return Draft202012Validator({**schema, "$ref": f"#/$defs/{pointer}"})
 
 
 @cache
@@ -60,8 +52,9 @@ def schema_issues(user: ResolvedUser) -> Iterator[Issue]:
             pointer, value = f"phone/properties/{path[2]}", fields["phones"][path[1]][path[2]]
         else:
             pointer, value = f"userFields/properties/{path[0]}", fields[path[0]]
-        for error in _field_validator(pointer).iter_errors(value):
-            yield from describe(error, path)
+        for error in validator(pointer).iter_errors(value):
+            for where, message, _ in describe(error, path):
+                yield where, message
 
 
 def name_issues(fields: dict) -> Iterator[Issue]:

@@ -41,12 +41,12 @@ _JSON_TYPES = {
 
 
 @cache
-def _validator(definition: str | None = None) -> Draft202012Validator:
+def validator(pointer: str | None = None) -> Draft202012Validator:
+    """The whole roster schema, or the part of it at `#/$defs/<pointer>`."""
     schema = roster_schema()
-    if definition:
-        schema = {**schema, "$ref": f"#/$defs/{definition}"}
-        for key in ("type", "required", "properties", "additionalProperties"):
-            schema.pop(key, None)
+    if pointer:
+        shared = {k: v for k, v in schema.items() if k in ("$schema", "$id", "$defs")}
+        schema = {**shared, "$ref": f"#/$defs/{pointer}"}
     return Draft202012Validator(schema)
 
 
@@ -94,6 +94,7 @@ def _branch_errors(error: ValidationError) -> list[ValidationError] | None:
 
 
 def _unexpected(error: ValidationError) -> list[str]:
+    # jsonschema names the unexpected keys only in its message.
     inside = re.search(r"\((.*)\)", error.message)
     return re.findall(r"'([^']*)'", inside.group(1)) if inside else []
 
@@ -151,15 +152,15 @@ def _flatten(
 
 def describe(
     error: ValidationError, base: YamlPath = ()
-) -> Iterable[tuple[YamlPath, str]]:
-    """(path, message) pairs for one jsonschema error, relative to `base`."""
+) -> Iterable[tuple[YamlPath, str, ValidationError]]:
+    """(path, message, leaf error) for one jsonschema error, paths below `base`."""
     for leaf, wording in _flatten([error]):
         path = (*base, *leaf.absolute_path)
         if leaf.validator in ("additionalProperties", "unevaluatedProperties"):
             for name in _unexpected(leaf):
-                yield (*path, name), f"unknown field {name!r}{_suggest(name, (*path, name))}"
+                yield (*path, name), f"unknown field {name!r}{_suggest(name, (*path, name))}", leaf
         else:
-            yield path, _message(leaf, path, wording)
+            yield path, _message(leaf, path, wording), leaf
 
 
 def subject(data: Any, path: YamlPath) -> tuple[str | None, str]:
@@ -177,17 +178,17 @@ def subject(data: Any, path: YamlPath) -> tuple[str | None, str]:
 _COMPUTING_LAYERS = {"defaults": 2, "profiles": 3, "phone_models": 3}
 
 
-def _computed_later(data: Any, path: YamlPath, error: ValidationError) -> bool:
+def _computed_later(data: Any, path: YamlPath, leaf: ValidationError) -> bool:
     """A template string in a text field of defaults, a profile or a phone model
     is checked once computed, per user; only a list or mapping it cannot be is
     reported now."""
-    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+    if leaf.validator in ("additionalProperties", "unevaluatedProperties"):
         return False
     depth = _COMPUTING_LAYERS.get(path[0]) if path else None
     if depth is None or len(path) < depth or not is_template(_at(data, path)):
         return False
-    if error.validator == "type":
-        wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+    if leaf.validator == "type":
+        wanted = leaf.validator_value if isinstance(leaf.validator_value, list) else [leaf.validator_value]
         return not {"array", "object"} & set(wanted)
     return True
 
@@ -224,11 +225,12 @@ def validate(document: Document) -> Validation:
         message = "the roster must be a mapping with defaults:, profiles: and users:"
         return Validation([Problem(document.file, 1, 1, None, None, message)], blocking=True)
     result = Validation()
-    for error in _validator().iter_errors(data):
-        for path, message in describe(error):
-            if _computed_later(data, path, error):
+    for error in validator().iter_errors(data):
+        for path, message, leaf in describe(error):
+            if _computed_later(data, path, leaf):
                 continue
-            line, col = document.where(path, key=message.startswith("unknown field"))
+            unknown = leaf.validator in ("additionalProperties", "unevaluatedProperties")
+            line, col = document.where(path, key=unknown)
             user, field_path = subject(data, path)
             result.problems.append(Problem(document.file, line, col, user, field_path or None, message))
             if len(path) >= 2 and path[0] == "users" and isinstance(path[1], int):
