@@ -70,7 +70,7 @@ def _has_run(text: str, length: int = 3) -> bool:
 def _has_sequence(text: str, length: int = 3) -> bool:
     for i in range(len(text) - length + 1):
         steps = {ord(b) - ord(a) for a, b in zip(text[i : i + length], text[i + 1 : i + length])}
-        if steps in ({1}, {-1}) and text[i : i + length].isalnum():
+        if steps in ({1}, {-1}):
             return True
     return False
 
@@ -125,13 +125,16 @@ def hours_issues(fields: dict) -> Iterator[Issue]:
             yield from _week_issues(("custom_forward_rules", i, "hours"), rule.get("hours"))
 
 
+def _rules(fields: dict) -> Iterator[tuple[tuple, dict]]:
+    """The four standard forward rules and the custom ones, with their paths."""
+    numbered = [((name,), fields.get(name)) for name in FORWARD_RULES]
+    numbered += [(("custom_forward_rules", i), r) for i, r in enumerate(fields.get("custom_forward_rules") or [])]
+    return ((path, rule) for path, rule in numbered if isinstance(rule, dict))
+
+
 def forward_issues(fields: dict) -> Iterator[Issue]:
-    rules = [((name,), fields.get(name)) for name in FORWARD_RULES]
-    rules += [(("custom_forward_rules", i), r)
-              for i, r in enumerate(fields.get("custom_forward_rules") or [])]
-    for path, rule in rules:
-        if isinstance(rule, dict) and rule.get("action") == "FORWARD_TO_NUMBER" \
-                and not rule.get("number"):
+    for path, rule in _rules(fields):
+        if rule.get("action") == "FORWARD_TO_NUMBER" and not rule.get("number"):
             yield path, "FORWARD_TO_NUMBER needs a number to forward to"
 
 
@@ -172,6 +175,7 @@ def _mac_key(mac: str) -> str:
 
 
 def _duplicates(users, keys_of) -> Iterator[Problem]:
+    # Names, extensions and MACs have no built-in value: both sides are in the roster file.
     first_seen: dict[str, tuple[ResolvedUser, tuple]] = {}
     for user in users:
         for path, key in keys_of(user):
@@ -179,12 +183,8 @@ def _duplicates(users, keys_of) -> Iterator[Problem]:
                 first_seen[key] = (user, path)
                 continue
             other, other_path = first_seen[key]
-            earlier = other.problem(other_path, "")
-            here = user.problem(path, "")
-            where = f"line {earlier.line}"
-            if earlier.file != here.file:
-                where = f"{earlier.file}:{earlier.line}"
-            yield user.problem(path, f"already used by user {other.name} ({where})")
+            line = other.problem(other_path, "").line
+            yield user.problem(path, f"already used by user {other.name} (line {line})")
 
 
 def _names(user):
@@ -205,10 +205,8 @@ def _macs(user):
 
 def _targets(user) -> Iterator[tuple[tuple, str]]:
     """Numbers a call or a BLF key may go to (a voicemail rule's number names a mailbox)."""
-    rules = [((name,), user.fields.get(name)) for name in FORWARD_RULES]
-    rules += [(("custom_forward_rules", i), r) for i, r in enumerate(user.fields.get("custom_forward_rules") or [])]
-    for path, rule in rules:
-        if isinstance(rule, dict) and rule.get("action") in ("FORWARD_TO_NUMBER", "FORWARD_TO_VOICEMAIL"):
+    for path, rule in _rules(user.fields):
+        if rule.get("action") in ("FORWARD_TO_NUMBER", "FORWARD_TO_VOICEMAIL"):
             yield (*path, "number"), str(rule.get("number", ""))
     for i, blf in enumerate(user.fields.get("blfs") or []):
         if isinstance(blf, dict):
