@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -93,21 +94,25 @@ def _structure_problems(document: Document) -> list[Problem]:
     return [Problem(document.file, *where(path), None, None, msg) for path, msg in wrong]
 
 
+@lru_cache(maxsize=256)
+def _expression(cell: str):
+    return ENV.compile_expression(cell, undefined_to_none=False)
+
+
 def _compile(document: Document, cells: list[str]) -> Template:
-    source = "{{ [" + ", ".join(f"({cell})" for cell in cells) + "] | row }}"
-    try:
-        return ENV.from_string(source)
-    except TemplateError:
-        pass
+    """One template for the whole row. Each cell must be a single expression,
+    or a cell such as "a ), ( b" would shift every column after it."""
     problems = []
-    for i, cell in enumerate(cells):  # find the column that does not compile
+    for i, cell in enumerate(cells):
         try:
-            ENV.from_string("{{ (" + cell + ") }}")
+            _expression(cell)
         except TemplateError as exc:
             line, col = document.where(("columns", i, "cell"))
             problems.append(Problem(document.file, line, col, None, None,
-                                    f"cell template does not compile: {exc}"))
-    raise RosterInvalid(problems or [Problem(document.file, 1, 1, None, None, "bad template")])
+                                    f"cell template is not one Jinja expression: {exc}"))
+    if problems:
+        raise RosterInvalid(problems)
+    return ENV.from_string("{{ [" + ", ".join(f"({cell})" for cell in cells) + "] | row }}")
 
 
 def load_column_set(version: str, templates: Path | None = None) -> ColumnSet:
@@ -138,17 +143,18 @@ def render_row(user: ResolvedUser, column_set: ColumnSet) -> list[str]:
     return json.loads(text)
 
 
-def _failing_columns(user: ResolvedUser, column_set: ColumnSet) -> list[Problem]:
+def _failing_columns(user: ResolvedUser, column_set: ColumnSet, error: Exception) -> list[Problem]:
     """Which cells fail for this user; only run once a row has failed."""
     problems = []
     for i, (name, cell) in enumerate(zip(column_set.columns, column_set.cells)):
         try:
-            ENV.from_string("{{ (" + cell + ") }}").render(user=user.fields, phone_keys=column_set.phone_keys)
+            cell_text(_expression(cell)(user=user.fields, phone_keys=column_set.phone_keys))
         except Exception as exc:  # noqa: BLE001 - an admin's template may raise anything
             line, col = column_set.document.where(("columns", i, "cell"))
             problems.append(Problem(column_set.document.file, line, col, user.name, name,
                                     f"cell template failed: {exc}"))
-    return problems
+    # Never lose a row silently, even if no single cell fails on its own.
+    return problems or [Problem(column_set.document.file, 1, 1, user.name, None, f"row failed: {error}")]
 
 
 def render(users: list[ResolvedUser], column_set: ColumnSet) -> list[list[str]]:
@@ -158,8 +164,8 @@ def render(users: list[ResolvedUser], column_set: ColumnSet) -> list[list[str]]:
     for user in users:
         try:
             rows.append(render_row(user, column_set))
-        except Exception:  # noqa: BLE001 - located per column below
-            failed.extend(_failing_columns(user, column_set))
+        except Exception as exc:  # noqa: BLE001 - located per column below
+            failed.extend(_failing_columns(user, column_set, exc))
     if failed:
         raise RosterInvalid(failed)
     return rows

@@ -120,10 +120,24 @@ def test_custom_templates_add_a_column(write_roster, tmp_path):
 def test_broken_custom_template_is_located(write_roster, tmp_path):
     folder = tmp_path / "t"
     folder.mkdir()
-    (folder / "v22.yaml").write_text("columns:\n  - {name: a, cell: 'user.name +'}\n", "utf-8")
+    (folder / "v22.yaml").write_text("columns:\n  - {name: a, cell: 'user.name +'}\n"
+                                     "  - {name: b, cell: 'user.name ), ( 1'}\n", "utf-8")
     result = run_module("generate", write_roster(GOOD), "--templates", folder)
     assert result.returncode == 1
-    assert "v22.yaml:2:" in result.stderr and "Traceback" not in result.stderr
+    assert "v22.yaml:2:" in result.stderr and "v22.yaml:3:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_failing_custom_cell_is_located_per_user(write_roster, tmp_path):
+    folder = tmp_path / "t"
+    folder.mkdir()
+    column_set = (ROOT / "templates" / "v22.yaml").read_text("utf-8")
+    column_set = column_set.replace("  - {name: phones,", "  - {name: department, cell: user.extra.missing}\n"
+                                    "  - {name: phones,")
+    (folder / "v22.yaml").write_text(column_set, "utf-8")
+    result = run_module("generate", write_roster(GOOD), "--templates", folder)
+    assert result.returncode == 1
+    assert "user jim1: department: cell template failed" in result.stderr, result.stderr
 
 
 def test_installed_command_runs_outside_the_checkout(tmp_path):
