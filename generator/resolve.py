@@ -80,14 +80,13 @@ class ResolvedUser:
 
     def origin(self, path: YamlPath) -> tuple[Layer, YamlPath] | None:
         """The layer that gave the value at `path` (a path into `fields`)."""
-        if len(path) >= 2 and path[0] == "phones" and isinstance(path[1], int):
-            if len(path) > 2 and path[1] < len(self.phone_layers):
-                found = owner(self.phone_layers[path[1]], path[2:])
-                if found:
-                    return found
-            found = owner(self.layers, path[:2])
-            return (found[0], path) if found else None
-        return owner(self.layers, path)
+        if len(path) > 2 and path[0] == "phones" and isinstance(path[1], int) \
+                and path[1] < len(self.phone_layers):
+            layer = owner(self.phone_layers[path[1]], path[2:])
+            if layer:
+                return layer, path[2:]
+        layer = owner(self.layers, path)
+        return (layer, path) if layer else None
 
     def problem(self, path: YamlPath, message: str, warning: bool = False) -> Problem:
         found = self.origin(path)
@@ -111,10 +110,11 @@ def _has(data: Any, path: YamlPath) -> bool:
     return True
 
 
-def owner(layers: list[Layer], path: YamlPath) -> tuple[Layer, YamlPath] | None:
+def owner(layers: list[Layer], path: YamlPath) -> Layer | None:
+    """The most specific layer that sets `path`."""
     for layer in reversed(layers):
         if _has(layer.data, path):
-            return layer, path
+            return layer
     return None
 
 
@@ -233,7 +233,7 @@ def _evaluate(user: ResolvedUser, value: Any, path: YamlPath, base: YamlPath, la
     if not is_template(value):
         return value
     found = owner(layers, path)
-    if found is None or not found[0].evaluates:
+    if found is None or not found.evaluates:
         return value
     try:
         rendered = compiled(value).render(context)
@@ -272,7 +272,7 @@ def resolve_user(roster: Roster, index: int, entry: dict, problems: list[Problem
     user = ResolvedUser(index, name, merge_all(layers), layers)
     context = _context(user.fields)
     user.fields = _evaluate_fields(user, user.fields, (), layers, context, problems)
-    phones_owner = owner(layers, ("phones",))[0]
+    phones_owner = owner(layers, ("phones",))  # built-in has phones: [], so always found
     phones = []
     for i, phone in enumerate(user.fields.get("phones") or []):
         phone_layers = _phone_layers(roster, chain, phones_owner, i, phone)
