@@ -137,8 +137,10 @@ def explain(
 
     def action() -> int:
         resolved = resolve_roster(roster, pbx_version, templates, display=str(roster))
-        print("\n".join(lines(resolved, user)))
         mine = [p for p in resolved.problems if p.user == user]
+        if mine and all(u.name != user for u in resolved.users):
+            raise RosterInvalid(mine)  # held back by schema problems: nothing to explain yet
+        print("\n".join(lines(resolved, user)))
         _say(mine)
         return 1 if any(not p.warning for p in mine) else 0
 

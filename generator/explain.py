@@ -9,8 +9,8 @@ from typing import Any
 from generator.errors import UsageError, dotted
 from generator.pipeline import Resolved
 from generator.resolve import ResolvedUser
+from generator.validate import SECRET_FIELDS
 
-SECRETS = frozenset({"password", "extension_password", "voicemail_pin"})
 MASK = "********"
 
 
@@ -26,7 +26,7 @@ def _leaves(value: Any, path: tuple) -> Iterator[tuple[tuple, Any]]:
 
 
 def _shown(path: tuple, value: Any) -> str:
-    if path[-1] in SECRETS and value not in ("", None):
+    if path[-1] in SECRET_FIELDS and value not in ("", None):
         return MASK
     return json.dumps(value, ensure_ascii=False)
 
@@ -36,16 +36,16 @@ def find_user(resolved: Resolved, name: str) -> ResolvedUser:
         if user.name == name:
             return user
     known = ", ".join(u.name for u in resolved.users[:10])
-    raise UsageError(f"no user {name!r} in the roster (users: {known}...)")
+    more = ", ..." if len(resolved.users) > 10 else ""
+    raise UsageError(f"no user {name!r} in the roster (users: {known}{more})")
 
 
 def explain(resolved: Resolved, name: str) -> list[str]:
     user = find_user(resolved, name)
     column_set = resolved.column_set
-    wanted = set(column_set.columns) | {"extra"}
     rows = []
-    for field in column_set.columns + ["extra"]:
-        if field not in user.fields or field not in wanted:
+    for field in [*column_set.columns, "extra"]:
+        if field not in user.fields:
             continue
         for path, value in _leaves(user.fields[field], (field,)):
             if path[0] == "phones" and len(path) > 2 and path[2] not in column_set.phone_keys:

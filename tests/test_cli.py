@@ -150,3 +150,9 @@ def test_installed_command_runs_outside_the_checkout(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = read_csv((tmp_path / "users.csv").read_text("utf-8"))
     assert len(rows) == 8 and all(len(r) == 32 for r in rows)
+
+
+def test_explain_a_user_held_back_by_schema_problems(write_roster):
+    result = run_module("explain", write_roster(GOOD + "    enabled: yes\n"), "jim1")
+    assert result.returncode == 1
+    assert "user jim1: enabled: must be true or false" in result.stderr
