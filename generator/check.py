@@ -15,15 +15,15 @@ from functools import cache
 
 from generator.errors import Problem
 from generator.expand import FORWARD_RULES, WEEKDAYS
+from generator.policy import DOOR_POLICY, Policy, account_words, digits_faults, password_faults
 from generator.render import ColumnSet
 from generator.resolve import ResolvedUser
 from generator.resources import roster_schema
+from generator.secrets import secret_paths
 from generator.validate import describe, validator
 
 RESERVED_NAMES = frozenset({"admin", "system", "administrator", "root"})
-PASSWORD_FIELDS = ("password", "extension_password")
-PASSWORD_MAX_LENGTH = 32
-NOT_COLUMNS = frozenset({"extra"})  # user fields that are not a column of their own
+NOT_COLUMNS = frozenset({"extra", "rotate"})  # user fields that are not a column of their own
 
 Issue = tuple[tuple, str]  # (path into the user's fields, message)
 
@@ -63,37 +63,24 @@ def name_issues(fields: dict) -> Iterator[Issue]:
         yield ("name",), f"{name!r} is reserved for the system administrator"
 
 
-def _has_run(text: str, length: int = 3) -> bool:
-    return re.search(rf"(.)\1{{{length - 1}}}", text) is not None
-
-
-def _has_sequence(text: str, length: int = 3) -> bool:
-    for i in range(len(text) - length + 1):
-        steps = {ord(b) - ord(a) for a, b in zip(text[i : i + length], text[i + 1 : i + length])}
-        if steps in ({1}, {-1}):
-            return True
-    return False
-
-
-def pin_issues(fields: dict) -> Iterator[Issue]:
-    pin = fields.get("voicemail_pin")
-    if not isinstance(pin, str) or not pin.isdigit():
-        return
-    if _has_run(pin):
-        yield ("voicemail_pin",), "must not repeat a digit three times in a row (like 111)"
-    if _has_sequence(pin):
-        yield ("voicemail_pin",), "must not hold three sequential digits (like 012 or 987)"
-
-
-def password_issues(fields: dict, min_length: int) -> Iterator[Issue]:
-    for name in PASSWORD_FIELDS:
-        value = fields.get(name)
+def secret_issues(fields: dict, policy: Policy) -> Iterator[Issue]:
+    """Passwords and PINs against the tenant's policy, whatever their source.
+    A phone's web UI password is the phone's business, not the PBX's policy."""
+    account = account_words(fields)
+    for path, kind, holder in secret_paths(fields):
+        value = holder[path[-1]]
         if not isinstance(value, str):
-            continue
-        if len(value) < min_length:
-            yield (name,), f"must be at least {min_length} characters (the PBX's password policy)"
-        elif len(value) > PASSWORD_MAX_LENGTH:
-            yield (name,), f"must be at most {PASSWORD_MAX_LENGTH} characters"
+            continue  # a source that could not be filled, reported already
+        if kind == "password":
+            faults = password_faults(value, policy.password, account)
+        elif kind == "pin":
+            faults = digits_faults(value, policy.voicemail_pin)
+        elif kind == "door" and value:
+            faults = digits_faults(value, DOOR_POLICY)
+        else:
+            faults = []
+        for fault in faults:
+            yield path, fault
 
 
 def _day_issues(path: tuple, day: dict) -> Iterator[Issue]:
@@ -156,18 +143,22 @@ def _set_on_purpose(user: ResolvedUser, path: tuple) -> bool:
     return found is not None and found[0].label != "built-in"
 
 
-def user_problems(user: ResolvedUser, column_set: ColumnSet) -> list[Problem]:
+def user_problems(user: ResolvedUser, column_set: ColumnSet, policy: Policy) -> list[Problem]:
     fields = user.fields
     issues = [
         *schema_issues(user),
         *name_issues(fields),
-        *pin_issues(fields),
-        *password_issues(fields, column_set.password_min_length),
+        *secret_issues(fields, policy),
         *hours_issues(fields),
         *forward_issues(fields),
         *version_issues(user, column_set),
     ]
-    return [user.problem(path, message) for path, message in issues]
+    return [user.problem(path, message + _from_source(user, path)) for path, message in issues]
+
+
+def _from_source(user: ResolvedUser, path: tuple) -> str:
+    source = user.secret_sources.get(path)
+    return f" (the value from {source})" if source else ""
 
 
 def _mac_key(mac: str) -> str:
@@ -230,8 +221,8 @@ def target_warnings(users: list[ResolvedUser]) -> Iterator[Problem]:
                                    warning=True)
 
 
-def check(users: list[ResolvedUser], column_set: ColumnSet) -> list[Problem]:
-    problems = [p for user in users for p in user_problems(user, column_set)]
+def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy) -> list[Problem]:
+    problems = [p for user in users for p in user_problems(user, column_set, policy)]
     for keys in (_names, _extensions, _macs):
         problems.extend(_duplicates(users, keys))
     problems.extend(target_warnings(users))

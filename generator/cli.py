@@ -37,6 +37,16 @@ TemplatesOpt = Annotated[
     typer.Option("--templates", help="Folder of column sets (<version>.yaml) to use instead of the built-in ones.",
                  exists=True, file_okay=False),
 ]
+SecretsOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--secrets", help="YAML file of secrets by user name, for fields written {secrets_file: true}.",
+                 dir_okay=False),
+]
+KeyFileOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--key-file", help="File holding the master key for {generate: true} secrets "
+                 "(default: the environment variable the roster names, else PORTSIP_ROSTER_KEY).", dir_okay=False),
+]
 
 
 def _say(problems: list[Problem]) -> None:
@@ -80,17 +90,23 @@ def generate(
     output: Annotated[Optional[Path], typer.Option("-o", "--output",  # noqa: UP045
                                                    help="Write here (atomically) instead of stdout.")] = None,
     bom: Annotated[bool, typer.Option("--bom", help="Start the file with a UTF-8 byte-order mark, for Excel.")] = False,
+    redact: Annotated[bool, typer.Option("--redact", help="Mask every password and PIN: a copy for review.")] = False,
     templates: TemplatesOpt = None,
+    secrets: SecretsOpt = None,
+    key_file: KeyFileOpt = None,
 ) -> None:
     """Write the import CSV for every user in ROSTER.
 
     Example: portsip-roster generate roster.yaml --pbx-version v22 -o users.csv
     """
+    from generator.pipeline import Options
     from generator.pipeline import generate as build
     from generator.write import write_atomic, write_stdout
 
+    options = Options(pbx_version, templates, secrets, key_file, bom, redact)
+
     def action() -> None:
-        text, warnings, count = build(roster, pbx_version, templates, bom, display=str(roster))
+        text, warnings, count = build(roster, options, display=str(roster))
         _say(warnings)
         if output is None:
             write_stdout(text)
@@ -105,17 +121,27 @@ def generate(
 
 
 @app.command()
-def validate(roster: RosterArg, pbx_version: VersionOpt = None, templates: TemplatesOpt = None) -> None:
+def validate(
+    roster: RosterArg,
+    pbx_version: VersionOpt = None,
+    templates: TemplatesOpt = None,
+    secrets: SecretsOpt = None,
+    key_file: KeyFileOpt = None,
+    no_literal_secrets: Annotated[bool, typer.Option(
+        "--no-literal-secrets", help="Fail when the roster itself holds any password or PIN.")] = False,
+) -> None:
     """Check ROSTER and print every problem as file:line:col; writes nothing.
 
     Exit 0 when valid (warnings are printed), 1 when there are problems.
     """
-    from generator.pipeline import resolve_roster
+    from generator.pipeline import Options, resolve_roster
+    from generator.secrets import literal_problems
 
     def action() -> int:
-        resolved = resolve_roster(roster, pbx_version, templates, display=str(roster))
-        if resolved.errors:
-            raise RosterInvalid(resolved.problems)
+        resolved = resolve_roster(roster, Options(pbx_version, templates, secrets, key_file), display=str(roster))
+        literals = literal_problems(resolved.document) if no_literal_secrets else []
+        if resolved.errors or literals:
+            raise RosterInvalid(sorted({*resolved.problems, *literals}, key=lambda p: (p.line, p.col, p.message)))
         _say(resolved.warnings)
         print(f"{roster}: {len(resolved.users)} users, valid for PBX {resolved.column_set.version}",
               file=sys.stderr)
@@ -130,13 +156,18 @@ def explain(
     user: Annotated[str, typer.Argument(help="The user's name.", show_default=False)],
     pbx_version: VersionOpt = None,
     templates: TemplatesOpt = None,
+    secrets: SecretsOpt = None,
+    key_file: KeyFileOpt = None,
 ) -> None:
-    """Show USER fully resolved, each value with the layer and line it came from."""
+    """Show USER fully resolved, each value with the layer and line it came from.
+
+    Passwords and PINs are masked; their source is shown instead.
+    """
     from generator.explain import explain as lines
-    from generator.pipeline import resolve_roster
+    from generator.pipeline import Options, resolve_roster
 
     def action() -> int:
-        resolved = resolve_roster(roster, pbx_version, templates, display=str(roster))
+        resolved = resolve_roster(roster, Options(pbx_version, templates, secrets, key_file), display=str(roster))
         mine = [p for p in resolved.problems if p.user == user]
         if mine and all(u.name != user for u in resolved.users):
             raise RosterInvalid(mine)  # held back by schema problems: nothing to explain yet
@@ -167,6 +198,17 @@ def columns(
         print("\n".join(load_column_set(pbx_version, templates).columns))
 
     _run(action)
+
+
+@app.command()
+def keygen() -> None:
+    """Print a new random master key for generated secrets.
+
+    Example: portsip-roster keygen > ~/.config/portsip/acme.key
+    """
+    import secrets
+
+    print(secrets.token_urlsafe(32))
 
 
 def main() -> None:

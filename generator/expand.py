@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from generator.secrets import PHONE_SECRETS, SECRET_KEYS, as_ref
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _SHORTHANDS = {"weekdays": WEEKDAYS[:5], "weekend": WEEKDAYS[5:]}
 SHORTHAND_OF = {day: shorthand for shorthand, days in _SHORTHANDS.items() for day in days}
@@ -105,7 +107,11 @@ def layer(value: dict) -> dict:
     Compact BLFs (an extension number) stay strings: only the whole roster can
     fill them in, which resolve does.
     """
-    out = as_text(value)
+    out = _with_refs(as_text(value))
+    if isinstance(out.get("phone_defaults"), dict):
+        out["phone_defaults"] = _with_refs(out["phone_defaults"], PHONE_SECRETS)
+    if isinstance(out.get("phones"), list):
+        out["phones"] = [_with_refs(p, PHONE_SECRETS) if isinstance(p, dict) else p for p in out["phones"]]
     if "office_hours" in out:
         out["office_hours"] = office_hours(out["office_hours"])
     for name in FORWARD_RULES:
@@ -114,3 +120,8 @@ def layer(value: dict) -> dict:
     if isinstance(out.get("custom_forward_rules"), list):
         out["custom_forward_rules"] = [custom_rule(r) for r in out["custom_forward_rules"]]
     return out
+
+
+def _with_refs(value: dict, keys=SECRET_KEYS) -> dict:
+    """Secret sources as SecretRef values, which merge as a whole."""
+    return {k: as_ref(v) if k in keys else v for k, v in value.items()}

@@ -9,9 +9,7 @@ from typing import Any
 from generator.errors import UsageError, dotted
 from generator.pipeline import Resolved
 from generator.resolve import ResolvedUser
-from generator.validate import SECRET_FIELDS
-
-MASK = "********"
+from generator.secrets import MASK, SECRET_KEYS
 
 
 def _leaves(value: Any, path: tuple) -> Iterator[tuple[tuple, Any]]:
@@ -26,7 +24,7 @@ def _leaves(value: Any, path: tuple) -> Iterator[tuple[tuple, Any]]:
 
 
 def _shown(path: tuple, value: Any) -> str:
-    if path[-1] in SECRET_FIELDS and value not in ("", None):
+    if path[-1] in SECRET_KEYS and value not in ("", None):
         return MASK
     return json.dumps(value, ensure_ascii=False)
 
@@ -54,8 +52,10 @@ def explain(resolved: Resolved, name: str) -> list[str]:
             if found:
                 layer, sub = found
                 file, line, col = layer.position(sub)
-                computed = "computed in " if path in user.computed else ""
-                source = f"{computed}{layer.label} ({file}:{line}:{col})"
+                how = "computed in " if path in user.computed else ""
+                if path in user.secret_sources:
+                    how = f"{user.secret_sources[path]}, as set in "
+                source = f"{how}{layer.label} ({file}:{line}:{col})"
             else:
                 source = "?"
             rows.append((dotted(path), _shown(path, value), source))

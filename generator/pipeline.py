@@ -3,17 +3,31 @@ raises RosterInvalid (exit 1) or UsageError (exit 2). Writes nothing."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
 from generator.check import check
 from generator.errors import Problem, RosterInvalid, UsageError
 from generator.load import Document, load_file
+from generator.policy import from_roster
 from generator.render import ColumnSet, load_column_set, render, versions
 from generator.resolve import ResolvedUser, resolve
+from generator.secrets import fill, load_secrets_file, masked, sources, unused_entries
 from generator.validate import Validation, validate
 from generator.write import csv_text
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to run: everything but the roster itself, as the command line gave it."""
+
+    version: str | None = None  # overrides the roster's pbx_version
+    templates: Path | None = None  # a folder of column sets instead of the built-in ones
+    secrets: Path | None = None  # the --secrets file
+    key_file: Path | None = None  # the master key, instead of the environment
+    bom: bool = False
+    redact: bool = False  # mask every secret in the output
 
 
 @dataclass
@@ -69,13 +83,25 @@ def pick_version(document: Document, version: str | None, templates: Path | None
     return chosen
 
 
-def resolve_roster(path: Path, version: str | None = None, templates: Path | None = None,
-                   display: str | None = None) -> Resolved:
-    """Load, validate, resolve and check; problems are collected, not raised."""
+def _secret_sources(document: Document, options: Options) -> tuple:
+    if options.secrets is None:
+        return sources(document, options.key_file), []
+    secrets_file, problems = load_secrets_file(options.secrets, str(options.secrets))
+    given = sources(document, options.key_file, secrets_file)
+    names = {str(u.get("name")) for u in document.data.get("users") or [] if isinstance(u, dict)}
+    return given, problems + unused_entries(names, given)
+
+
+def resolve_roster(path: Path, options: Options = Options(), display: str | None = None) -> Resolved:
+    """Load, validate, resolve, fill secrets and check; problems are collected, not raised."""
     document, validation = load_roster(path, display)
-    column_set = load_column_set(pick_version(document, version, templates), templates)
-    users, problems = resolve(document, skip=validation.bad_users)
-    problems += validation.problems + check(users, column_set)
+    column_set = load_column_set(pick_version(document, options.version, options.templates), options.templates)
+    policy, problems = from_roster(document, column_set.version, column_set.password_min_length)
+    given, file_problems = _secret_sources(document, options)
+    users, resolve_problems = resolve(document, skip=validation.bad_users)
+    problems += file_problems + resolve_problems + validation.problems
+    problems += fill(users, given, policy)
+    problems += check(users, column_set, policy)
     return Resolved(document, column_set, users, _order(problems))
 
 
@@ -85,11 +111,13 @@ class Generated(NamedTuple):
     count: int  # users written
 
 
-def generate(path: Path, version: str | None = None, templates: Path | None = None,
-             bom: bool = False, display: str | None = None) -> Generated:
+def generate(path: Path, options: Options = Options(), display: str | None = None) -> Generated:
     """The CSV text and any warnings; RosterInvalid when there is any error."""
-    resolved = resolve_roster(path, version, templates, display)
+    resolved = resolve_roster(path, options, display)
     if resolved.errors:
         raise RosterInvalid(resolved.problems)
-    rows = render(resolved.users, resolved.column_set)
-    return Generated(csv_text(resolved.column_set.columns, rows, bom), resolved.warnings, len(rows))
+    users = resolved.users
+    if options.redact:
+        users = [replace(user, fields=masked(user.fields)) for user in users]
+    rows = render(users, resolved.column_set)
+    return Generated(csv_text(resolved.column_set.columns, rows, options.bom), resolved.warnings, len(rows))

@@ -24,6 +24,7 @@ from generator.errors import Problem, dotted
 from generator.load import Document, YamlPath
 from generator.resources import builtin_defaults
 from generator.sandbox import compiled, is_template
+from generator.secrets import SECRET_KEYS, SecretRef
 
 META_KEYS = ("profiles", "phone_defaults")
 
@@ -77,6 +78,7 @@ class ResolvedUser:
     layers: list[Layer]  # lowest first
     phone_layers: list[list[Layer]] = field(default_factory=list)
     computed: list[YamlPath] = field(default_factory=list)  # paths whose value a template gave
+    secret_sources: dict[YamlPath, SecretRef] = field(default_factory=dict)  # secrets filled from a source
 
     def origin(self, path: YamlPath) -> tuple[Layer, YamlPath] | None:
         """The layer that gave the value at `path` (a path into `fields`)."""
@@ -261,8 +263,9 @@ def _evaluate_fields(user: ResolvedUser, values: dict, base: YamlPath, layers: l
 
 
 def _context(values: dict) -> dict:
-    """What a template may read: every field not itself computed."""
-    return {k: v for k, v in values.items() if not is_template(v)}
+    """What a template may read: every field not itself computed, and no secret,
+    so that no template can copy one into a field that is shown."""
+    return {k: v for k, v in values.items() if k not in SECRET_KEYS and not is_template(v)}
 
 
 def resolve_user(roster: Roster, index: int, entry: dict, problems: list[Problem]) -> ResolvedUser:

@@ -20,8 +20,7 @@ from generator.errors import Problem, dotted
 from generator.load import Document, YamlPath
 from generator.resources import roster_schema
 from generator.sandbox import is_template
-
-SECRET_FIELDS = frozenset({"password", "extension_password", "voicemail_pin"})
+from generator.secrets import SECRET_KEYS
 
 _TYPE_WORDS = {
     "boolean": "true or false",
@@ -66,7 +65,7 @@ def _json_type(value: Any) -> str:
 
 
 def _shown(path: YamlPath, value: Any) -> str:
-    if path and path[-1] in SECRET_FIELDS:
+    if path and path[-1] in SECRET_KEYS:
         return ""
     if isinstance(value, (dict, list)):
         return ""

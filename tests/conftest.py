@@ -14,6 +14,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "cases"
+# The README quick start's key. Every test runs with it unless it says otherwise.
+DEMO_KEY = "demo-key-for-the-example-only"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def master_key():
+    saved = os.environ.get("PORTSIP_ROSTER_KEY")
+    os.environ["PORTSIP_ROSTER_KEY"] = DEMO_KEY
+    yield DEMO_KEY
+    if saved is None:
+        del os.environ["PORTSIP_ROSTER_KEY"]
+    else:
+        os.environ["PORTSIP_ROSTER_KEY"] = saved
 
 
 def run_module(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -1,6 +1,8 @@
 """Golden cases found on disk: tests/cases/<name>/roster.yaml with either
 expected.csv (compared cell by cell), expected_errors.txt (validate exits 1
 with exactly these lines) or expected_warnings.txt (validate exits 0 with these).
+An optional args.txt adds command-line arguments, one per line. Every case
+runs with the README's demo master key, so generated secrets are reproducible.
 
 To add a case, add a folder; nothing here needs to change.
 """
@@ -23,6 +25,12 @@ def test_every_case_has_an_expectation():
     assert set(CASE_DIRS) == set(CSV_CASES) | set(ERROR_CASES) | set(WARNING_CASES)
 
 
+def _run(command: str, case) -> object:
+    args_file = case / "args.txt"
+    extra = args_file.read_text("utf-8").split() if args_file.is_file() else []
+    return run_module(command, "roster.yaml", *extra, cwd=case)
+
+
 def _as_data(cell: str):
     if cell[:1] in ("[", "{"):
         return json.loads(cell)
@@ -31,7 +39,7 @@ def _as_data(cell: str):
 
 @pytest.mark.parametrize("case", CSV_CASES, ids=lambda p: p.name)
 def test_csv_case(case):
-    result = run_module("generate", "roster.yaml", cwd=case)
+    result = _run("generate", case)
     assert result.returncode == 0, result.stderr
     got = read_csv(result.stdout)
     want = read_csv((case / "expected.csv").read_text("utf-8"))
@@ -47,7 +55,7 @@ def test_csv_case(case):
 
 @pytest.mark.parametrize("case", ERROR_CASES, ids=lambda p: p.name)
 def test_error_case(case):
-    result = run_module("validate", "roster.yaml", cwd=case)
+    result = _run("validate", case)
     assert result.returncode == 1, result.stderr
     lines = [line for line in result.stderr.splitlines() if not line.endswith("nothing written.")]
     want = (case / "expected_errors.txt").read_text("utf-8").splitlines()
@@ -57,7 +65,7 @@ def test_error_case(case):
 
 @pytest.mark.parametrize("case", WARNING_CASES, ids=lambda p: p.name)
 def test_warning_case(case):
-    result = run_module("validate", "roster.yaml", cwd=case)
+    result = _run("validate", case)
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if ": warning: " in line]
     assert warnings == (case / "expected_warnings.txt").read_text("utf-8").splitlines()

@@ -1,0 +1,139 @@
+"""The tenant's rules for passwords and PINs, and the tests a value must pass.
+
+The same tests judge literal secrets (in check) and accept generated ones (in
+secrets), so a generated value can never break the policy the roster states.
+Messages never quote the value: it is a secret.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields, replace
+
+from generator.errors import Problem
+from generator.load import Document
+
+SPECIALS = "~!@#$%^&*()_+="  # the special characters PortSIP's policy names
+RUN = 3  # how long a run counts as repeating or sequential (the PIN rule's examples: 111, 012)
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """PortSIP's tenant_password_policy; every rule is on by default."""
+
+    min_length: int = 6
+    max_length: int = 32
+    contains_letters: bool = True
+    contains_numbers: bool = True
+    contains_special_letters: bool = True
+    disable_sequential_characters: bool = True
+    disable_repeating_characters: bool = True
+    disable_account_information: bool = True
+
+
+@dataclass(frozen=True)
+class PinPolicy:
+    min_length: int = 6
+    max_length: int = 10
+    disable_sequential_digits: bool = True
+    disable_repeating_digits: bool = True
+
+
+# Door phone passwords (v22): 4-8 digits, by the API schema.
+DOOR_POLICY = PinPolicy(min_length=4, max_length=8)
+
+
+@dataclass(frozen=True)
+class Policy:
+    password: PasswordPolicy
+    voicemail_pin: PinPolicy
+
+
+def has_run(text: str, length: int = RUN) -> bool:
+    return re.search(rf"(.)\1{{{length - 1}}}", text) is not None
+
+
+def has_sequence(text: str, length: int = RUN) -> bool:
+    for i in range(len(text) - length + 1):
+        steps = {ord(b) - ord(a) for a, b in zip(text[i : i + length], text[i + 1 : i + length])}
+        if steps in ({1}, {-1}):
+            return True
+    return False
+
+
+def account_words(fields: dict) -> list[str]:
+    """What a password must not contain: name, extension, the email's local part."""
+    email = str(fields.get("email") or "").partition("@")[0]
+    words = [fields.get("name"), fields.get("extension_number"), email]
+    return [w.casefold() for w in words if isinstance(w, str) and len(w) >= RUN]
+
+
+def password_faults(value: str, policy: PasswordPolicy, account: list[str]) -> list[str]:
+    if len(value) < policy.min_length:
+        return [f"must be at least {policy.min_length} characters"]
+    if len(value) > policy.max_length:
+        return [f"must be at most {policy.max_length} characters"]
+    faults = []
+    if policy.contains_letters and not any(c.isascii() and c.isalpha() for c in value):
+        faults.append("must contain a letter")
+    if policy.contains_numbers and not any(c.isdigit() for c in value):
+        faults.append("must contain a digit")
+    if policy.contains_special_letters and not any(c.isupper() or not c.isalnum() for c in value):
+        faults.append("must contain an upper-case letter or a special character")
+    folded = value.casefold()
+    if policy.disable_repeating_characters and has_run(folded):
+        faults.append("must not repeat a character three times in a row (like aaa)")
+    if policy.disable_sequential_characters and has_sequence(folded):
+        faults.append("must not hold three sequential characters (like abc or 321)")
+    if policy.disable_account_information and any(word in folded for word in account):
+        faults.append("must not contain the user's name, extension number or email name")
+    return faults
+
+
+def digits_faults(value: str, policy: PinPolicy) -> list[str]:
+    if not value.isascii() or not value.isdigit():
+        return ["must be digits only"]
+    if not policy.min_length <= len(value) <= policy.max_length:
+        return [f"must be {policy.min_length}-{policy.max_length} digits"]
+    faults = []
+    if policy.disable_repeating_digits and has_run(value):
+        faults.append("must not repeat a digit three times in a row (like 111)")
+    if policy.disable_sequential_digits and has_sequence(value):
+        faults.append("must not hold three sequential digits (like 012 or 987)")
+    return faults
+
+
+def _apply(default, given: dict | None):
+    known = {f.name for f in fields(default)}
+    return replace(default, **{k: v for k, v in (given or {}).items() if k in known})
+
+
+def from_roster(document: Document, version: str, min_password_length: int) -> tuple[Policy, list[Problem]]:
+    """The roster's `policy` over PortSIP's defaults for `version`. The schema
+    has checked each value; what it cannot say (min above max, a minimum the
+    PBX version does not allow) is a problem located at the value, and the
+    rules in question fall back to the defaults so the run can go on."""
+    given = document.data.get("policy") or {}
+    password = _apply(PasswordPolicy(min_length=min_password_length), given.get("password"))
+    pin = _apply(PinPolicy(), given.get("voicemail_pin"))
+    problems = []
+    if password.min_length > password.max_length:
+        problems.append(_min_above_max(document, "password", password))
+        password = PasswordPolicy(min_length=min_password_length)
+    if pin.min_length > pin.max_length:
+        problems.append(_min_above_max(document, "voicemail_pin", pin))
+        pin = PinPolicy()
+    if password.min_length < min_password_length:
+        problems.append(_problem(document, ("policy", "password", "min_length"),
+                                 f"PBX {version} needs passwords of at least {min_password_length} characters"))
+    return Policy(password, pin), problems
+
+
+def _min_above_max(document: Document, name: str, rules) -> Problem:
+    return _problem(document, ("policy", name, "min_length"),
+                    f"min_length {rules.min_length} is above max_length {rules.max_length}")
+
+
+def _problem(document: Document, path: tuple, message: str) -> Problem:
+    line, col = document.where(path)
+    return Problem(document.file, line, col, None, ".".join(path), message)
