@@ -63,13 +63,14 @@ def name_issues(fields: dict) -> Iterator[Issue]:
         yield ("name",), f"{name!r} is reserved for the system administrator"
 
 
-def secret_issues(fields: dict, policy: Policy) -> Iterator[Issue]:
+def secret_issues(user: ResolvedUser, policy: Policy) -> Iterator[Issue]:
     """Passwords and PINs against the tenant's policy, whatever their source.
     A phone's web UI password is the phone's business, not the PBX's policy."""
+    fields = user.fields
     account = account_words(fields)
     for path, kind, holder in secret_paths(fields):
         value = holder[path[-1]]
-        if not isinstance(value, str):
+        if not isinstance(value, str) or path in user.stand_ins:
             continue  # a source that could not be filled, reported already
         if kind == "password":
             faults = password_faults(value, policy.password, account)
@@ -148,7 +149,7 @@ def user_problems(user: ResolvedUser, column_set: ColumnSet, policy: Policy) -> 
     issues = [
         *schema_issues(user),
         *name_issues(fields),
-        *secret_issues(fields, policy),
+        *secret_issues(user, policy),
         *hours_issues(fields),
         *forward_issues(fields),
         *version_issues(user, column_set),

@@ -83,46 +83,115 @@ def _main(
     """Turn a YAML roster into the PortSIP PBX bulk-import CSV (v16 or v22)."""
 
 
+RostersArg = Annotated[list[Path], typer.Argument(help="Roster YAML files.", show_default=False)]
+
+
 @app.command()
 def generate(
-    roster: RosterArg,
+    rosters: RostersArg,
     pbx_version: VersionOpt = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output",  # noqa: UP045
                                                    help="Write here (atomically) instead of stdout.")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--out-dir", help="Write one CSV per roster here, named after the roster (rosters/acme.yaml -> acme.csv).",
+        file_okay=False)] = None,
+    check: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--check", help="Write nothing; exit 1 with the differences when this CSV (or, for several rosters, "
+        "this folder's CSVs) is not what the roster generates.")] = None,
+    since: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--since", help="Only users new since this git revision of the roster, or since this older roster or CSV.",
+        show_default=False)] = None,
     bom: Annotated[bool, typer.Option("--bom", help="Start the file with a UTF-8 byte-order mark, for Excel.")] = False,
     redact: Annotated[bool, typer.Option("--redact", help="Mask every password and PIN: a copy for review.")] = False,
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,
     key_file: KeyFileOpt = None,
 ) -> None:
-    """Write the import CSV for every user in ROSTER.
+    """Write the import CSV for every user in each ROSTER.
 
-    Example: portsip-roster generate roster.yaml --pbx-version v22 -o users.csv
+    Examples: portsip-roster generate roster.yaml -o users.csv;
+    portsip-roster generate rosters/*.yaml --out-dir build/;
+    portsip-roster generate roster.yaml --check users.csv;
+    portsip-roster generate roster.yaml --since main -o new-users.csv
     """
-    from generator.pipeline import Options
-    from generator.pipeline import generate as build
-    from generator.write import write_atomic, write_stdout
+    from generator.pipeline import Options, generate_all
 
     options = Options(pbx_version, templates, secrets, key_file, bom, redact)
 
-    def action() -> None:
-        text, warnings, count = build(roster, options, display=str(roster))
-        _say(warnings)
-        if output is None:
-            write_stdout(text)
-            return
-        try:
-            write_atomic(output, text)
-        except OSError as exc:
-            raise UsageError(f"cannot write {output}: {exc.strerror}") from exc
-        print(f"wrote {output} ({count} users)", file=sys.stderr)
+    def action() -> int:
+        targets = _targets(rosters, output, out_dir, check)
+        results = generate_all(rosters, options, since)
+        for result in results:
+            _say(result.generated.warnings)
+        if check is not None:
+            return _check(results, targets)
+        _write(results, targets, since)
+        return 0
 
     _run(action)
 
 
+def _targets(rosters: list[Path], output: Path | None, out_dir: Path | None, check: Path | None) -> list:
+    """Where each roster's CSV goes (None: stdout), or is compared with for --check."""
+    if output is not None and out_dir is not None:
+        raise UsageError("give -o FILE or --out-dir DIR, not both")
+    if len(rosters) == 1 and out_dir is None:
+        return [check or output]
+    if output is not None:
+        raise UsageError("-o takes one roster; for several, use --out-dir DIR")
+    folder = check or out_dir
+    if folder is None:
+        raise UsageError("several rosters need --out-dir DIR (one CSV per roster), or --check DIR")
+    stems = [r.stem for r in rosters]
+    clash = sorted({s for s in stems if stems.count(s) > 1})
+    if clash:
+        raise UsageError(f"two rosters would write the same file: {', '.join(c + '.csv' for c in clash)}")
+    return [folder / f"{stem}.csv" for stem in stems]
+
+
+def _write(results: list, targets: list, since: str | None) -> None:
+    from generator.write import write_atomic, write_stdout
+
+    for result, target in zip(results, targets):
+        new = f" new since {since}" if since else ""
+        if target is None:
+            write_stdout(result.generated.text)
+            if since:
+                print(f"{result.generated.count} users{new}", file=sys.stderr)
+            continue
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, result.generated.text)
+        except OSError as exc:
+            raise UsageError(f"cannot write {target}: {exc.strerror}") from exc
+        print(f"wrote {target} ({result.generated.count} users{new})", file=sys.stderr)
+
+
+def _check(results: list, targets: list) -> int:
+    from generator.diff import as_text, compare, read_table
+
+    stale = 0
+    for result, target in zip(results, targets):
+        if not target.is_file():
+            print(f"{target}: missing; generate it from {result.roster}", file=sys.stderr)
+            stale += 1
+            continue
+        current = target.read_bytes()
+        if current == result.generated.text.encode("utf-8"):
+            print(f"{target}: up to date with {result.roster}", file=sys.stderr)
+            continue
+        stale += 1
+        plan = compare(read_table(current.decode("utf-8", "replace"), str(target)),
+                       read_table(result.generated.text, str(result.roster)))
+        same = f"{target}: the same cells, but other bytes (quoting, BOM or line ends)\n"
+        print(same if plan.empty else as_text(plan), end="")
+        print(f"{target}: stale; regenerate it from {result.roster}", file=sys.stderr)
+    return 1 if stale else 0
+
+
 @app.command()
 def validate(
-    roster: RosterArg,
+    rosters: RostersArg,
     pbx_version: VersionOpt = None,
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,
@@ -130,22 +199,59 @@ def validate(
     no_literal_secrets: Annotated[bool, typer.Option(
         "--no-literal-secrets", help="Fail when the roster itself holds any password or PIN.")] = False,
 ) -> None:
-    """Check ROSTER and print every problem as file:line:col; writes nothing.
+    """Check each ROSTER and print every problem as file:line:col; writes nothing.
 
-    Exit 0 when valid (warnings are printed), 1 when there are problems.
+    Exit 0 when all are valid (warnings are printed), 1 when any has problems.
     """
-    from generator.pipeline import Options, resolve_roster
-    from generator.secrets import literal_problems
+    from generator.pipeline import Options, validate_all
 
     def action() -> int:
-        resolved = resolve_roster(roster, Options(pbx_version, templates, secrets, key_file), display=str(roster))
-        literals = literal_problems(resolved.document) if no_literal_secrets else []
-        if resolved.errors or literals:
-            raise RosterInvalid(sorted({*resolved.problems, *literals}, key=lambda p: (p.line, p.col, p.message)))
-        _say(resolved.warnings)
-        print(f"{roster}: {len(resolved.users)} users, valid for PBX {resolved.column_set.version}",
-              file=sys.stderr)
+        options = Options(pbx_version, templates, secrets, key_file)
+        for resolved in validate_all(rosters, options, no_literal_secrets):
+            _say(resolved.warnings)
+            print(f"{resolved.document.file}: {len(resolved.users)} users, valid for PBX "
+                  f"{resolved.column_set.version}", file=sys.stderr)
         return 0
+
+    _run(action)
+
+
+@app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="The old roster or CSV (with --base: the roster).", show_default=False)],
+    new: Annotated[Optional[Path], typer.Argument(  # noqa: UP045
+        help="The new roster or CSV; not with --base.", show_default=False)] = None,
+    base: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--base", help="Compare the roster at this git revision (e.g. main) with the file as it is now.")] = None,
+    output_format: Annotated[str, typer.Option(
+        "--format", help="text (terminal), markdown (a pull-request comment) or json (scripts).")] = "text",
+    exit_code: Annotated[bool, typer.Option("--exit-code", help="Exit 1 when anything differs.")] = False,
+    pbx_version: VersionOpt = None,
+    templates: TemplatesOpt = None,
+    secrets: SecretsOpt = None,
+    key_file: KeyFileOpt = None,
+) -> None:
+    """Show what a change does to the PBX: users added, removed and changed,
+    field by field. Secrets are never shown, only that they changed.
+
+    Examples: portsip-roster diff old.yaml roster.yaml;
+    portsip-roster diff --base main roster.yaml --format markdown;
+    portsip-roster diff export.csv users.csv
+    """
+    from generator.diff import FORMATS, compare
+    from generator.pipeline import Options, table_at
+
+    def action() -> int:
+        if output_format not in FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
+        if (base is None) == (new is None):
+            raise UsageError("give OLD and NEW, or --base REV and one roster")
+        options = Options(pbx_version, templates, secrets, key_file)
+        before = table_at(old, options, base)
+        after = table_at(new or old, options, None)
+        plan = compare(before, after)
+        print(FORMATS[output_format](plan), end="")
+        return 1 if exit_code and not plan.empty else 0
 
     _run(action)
 
@@ -196,6 +302,67 @@ def columns(
 
     def action() -> None:
         print("\n".join(load_column_set(pbx_version, templates).columns))
+
+    _run(action)
+
+
+@app.command("import")
+def import_(
+    export: Annotated[Path, typer.Argument(help="A PortSIP user export (CSV, v16 or v22).", show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The roster to write.", show_default=False)],
+    secrets_out: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--secrets-out", help="Where the export's passwords and PINs go (default: ROSTER's name with "
+        ".secrets.yaml); keep it out of git.")] = None,
+    literal_secrets: Annotated[bool, typer.Option(
+        "--literal-secrets", help="Keep passwords and PINs in the roster itself (not for git).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite ROSTER and the secrets file.")] = False,
+    templates: TemplatesOpt = None,
+) -> None:
+    """Turn a PortSIP export into a compact roster, and check that generating
+    it gives the export back, cell for cell.
+
+    Example: portsip-roster import export.csv -o roster.yaml
+    """
+    from generator.importer import to_yaml
+    from generator.pipeline import Options, import_file, round_trip
+    from generator.write import write_atomic
+
+    def action() -> int:
+        secrets_path = None if literal_secrets else secrets_out or output.with_suffix(".secrets.yaml")
+        for target in (output, secrets_path):
+            if target is not None and target.exists() and not force:
+                raise UsageError(f"{target} exists; pass --force to overwrite it")
+        imported = import_file(export, templates, literal_secrets)
+        for warning in imported.warnings:
+            print(f"{export}: warning: {warning}", file=sys.stderr)
+        comment = f"Imported from {export.name} (PortSIP {imported.version}, {imported.users} users) " \
+                  f"by portsip-roster import."
+        if imported.secrets:
+            comment += f"\nPasswords and PINs are in {secrets_path.name}: generate with --secrets {secrets_path.name}."
+        try:
+            write_atomic(output, to_yaml(imported.roster, comment))
+            if imported.secrets:
+                write_atomic(secrets_path, to_yaml(imported.secrets, "Secrets by user name. Keep out of git."))
+        except OSError as exc:
+            raise UsageError(f"cannot write: {exc.strerror}") from exc
+        kept = f"; secrets in {secrets_path} (yours only: keep it out of git)" if imported.secrets else ""
+        print(f"wrote {output} ({imported.users} users, PBX {imported.version}){kept}", file=sys.stderr)
+        options = Options(templates=templates, secrets=secrets_path if imported.secrets else None)
+        try:
+            plan = round_trip(export, output, options)
+        except RosterInvalid as exc:
+            _say(exc.problems)
+            print(f"{output} is written, but the export's values break the rules above: fix them in the roster",
+                  file=sys.stderr)
+            return 1
+        if not plan.empty:
+            print(as_text(plan), end="")
+            print("warning: generating the roster does not give the export back exactly (above)", file=sys.stderr)
+            return 1
+        print(f"checked: generating {output} gives back every cell of {export}", file=sys.stderr)
+        return 0
+
+    from generator.diff import as_text
 
     _run(action)
 

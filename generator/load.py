@@ -238,3 +238,45 @@ def load_file(path: Path, display: str | None = None) -> tuple[Document, list[Pr
     if problem:
         return Document(file, None), [problem]
     return load_text(text, file)
+
+
+def load_includes(document: Document, path: Path) -> tuple[list[Document], list[Problem]]:
+    """The files `document` includes, each once, in merge order: a file's own
+    includes come before it, and all of them before `document` itself."""
+    loaded: list[Document] = []
+    problems: list[Problem] = []
+    _include(document, path.resolve(), [path.resolve()], set(), loaded, problems)
+    return loaded, problems
+
+
+def _include(document: Document, real: Path, stack: list[Path], seen: set[Path],
+             loaded: list[Document], problems: list[Problem]) -> None:
+    entries = document.data.get("include") if isinstance(document.data, dict) else None
+    if not isinstance(entries, list):
+        return  # absent, or a shape the schema check reports
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, str):
+            continue
+        target = (real.parent / entry).resolve()
+        display = str(Path(document.file).parent / entry)
+        line, col = document.where(("include", i))
+        if target in stack:
+            chain = " -> ".join([*(p.name for p in stack[stack.index(target):]), target.name])
+            problems.append(Problem(document.file, line, col, None, "include", f"include cycle: {chain}"))
+            continue
+        if target in seen:
+            continue
+        if not target.is_file():
+            problems.append(Problem(document.file, line, col, None, "include", f"no such file: {display}"))
+            continue
+        seen.add(target)
+        try:
+            included, found = load_file(target, display)
+        except OSError as exc:
+            message = f"cannot read {display}: {exc.strerror}"
+            problems.append(Problem(document.file, line, col, None, "include", message))
+            continue
+        problems.extend(found)
+        if not found:
+            _include(included, target, [*stack, target], seen, loaded, problems)
+            loaded.append(included)

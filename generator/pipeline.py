@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import NamedTuple
 
 from generator.check import check
+from generator.diff import Plan, Table, compare, read_table
 from generator.errors import Problem, RosterInvalid, UsageError
-from generator.load import Document, load_file
+from generator.importer import Imported, import_export, pick_column_set, read_export
+from generator.load import Document, load_file, load_includes, load_text
 from generator.policy import from_roster
-from generator.render import ColumnSet, load_column_set, render, versions
+from generator.render import ColumnSet, load_column_set, render, versions, with_extra_columns
 from generator.resolve import ResolvedUser, resolve
-from generator.secrets import fill, load_secrets_file, masked, sources, unused_entries
+from generator.revision import at_revision, git_show
+from generator.secrets import fill, literal_problems, load_secrets_file, masked, sources, unused_entries
 from generator.validate import Validation, validate
 from generator.write import csv_text
 
@@ -28,11 +31,14 @@ class Options:
     key_file: Path | None = None  # the master key, instead of the environment
     bom: bool = False
     redact: bool = False  # mask every secret in the output
+    stand_ins: bool = False  # a secret that cannot be had is compared as a stand-in (diff)
+    exclude: frozenset[str] = frozenset()  # users checked but not written (--since: they exist already)
 
 
 @dataclass
 class Resolved:
     document: Document
+    included: list[Document]
     column_set: ColumnSet
     users: list[ResolvedUser]
     problems: list[Problem]  # errors and warnings, in file order
@@ -51,8 +57,9 @@ def _order(problems: list[Problem]) -> list[Problem]:
     return sorted(unique, key=lambda p: (p.file, p.line, p.col, p.message))
 
 
-def load_roster(path: Path, display: str | None = None) -> tuple[Document, Validation]:
-    """Load and schema-check; raises when nothing further can be checked."""
+def load_roster(path: Path, display: str | None = None) -> tuple[Document, list[Document], Validation]:
+    """Load the roster and the files it includes, and schema-check them all;
+    raises when nothing further can be checked."""
     if not path.is_file():
         raise UsageError(f"no roster file at {path}")
     try:
@@ -61,10 +68,17 @@ def load_roster(path: Path, display: str | None = None) -> tuple[Document, Valid
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
     if problems:
         raise RosterInvalid(_order(problems))
+    included, problems = load_includes(document, path)
+    if problems:
+        raise RosterInvalid(_order(problems))
     validation = validate(document)
+    for shared in included:
+        more = validate(shared, included=True)
+        validation.problems += more.problems
+        validation.blocking |= bool(more.problems)
     if validation.blocking:
         raise RosterInvalid(_order(validation.problems))
-    return document, validation
+    return document, included, validation
 
 
 def pick_version(document: Document, version: str | None, templates: Path | None) -> str:
@@ -94,15 +108,17 @@ def _secret_sources(document: Document, options: Options) -> tuple:
 
 def resolve_roster(path: Path, options: Options = Options(), display: str | None = None) -> Resolved:
     """Load, validate, resolve, fill secrets and check; problems are collected, not raised."""
-    document, validation = load_roster(path, display)
+    document, included, validation = load_roster(path, display)
     column_set = load_column_set(pick_version(document, options.version, options.templates), options.templates)
-    policy, problems = from_roster(document, column_set.version, column_set.password_min_length)
+    column_set, problems = with_extra_columns(column_set, document)
+    policy, policy_problems = from_roster(document, column_set.version, column_set.password_min_length)
+    problems += policy_problems
     given, file_problems = _secret_sources(document, options)
-    users, resolve_problems = resolve(document, skip=validation.bad_users)
+    users, resolve_problems = resolve(document, included, skip=validation.bad_users)
     problems += file_problems + resolve_problems + validation.problems
-    problems += fill(users, given, policy)
+    problems += fill(users, given, policy, stand_ins=options.stand_ins or options.redact)
     problems += check(users, column_set, policy)
-    return Resolved(document, column_set, users, _order(problems))
+    return Resolved(document, included, column_set, users, _order(problems))
 
 
 class Generated(NamedTuple):
@@ -116,8 +132,111 @@ def generate(path: Path, options: Options = Options(), display: str | None = Non
     resolved = resolve_roster(path, options, display)
     if resolved.errors:
         raise RosterInvalid(resolved.problems)
-    users = resolved.users
+    users = [user for user in resolved.users if user.name not in options.exclude]
     if options.redact:
         users = [replace(user, fields=masked(user.fields)) for user in users]
     rows = render(users, resolved.column_set)
     return Generated(csv_text(resolved.column_set.columns, rows, options.bom), resolved.warnings, len(rows))
+
+
+def is_csv(path: Path) -> bool:
+    return path.suffix.lower() == ".csv"
+
+
+def table(path: Path, options: Options, display: str) -> Table:
+    """A roster or a CSV as a table of cells, for comparing. A roster's secrets
+    that cannot be had here become stand-ins: only whether they changed matters."""
+    if is_csv(path):
+        try:
+            return read_table(path.read_bytes().decode("utf-8"), display)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read {display}: {getattr(exc, 'strerror', None) or exc}") from exc
+    text = generate(path, replace(options, stand_ins=True, bom=False), display).text
+    return read_table(text, display)
+
+
+def table_at(path: Path, options: Options, rev: str | None) -> Table:
+    if rev is None:
+        if not path.is_file():
+            raise UsageError(f"no file at {path}")
+        return table(path, options, str(path))
+    with at_revision(path, rev) as old:
+        return table(old, options, f"{path} at {rev}")
+
+
+def names_at(path: Path, rev: str | None) -> set[str]:
+    """The user names of a roster or CSV, now or at `rev`; no checks, as the
+    old version only tells which users already exist."""
+    if rev is None and not path.is_file():
+        raise UsageError(f"no file at {path}")
+    data = git_show(path, rev) if rev else path.read_bytes()
+    if is_csv(path):
+        return set(read_table(data.decode("utf-8", "replace"), str(path)).rows)
+    document, problems = load_text(data.decode("utf-8", "replace"), str(path))
+    if problems:
+        raise RosterInvalid(problems)
+    users = document.data.get("users") if isinstance(document.data, dict) else None
+    return {str(u["name"]) for u in users or [] if isinstance(u, dict) and "name" in u}
+
+
+class Result(NamedTuple):
+    roster: Path
+    generated: Generated
+
+
+def generate_all(rosters: list[Path], options: Options, since: str | None = None) -> list[Result]:
+    """Every roster, or none: the problems of all of them in one RosterInvalid.
+
+    `since` is an older roster or CSV file, or else a git revision of each
+    roster; users whose names it has are checked but not written."""
+    results, problems = [], []
+    for roster in rosters:
+        try:
+            mine = options
+            if since is not None:
+                old = Path(since)
+                existing = names_at(old, None) if old.is_file() else names_at(roster, since)
+                mine = replace(options, exclude=frozenset(existing))
+            results.append(Result(roster, generate(roster, mine, display=str(roster))))
+        except RosterInvalid as exc:
+            problems += exc.problems
+    if problems:
+        raise RosterInvalid(problems)
+    return results
+
+
+def validate_all(rosters: list[Path], options: Options, no_literal_secrets: bool = False) -> list[Resolved]:
+    """Every roster checked; the errors of all of them in one RosterInvalid
+    (with the warnings, so that nothing is lost)."""
+    results, problems = [], []
+    for roster in rosters:
+        try:
+            resolved = resolve_roster(roster, options, display=str(roster))
+        except RosterInvalid as exc:
+            problems += exc.problems
+            continue
+        literals = literal_problems(resolved.document) if no_literal_secrets else []
+        if resolved.errors or literals:
+            problems += _order([*resolved.problems, *literals])
+        results.append(resolved)
+    if problems:
+        raise RosterInvalid(problems)
+    return results
+
+
+def import_file(path: Path, templates: Path | None = None, literal_secrets: bool = False) -> Imported:
+    """A PortSIP export as a roster (and its secrets); the version is told by the header."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    export = read_export(data, str(path))
+    column_sets = [load_column_set(v, templates) for v in versions(templates)]
+    return import_export(export, pick_column_set(export.header, column_sets, str(path)), literal_secrets)
+
+
+def round_trip(export: Path, roster: Path, options: Options) -> Plan:
+    """What generating the imported roster changes against the export: nothing, when all is well."""
+    before = table(export, options, str(export))
+    after = read_table(generate(roster, options, str(roster)).text, str(roster))
+    return compare(before, after)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,30 @@ def load_column_set(version: str, templates: Path | None = None) -> ColumnSet:
         password_min_length=data.get("password_min_length", 6),
         template=_compile(document, cells),
     )
+
+
+def with_extra_columns(column_set: ColumnSet, document: Document) -> tuple[ColumnSet, list[Problem]]:
+    """The column set with the roster's `extra_columns` put in place; each
+    cell is the user's `extra.<name>`, or empty."""
+    specs = document.data.get("extra_columns") or []
+    columns, cells, problems = list(column_set.columns), list(column_set.cells), []
+    for i, spec in enumerate(specs):
+        name, after = (spec, None) if isinstance(spec, str) else (spec["name"], spec.get("after"))
+        line, col = document.where(("extra_columns", i))
+        if name in columns:
+            problems.append(Problem(document.file, line, col, None, "extra_columns", f"{name!r} is a column already"))
+            continue
+        if after is not None and after not in columns:
+            problems.append(Problem(document.file, line, col, None, "extra_columns", f"no column {after!r} to follow"))
+            continue
+        at = columns.index(after) + 1 if after is not None else len(columns)
+        quoted = json.dumps(name)
+        columns.insert(at, name)
+        cells.insert(at, f"user.extra[{quoted}] if {quoted} in user.extra else ''")
+    if not specs or problems:
+        return column_set, problems
+    template = _compile(column_set.document, cells)
+    return replace(column_set, columns=columns, cells=cells, template=template), []
 
 
 def render_row(user: ResolvedUser, column_set: ColumnSet) -> list[str]:

@@ -1,7 +1,9 @@
 """Stage 3, resolve: layers merged into one canonical user each.
 
-Merge order, lowest first: built-in defaults < `defaults` < each profile the
-user names, in order < the user's own fields. Mappings merge key by key, lists
+Merge order, lowest first: built-in defaults < `defaults` of each included
+file, in include order < the roster's `defaults` < each profile the user
+names, in order < the user's own fields. A profile or phone model defined in
+several files merges the same way: included files first. Mappings merge key by key, lists
 and scalars replace. A phone is merged the same way from: the built-in
 phone_defaults < `phone_defaults` of each of the layers above, in the same
 order < `phone_models[<its model>]` < the phone's own keys.
@@ -79,6 +81,7 @@ class ResolvedUser:
     phone_layers: list[list[Layer]] = field(default_factory=list)
     computed: list[YamlPath] = field(default_factory=list)  # paths whose value a template gave
     secret_sources: dict[YamlPath, SecretRef] = field(default_factory=dict)  # secrets filled from a source
+    stand_ins: set[YamlPath] = field(default_factory=set)  # secrets not at hand (see secrets.stand_in)
 
     def origin(self, path: YamlPath) -> tuple[Layer, YamlPath] | None:
         """The layer that gave the value at `path` (a path into `fields`)."""
@@ -151,9 +154,9 @@ class Roster:
 
     document: Document
     builtin: Source
-    defaults: Source
-    profiles: dict[str, Source]
-    phone_models: dict[str, Layer]
+    defaults: list[Source]  # included files' first, the roster's last
+    profiles: dict[str, list[Source]]
+    phone_models: dict[str, list[Layer]]
 
 
 def _layer(label: str, document: Document, base: YamlPath, data: Any, evaluates: bool) -> Layer:
@@ -165,22 +168,19 @@ def _source(label: str, document: Document, base: YamlPath, data: Any, evaluates
     return Source(_without(layer, META_KEYS), _sub(layer, "phone_defaults"))
 
 
-def prepare(document: Document) -> Roster:
-    data = document.data
+def prepare(document: Document, included: list[Document] = ()) -> Roster:
     builtin_doc = builtin_defaults()
-    return Roster(
-        document=document,
-        builtin=_source("built-in", builtin_doc, (), builtin_doc.data, False),
-        defaults=_source("defaults", document, ("defaults",), data.get("defaults"), True),
-        profiles={
-            name: _source(f"profile {name}", document, ("profiles", name), value, True)
-            for name, value in (data.get("profiles") or {}).items()
-        },
-        phone_models={
-            name: _layer(f"phone_models[{name}]", document, ("phone_models", name), value, True)
-            for name, value in (data.get("phone_models") or {}).items()
-        },
-    )
+    roster = Roster(document, _source("built-in", builtin_doc, (), builtin_doc.data, False), [], {}, {})
+    for source in [*included, document]:
+        data = source.data or {}
+        roster.defaults.append(_source("defaults", source, ("defaults",), data.get("defaults"), True))
+        for name, value in (data.get("profiles") or {}).items():
+            layer = _source(f"profile {name}", source, ("profiles", name), value, True)
+            roster.profiles.setdefault(name, []).append(layer)
+        for name, value in (data.get("phone_models") or {}).items():
+            layer = _layer(f"phone_models[{name}]", source, ("phone_models", name), value, True)
+            roster.phone_models.setdefault(name, []).append(layer)
+    return roster
 
 
 def _without(layer: Layer, keys: tuple[str, ...]) -> Layer:
@@ -195,7 +195,7 @@ def _sub(layer: Layer, key: str) -> Layer:
 
 def _user_sources(roster: Roster, index: int, entry: dict, problems: list[Problem], name: str) -> list[Source]:
     user = _source("user", roster.document, ("users", index), entry, False)
-    chain = [roster.builtin, roster.defaults]
+    chain = [roster.builtin, *roster.defaults]
     for i, wanted in enumerate(entry.get("profiles") or []):
         profile = roster.profiles.get(wanted)
         if profile is None:
@@ -205,7 +205,7 @@ def _user_sources(roster: Roster, index: int, entry: dict, problems: list[Proble
             problems.append(Problem(roster.document.file, line, col, name, f"profiles[{i}]",
                                     f"unknown profile {wanted!r}{hint}"))
             continue
-        chain.append(profile)
+        chain.extend(profile)
     chain.append(user)
     return chain
 
@@ -217,7 +217,7 @@ def _phone_layers(roster: Roster, chain: list[Source], phones_owner: Layer, i: i
     # The model may be the phone's own or a default for all of a user's phones.
     model = next((layer.data["model"] for layer in reversed([*layers, item]) if "model" in layer.data), None)
     if isinstance(model, str) and model in roster.phone_models:
-        layers.append(roster.phone_models[model])
+        layers.extend(roster.phone_models[model])
     return [*layers, item]
 
 
@@ -317,9 +317,10 @@ def link_blfs(users: list[ResolvedUser], problems: list[Problem], held_back: set
         user.fields["blfs"] = blfs
 
 
-def resolve(document: Document, skip: set[int] = frozenset()) -> tuple[list[ResolvedUser], list[Problem]]:
+def resolve(document: Document, included: list[Document] = (),
+            skip: set[int] = frozenset()) -> tuple[list[ResolvedUser], list[Problem]]:
     """Resolve every user but those in `skip` (indexes of users with schema problems)."""
-    roster = prepare(document)
+    roster = prepare(document, included)
     problems: list[Problem] = []
     entries = document.data.get("users") or []
     users = [resolve_user(roster, i, entry, problems) for i, entry in enumerate(entries) if i not in skip]

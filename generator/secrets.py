@@ -315,16 +315,30 @@ def _value(ref: SecretRef, user, path: tuple, kind: str, given: Sources, policy:
     return derive(key, user.name, field, rotate, kind, policy, user.fields), ""
 
 
-def fill(users: list, given: Sources, policy: Policy) -> list[Problem]:
+def stand_in(ref: SecretRef, user) -> str:
+    """What a secret that cannot be had is compared as, where only changes
+    matter (diff, a redacted copy): a new source or rotation still shows."""
+    rotate = f" rotate {user.fields.get('rotate', 0)}" if ref.kind == "generate" else ""
+    return f"<{ref}{rotate}>"
+
+
+def fill(users: list, given: Sources, policy: Policy, stand_ins: bool = False) -> list[Problem]:
     """Replace every source with its value; a value that cannot be had is a
-    problem naming the user and field, located where the source is written."""
+    problem naming the user and field, located where the source is written
+    (or, with `stand_ins`, a stand-in that is never checked or shown)."""
     wanted = [(u, p, k, holder) for u in users for p, k, holder in secret_paths(u.fields)
               if isinstance(holder[p[-1]], SecretRef)]
-    key = _master_key(given) if any(holder[p[-1]].kind == "generate" for _, p, _, holder in wanted) else None
+    generates = any(holder[p[-1]].kind == "generate" for _, p, _, holder in wanted)
+    key = _master_key(given) if generates and not (stand_ins and given.key_text is None) else None
     problems = []
     for user, path, kind, holder in wanted:
         ref = holder[path[-1]]
         value, why = _value(ref, user, path, kind, given, policy, key)
+        if value is None and stand_ins:
+            holder[path[-1]] = stand_in(ref, user)
+            user.secret_sources[path] = ref
+            user.stand_ins.add(path)
+            continue
         if value is None:
             problems.append(user.problem(path, why))
             continue

@@ -215,16 +215,20 @@ class Validation:
     blocking: bool = False
 
 
-def validate(document: Document) -> Validation:
+def validate(document: Document, included: bool = False) -> Validation:
+    """The roster, or (`included`) a file it includes, against the schema."""
     data = document.data
-    if data is None:
+    if data is None and not included:
         message = "the roster is empty: it needs a users: list"
         return Validation([Problem(document.file, 1, 1, None, None, message)], blocking=True)
+    if data is None:
+        return Validation()
     if not isinstance(data, dict):
-        message = "the roster must be a mapping with defaults:, profiles: and users:"
+        kind = "an included file" if included else "the roster"
+        message = f"{kind} must be a mapping with defaults:, profiles: and {'phone_models:' if included else 'users:'}"
         return Validation([Problem(document.file, 1, 1, None, None, message)], blocking=True)
     result = Validation()
-    for error in validator().iter_errors(data):
+    for error in validator("sharedFile" if included else None).iter_errors(data):
         for path, message, leaf in describe(error):
             if _computed_later(data, path, leaf):
                 continue

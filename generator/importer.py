@@ -1,0 +1,365 @@
+"""`import`: a PortSIP export (CSV) to a compact roster.
+
+Every cell is read back to the value the roster would hold, then the roster
+is made small: a value most users (or phones) share moves to `defaults` (or
+`phone_defaults`, or the phone's model), each user keeps only what differs,
+and values are written in their compact forms wherever the compact form
+expands back to exactly the same value. Secrets go to a separate file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import yaml
+
+from generator import expand
+from generator.errors import UsageError
+from generator.render import ColumnSet
+from generator.resources import builtin_defaults, roster_schema
+from generator.secrets import PHONE_SECRETS, USER_SECRETS, mac_key
+
+FROM_FILE = {"secrets_file": True}
+IDENTITY = ("name", "display_name", "extension_number")  # never shared, written first
+_COMPACT_FIELDS = ("office_hours", "custom_forward_rules", "blfs")
+
+
+@dataclass
+class Export:
+    header: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
+class Imported:
+    version: str
+    roster: dict
+    secrets: dict[str, dict]
+    warnings: list[str] = field(default_factory=list)
+    users: int = 0
+
+
+def read_export(data: bytes, label: str) -> Export:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{label} is not UTF-8 (byte {exc.start}): in Excel, save it as 'CSV UTF-8'") from exc
+    rows = [row for row in csv.reader(io.StringIO(text, newline="")) if any(cell.strip() for cell in row)]
+    if not rows:
+        raise UsageError(f"{label} is empty: expected a PortSIP user export with a header row")
+    return Export([h.strip() for h in rows[0]], rows[1:])
+
+
+def pick_column_set(header: list[str], column_sets: list[ColumnSet], label: str) -> ColumnSet:
+    """The largest known column set whose every column the export has."""
+    complete = [cs for cs in column_sets if set(cs.columns) <= set(header)]
+    if complete:
+        return max(complete, key=lambda cs: len(cs.columns))
+    closest = min(column_sets, key=lambda cs: len(set(cs.columns) - set(header)))
+    missing = [c for c in closest.columns if c not in header]
+    raise UsageError(f"{label} is not a PortSIP user export this tool knows: closest is PBX {closest.version}, "
+                     f"which also has {', '.join(missing[:8])}{', ...' if len(missing) > 8 else ''}")
+
+
+@cache
+def _field_types() -> dict[str, set[str]]:
+    """The JSON types each user field may hold, by the roster schema."""
+    schema = roster_schema()
+    return {name: _kinds(spec, schema["$defs"]) for name, spec in schema["$defs"]["userFields"]["properties"].items()}
+
+
+def _kinds(spec: dict, defs: dict) -> set[str]:
+    if "$ref" in spec:
+        return _kinds(defs[spec["$ref"].rsplit("/", 1)[-1]], defs)
+    kinds = set(_listed(spec.get("type")))
+    for branch in spec.get("anyOf", []) + spec.get("oneOf", []):
+        kinds |= _kinds(branch, defs)
+    if "enum" in spec:
+        kinds.add("string")
+    return kinds
+
+
+def _listed(value: Any) -> list:
+    return value if isinstance(value, list) else [value] if value else []
+
+
+def cell_value(column: str, cell: str, warnings: list[str], where: str) -> Any:
+    kinds = _field_types().get(column, {"string"})
+    if kinds & {"object", "array"} and cell.strip()[:1] in ("{", "["):
+        try:
+            return json.loads(cell)
+        except ValueError:
+            warnings.append(f"{where}: {column} is not valid JSON; kept as text")
+            return cell
+    if "boolean" in kinds and cell.strip().upper() in ("TRUE", "FALSE"):
+        return cell.strip().upper() == "TRUE"
+    if kinds & {"object", "array"} and cell == "":
+        return [] if "array" in kinds else cell
+    return cell
+
+
+def _user(header: list[str], row: list[str], column_set: ColumnSet, number: int,
+          warnings: list[str]) -> dict:
+    cells = dict(zip(header, row + [""] * (len(header) - len(row))))
+    user = {c: cell_value(c, cells[c], warnings, f"row {number}") for c in column_set.columns}
+    extra = {c: cells[c] for c in header if c not in column_set.columns}
+    if extra:
+        user["extra"] = extra
+    return user
+
+
+def _take_secrets(user: dict) -> dict:
+    """Move the user's secrets out of `user`, leaving a reference to the secrets file."""
+    found: dict[str, Any] = {}
+    for key in USER_SECRETS:
+        if user.get(key) not in (None, ""):
+            found[key] = user[key]
+            user[key] = dict(FROM_FILE)
+    for phone in user.get("phones") if isinstance(user.get("phones"), list) else []:
+        if not isinstance(phone, dict) or not isinstance(phone.get("mac"), str):
+            continue
+        taken = {k: phone[k] for k in PHONE_SECRETS if phone.get(k) not in (None, "")}
+        for key in taken:
+            phone[key] = dict(FROM_FILE)
+        if taken:
+            found.setdefault("phones", {})[mac_key(phone["mac"])] = taken
+    return found
+
+
+# ---- making it compact ----------------------------------------------------------
+
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _most_common(values: list[Any]) -> tuple[Any, int]:
+    counts = Counter(_key(v) for v in values)
+    if not counts:
+        return None, 0
+    best, count = counts.most_common(1)[0]
+    return json.loads(best), count
+
+
+def _shared(items: list[dict], keys: list[str], below: dict) -> dict:
+    """Values that more than half of `items` hold, where they differ from `below`."""
+    out = {}
+    for key in keys:
+        values = [item[key] for item in items if key in item]
+        value, count = _most_common(values)
+        if count * 2 > len(items) and _key(value) != _key(below.get(key)):
+            out[key] = value
+    return out
+
+
+def _differs(item: dict, keys: list[str], below: dict) -> dict:
+    return {k: item[k] for k in keys if k in item and _key(item[k]) != _key(below.get(k))}
+
+
+def _email_template(users: list[dict]) -> str | None:
+    """`{{ name }}@domain` when most users' email is their name at one domain."""
+    domains = []
+    for user in users:
+        local, at, domain = str(user.get("email", "")).partition("@")
+        if at and local == user.get("name"):
+            domains.append(domain)
+    domain, count = _most_common(domains)
+    return "{{ name }}@" + domain if count * 2 > len(users) else None
+
+
+def _compact_phones(users: list[dict], builtin: dict) -> tuple[dict, dict]:
+    phones = [p for u in users for p in u.get("phones") or [] if isinstance(p, dict)]
+    keys = list(dict.fromkeys(k for p in phones for k in p if k not in ("mac", "model")))
+    phone_defaults = _shared(phones, keys, builtin)
+    below = {**builtin, **phone_defaults}
+    models: dict[str, dict] = {}
+    for model in dict.fromkeys(p.get("model") for p in phones if isinstance(p.get("model"), str)):
+        same = [p for p in phones if p.get("model") == model]
+        common = {k: same[0][k] for k in keys if all(k in p and _key(p[k]) == _key(same[0][k]) for p in same)}
+        models[model] = _differs(common, list(common), below)
+    for user in users:
+        if not isinstance(user.get("phones"), list):
+            continue
+        user["phones"] = [_phone(p, below, models) if isinstance(p, dict) else p for p in user["phones"]]
+    return phone_defaults, {m: v for m, v in models.items() if v}
+
+
+def _phone(phone: dict, below: dict, models: dict) -> dict:
+    under = {**below, **models.get(phone.get("model"), {})}
+    head = {k: phone[k] for k in ("mac", "model") if k in phone}
+    return {**head, **_differs(phone, [k for k in phone if k not in head], under)}
+
+
+def _compact_day(day: Any) -> Any:
+    if not isinstance(day, dict) or set(day) != {"enabled", "ranges"}:
+        return day
+    ranges = day["ranges"]
+    if not ranges:
+        return "open" if day["enabled"] is True else "closed" if day["enabled"] is False else day
+    if day["enabled"] is not True or not all(isinstance(r, dict) and set(r) == {"from", "to"} for r in ranges):
+        return day
+    return ", ".join(f"{r['from']}-{r['to']}" for r in ranges)
+
+
+def _compact_week(week: dict) -> dict:
+    """Days in the compact form, with weekdays/weekend where those days agree."""
+    days = {d: _compact_day(week[d]) for d in expand.WEEKDAYS if d in week}
+    out = {k: v for k, v in week.items() if k not in expand.WEEKDAYS}
+    for shorthand, names in (("weekdays", expand.WEEKDAYS[:5]), ("weekend", expand.WEEKDAYS[5:])):
+        values = [days.get(d) for d in names]
+        if all(d in days for d in names) and all(_key(v) == _key(values[0]) for v in values):
+            out[shorthand] = values[0]
+        else:
+            out.update({d: days[d] for d in names if d in days})
+    return out
+
+
+def _compact_value(name: str, value: Any, extensions: dict[str, str]) -> Any:
+    """The compact form of a value, used only if it expands back to the value."""
+    if name == "office_hours" and isinstance(value, dict):
+        candidate = "global" if expand.office_hours("global") == value else _compact_week(
+            {k: v for k, v in value.items() if k != "mode" or v != "CUSTOM"})
+        return candidate if expand.office_hours(candidate) == value else value
+    if name in expand.FORWARD_RULES and isinstance(value, dict):
+        return {k: value[k] for k in (*_RULE_ORDER, *value) if k in value}
+    if name == "custom_forward_rules" and isinstance(value, list):
+        return [_compact_rule(r) for r in value]
+    if name == "blfs" and isinstance(value, list):
+        return [_compact_blf(b, extensions) for b in value]
+    return value
+
+
+_RULE_ORDER = ("action", "timeout", "number", "caller_id", "type", "hours")
+
+
+def _compact_rule(rule: Any) -> Any:
+    """Hours compact, and days that are closed left out (a custom rule's
+    missing days are closed); the number and caller id only when set."""
+    if not isinstance(rule, dict) or not isinstance(rule.get("hours"), dict):
+        return rule
+    ordered = {k: rule[k] for k in (*_RULE_ORDER, *rule) if k in rule}
+    hours = _compact_week(rule["hours"])
+    for candidate_hours in ({k: v for k, v in hours.items() if v != "closed"}, hours):
+        candidate = {k: v for k, v in {**ordered, "hours": candidate_hours}.items()
+                     if not (k in ("number", "caller_id") and v == "")}
+        if expand.custom_rule(candidate) == rule:
+            return candidate
+    return ordered
+
+
+def _compact_blf(blf: Any, display_names: dict[str, str]) -> Any:
+    """A BLF on a roster user's line, named as the roster would name it, is just the extension."""
+    if not isinstance(blf, dict) or set(blf) != {"key", "value", "first_name", "last_name"}:
+        return blf
+    number = blf["value"]
+    if blf["key"] != number or number not in display_names:
+        return blf
+    first, _, last = display_names[number].strip().partition(" ")
+    return number if (first, last.strip()) == (blf["first_name"], blf["last_name"]) else blf
+
+
+def compact(users: list[dict], columns: list[str]) -> tuple[dict, list[dict], dict]:
+    """(defaults, users, phone_models): shared values lifted, the rest kept,
+    then each kept value in its compact form."""
+    builtin = expand.layer({k: v for k, v in builtin_defaults().data.items() if k != "phone_defaults"})
+    phone_defaults, phone_models = _compact_phones(users, builtin_defaults().data.get("phone_defaults", {}))
+    keys = [c for c in columns if c not in IDENTITY and c != "phones"] + ["extra"]
+    defaults = _shared(users, keys, builtin)
+    email = _email_template(users) if "email" in columns else None
+    if email:
+        defaults["email"] = email
+        defaults = {k: defaults[k] for k in keys if k in defaults}
+    display_names = {u["extension_number"]: str(u.get("display_name", "")) for u in users
+                     if isinstance(u.get("extension_number"), str)}
+    kept = []
+    for user in users:
+        below = {**builtin, **defaults}
+        if email:
+            below["email"] = email.replace("{{ name }}", str(user.get("name")))
+        own = {k: user[k] for k in IDENTITY if k in user}
+        own.update(_differs(user, keys, below))
+        if user.get("phones"):
+            own["phones"] = user["phones"]
+        kept.append({k: _compact_value(k, v, display_names) for k, v in own.items()})
+    defaults = {k: _compact_value(k, v, display_names) for k, v in defaults.items()}
+    if phone_defaults:
+        defaults["phone_defaults"] = phone_defaults
+    return defaults, kept, phone_models
+
+
+def import_export(export: Export, column_set: ColumnSet, literal_secrets: bool = False) -> Imported:
+    warnings = [f"column {c!r} is not a PortSIP {column_set.version} column: kept, and written back as an "
+                f"extra column (extra_columns)" for c in export.header if c not in column_set.columns]
+    users = [_user(export.header, row, column_set, n, warnings) for n, row in enumerate(export.rows, start=2)]
+    secrets = {}
+    if not literal_secrets:
+        for user in users:
+            found = _take_secrets(user)
+            if found:
+                secrets[str(user.get("name"))] = found
+    defaults, kept, phone_models = compact(users, column_set.columns)
+    roster: dict[str, Any] = {"pbx_version": column_set.version}
+    extras = [c for c in export.header if c not in column_set.columns]
+    if extras:
+        roster["extra_columns"] = [_extra_column(c, export.header, column_set.columns) for c in extras]
+    if defaults:
+        roster["defaults"] = defaults
+    if phone_models:
+        roster["phone_models"] = phone_models
+    roster["users"] = kept
+    return Imported(column_set.version, roster, secrets, warnings, len(kept))
+
+
+def _extra_column(name: str, header: list[str], known: list[str]) -> dict:
+    """Where the export had it: after the nearest known column before it."""
+    before = [c for c in header[: header.index(name)] if c in known]
+    return {"name": name, "after": before[-1]} if before else {"name": name}
+
+
+# ---- writing YAML ------------------------------------------------------------------
+
+class _Dumper(yaml.SafeDumper):
+    """Block style for the outline, flow style for small mappings and lists of
+    scalars, so that a user or a phone reads as one line where it fits."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False):
+        return super().increase_indent(flow, False)  # list items indented under their key
+
+
+def _is_scalar(value: Any) -> bool:
+    return not isinstance(value, (dict, list))
+
+
+def _represent_dict(dumper: yaml.SafeDumper, value: dict):
+    flow = len(value) <= 6 and all(_is_scalar(v) or v == FROM_FILE for v in value.values()) \
+        and len(json.dumps(value)) < 90
+    return dumper.represent_mapping("tag:yaml.org,2002:map", value.items(), flow_style=flow)
+
+
+def _represent_list(dumper: yaml.SafeDumper, value: list):
+    flow = all(_is_scalar(v) for v in value) and len(json.dumps(value)) < 90
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flow)
+
+
+_Dumper.add_representer(dict, _represent_dict)
+_Dumper.add_representer(list, _represent_list)
+
+
+def to_yaml(data: Any, comment: str = "") -> str:
+    """YAML that the roster loader reads back to `data`: every string that
+    YAML 1.1 could read as something else (0101, 10:20:30, no) is quoted."""
+    body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100,
+                     default_flow_style=False)
+    header = "".join(f"# {line}\n" for line in comment.splitlines())
+    return header + _space_users(body)
+
+
+def _space_users(text: str) -> str:
+    """A blank line between users, as a person would write it."""
+    head, found, users = text.partition("\nusers:\n")
+    return head + found + users.replace("\n  - name:", "\n\n  - name:")
