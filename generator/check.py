@@ -20,7 +20,7 @@ from generator.render import ColumnSet
 from generator.resolve import ResolvedUser
 from generator.resources import roster_schema
 from generator.secrets import secret_paths
-from generator.validate import describe, validator
+from generator.validate import describe, schema_errors
 
 RESERVED_NAMES = frozenset({"admin", "system", "administrator", "root"})
 NOT_COLUMNS = frozenset({"extra", "rotate"})  # user fields that are not a column of their own
@@ -52,7 +52,7 @@ def schema_issues(user: ResolvedUser) -> Iterator[Issue]:
             pointer, value = f"phone/properties/{path[2]}", fields["phones"][path[1]][path[2]]
         else:
             pointer, value = f"userFields/properties/{path[0]}", fields[path[0]]
-        for error in validator(pointer).iter_errors(value):
+        for error in schema_errors(value, pointer):
             for where, message, _ in describe(error, path):
                 yield where, message
 
@@ -70,7 +70,9 @@ def secret_issues(user: ResolvedUser, policy: Policy) -> Iterator[Issue]:
     account = account_words(fields)
     for path, kind, holder in secret_paths(fields):
         value = holder[path[-1]]
-        if not isinstance(value, str) or path in user.stand_ins:
+        source = user.secret_sources.get(path)
+        if not isinstance(value, str) or path in user.stand_ins or (source and source.kind == "generate"):
+            # Nothing to check, or generated: a generated value is drawn until it passes these same rules.
             continue  # a source that could not be filled, reported already
         if kind == "password":
             faults = password_faults(value, policy.password, account)
@@ -106,11 +108,24 @@ def _week_issues(path: tuple, week: object) -> Iterator[Issue]:
             yield from _day_issues((*path, name), week[name])
 
 
-def hours_issues(fields: dict) -> Iterator[Issue]:
-    yield from _week_issues(("office_hours",), fields.get("office_hours"))
-    for i, rule in enumerate(fields.get("custom_forward_rules") or []):
-        if isinstance(rule, dict):
-            yield from _week_issues(("custom_forward_rules", i, "hours"), rule.get("hours"))
+def _week_faults(week: object, seen: dict) -> list[Issue]:
+    """A week's issues, worked out once per week object: users who merged the
+    same default or profile hours share the very same object."""
+    hit = seen.get(id(week))
+    if hit is not None and hit[0] is week:
+        return hit[1]
+    faults = list(_week_issues((), week))
+    seen[id(week)] = (week, faults)  # holding the week keeps its id unique
+    return faults
+
+
+def hours_issues(fields: dict, seen: dict) -> Iterator[Issue]:
+    weeks = [(("office_hours",), fields.get("office_hours"))]
+    weeks += [(("custom_forward_rules", i, "hours"), rule.get("hours"))
+              for i, rule in enumerate(fields.get("custom_forward_rules") or []) if isinstance(rule, dict)]
+    for path, week in weeks:
+        for sub, message in _week_faults(week, seen):
+            yield (*path, *sub), message
 
 
 def _rules(fields: dict) -> Iterator[tuple[tuple, dict]]:
@@ -128,15 +143,23 @@ def forward_issues(fields: dict) -> Iterator[Issue]:
 
 def version_issues(user: ResolvedUser, column_set: ColumnSet) -> Iterator[Issue]:
     """Fields the roster sets on purpose that this PBX version has no place for."""
-    columns = set(column_set.columns) | NOT_COLUMNS
+    columns, phone_keys = _places(column_set)
     for name in user.fields:
         if name not in columns and _set_on_purpose(user, (name,)):
             yield (name,), f"not supported by PBX {column_set.version} (no such column)"
-    phone_keys = set(column_set.phone_keys)
     for i, phone in enumerate(user.fields.get("phones") or []):
         for key in phone:
             if key not in phone_keys and _set_on_purpose(user, ("phones", i, key)):
                 yield ("phones", i, key), f"not supported by PBX {column_set.version}"
+
+
+@cache
+def _places_of(columns: tuple[str, ...], phone_keys: tuple[str, ...]) -> tuple[frozenset, frozenset]:
+    return frozenset(columns) | NOT_COLUMNS, frozenset(phone_keys)
+
+
+def _places(column_set: ColumnSet) -> tuple[frozenset, frozenset]:
+    return _places_of(tuple(column_set.columns), tuple(column_set.phone_keys))
 
 
 def _set_on_purpose(user: ResolvedUser, path: tuple) -> bool:
@@ -144,13 +167,13 @@ def _set_on_purpose(user: ResolvedUser, path: tuple) -> bool:
     return found is not None and found[0].label != "built-in"
 
 
-def user_problems(user: ResolvedUser, column_set: ColumnSet, policy: Policy) -> list[Problem]:
+def user_problems(user: ResolvedUser, column_set: ColumnSet, policy: Policy, seen: dict) -> list[Problem]:
     fields = user.fields
     issues = [
         *schema_issues(user),
         *name_issues(fields),
         *secret_issues(user, policy),
-        *hours_issues(fields),
+        *hours_issues(fields, seen),
         *forward_issues(fields),
         *version_issues(user, column_set),
     ]
@@ -223,7 +246,8 @@ def target_warnings(users: list[ResolvedUser]) -> Iterator[Problem]:
 
 
 def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy) -> list[Problem]:
-    problems = [p for user in users for p in user_problems(user, column_set, policy)]
+    seen: dict = {}
+    problems = [p for user in users for p in user_problems(user, column_set, policy, seen)]
     for keys in (_names, _extensions, _macs):
         problems.extend(_duplicates(users, keys))
     problems.extend(target_warnings(users))

@@ -8,6 +8,7 @@ Messages never quote the value: it is a secret.
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass, fields, replace
 
 from generator.errors import Problem
@@ -49,14 +50,37 @@ class Policy:
     voicemail_pin: PinPolicy
 
 
-def has_run(text: str, length: int = RUN) -> bool:
-    return re.search(rf"(.)\1{{{length - 1}}}", text) is not None
+_RUN = re.compile(rf"(.)\1{{{RUN - 1}}}", re.S)
+
+
+def has_run(text: str) -> bool:
+    return _RUN.search(text) is not None
+
+
+# Every ascending and descending run of printable ASCII: a set lookup per
+# position is much cheaper than comparing character codes in Python.
+_ASCII_RUNS = frozenset(
+    "".join(chr(c + step * i) for i in range(RUN))
+    for c in range(32, 127) for step in (1, -1) if 32 <= c + step * (RUN - 1) < 127
+)
+_LETTERS = frozenset(string.ascii_letters)
+_DIGITS = frozenset(string.digits)
+_PLAIN = frozenset(string.ascii_lowercase + string.digits)  # neither upper case nor special
 
 
 def has_sequence(text: str, length: int = RUN) -> bool:
-    for i in range(len(text) - length + 1):
-        steps = {ord(b) - ord(a) for a, b in zip(text[i : i + length], text[i + 1 : i + length])}
-        if steps in ({1}, {-1}):
+    """Whether `length` characters in a row each step by +1, or each by -1 (abc, 321)."""
+    if length == RUN and text.isascii():
+        return not _ASCII_RUNS.isdisjoint(map("".join, zip(*(text[i:] for i in range(RUN)))))
+    run, last = 1, 0
+    for a, b in zip(text, text[1:]):
+        step = ord(b) - ord(a)
+        if step not in (1, -1):
+            run, last = 1, 0
+            continue
+        run = run + 1 if step == last else 2
+        last = step
+        if run >= length:
             return True
     return False
 
@@ -74,11 +98,12 @@ def password_faults(value: str, policy: PasswordPolicy, account: list[str]) -> l
     if len(value) > policy.max_length:
         return [f"must be at most {policy.max_length} characters"]
     faults = []
-    if policy.contains_letters and not any(c.isascii() and c.isalpha() for c in value):
+    chars = set(value)
+    if policy.contains_letters and _LETTERS.isdisjoint(chars):
         faults.append("must contain a letter")
-    if policy.contains_numbers and not any(c.isdigit() for c in value):
+    if policy.contains_numbers and _DIGITS.isdisjoint(chars):
         faults.append("must contain a digit")
-    if policy.contains_special_letters and not any(c.isupper() or not c.isalnum() for c in value):
+    if policy.contains_special_letters and chars <= _PLAIN:
         faults.append("must contain an upper-case letter or a special character")
     folded = value.casefold()
     if policy.disable_repeating_characters and has_run(folded):

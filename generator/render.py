@@ -1,20 +1,22 @@
 """Stage 5, render: resolved users to CSV rows through a version's column set.
 
 A column set is `templates/<version>.yaml`: the columns in order, each with a
-Jinja expression for its cell. All of a version's cells are compiled into one
-template, once, so a row costs a single render.
+Jinja expression for its cell, compiled once. A cell that is just
+`user.<field>` (most of them) is read without Jinja; the others run in the
+sandbox.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Template, TemplateError
+from jinja2 import TemplateError
 
 from generator.errors import Problem, RosterInvalid, UsageError
 from generator.load import Document, load_file
@@ -23,14 +25,19 @@ from generator.resources import data_dir
 from generator.sandbox import ENV
 
 
+@lru_cache(maxsize=4096)
+def _jsonb_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted(keys, key=lambda k: (len(k.encode()), k.encode())))
+
+
 def jsonb_order(value: Any) -> Any:
     """Keys as PostgreSQL jsonb stores them (shorter first, then bytewise),
     which is how a real PortSIP export orders them."""
     if isinstance(value, dict):
-        keys = sorted(value, key=lambda k: (len(k.encode()), k.encode()))
-        return {k: jsonb_order(value[k]) for k in keys}
+        return {k: jsonb_order(v) if isinstance(v := value[k], (dict, list)) else v
+                for k in _jsonb_keys(tuple(value))}
     if isinstance(value, list):
-        return [jsonb_order(v) for v in value]
+        return [jsonb_order(v) if isinstance(v, (dict, list)) else v for v in value]
     return value
 
 
@@ -52,9 +59,14 @@ def _pick(mapping: dict, keys: Iterable[str]) -> dict:
     return {k: mapping[k] for k in keys if k in mapping}
 
 
+def _pick_each(items: Iterable[dict], keys: Iterable[str]) -> list[dict]:
+    keys = list(keys)
+    return [_pick(item, keys) for item in items]
+
+
 ENV.filters["pick"] = _pick
+ENV.filters["pick_each"] = _pick_each
 ENV.filters["json"] = to_json
-ENV.filters["row"] = lambda cells: json.dumps([cell_text(c) for c in cells], ensure_ascii=False)
 
 
 @dataclass
@@ -65,7 +77,15 @@ class ColumnSet:
     cells: list[str]
     phone_keys: list[str]
     password_min_length: int
-    template: Template
+
+    @property
+    def fields(self) -> list[str | None]:
+        """Per cell, the user field it is when it is exactly `user.<field>`
+        (read directly, the common case); None where Jinja must evaluate it."""
+        return [m.group(1) if (m := _PLAIN_FIELD.match(cell)) else None for cell in self.cells]
+
+
+_PLAIN_FIELD = re.compile(r"^\s*user\.([A-Za-z_][A-Za-z0-9_]*)\s*$")
 
 
 def versions(templates: Path | None = None) -> list[str]:
@@ -99,9 +119,9 @@ def _expression(cell: str):
     return ENV.compile_expression(cell, undefined_to_none=False)
 
 
-def _compile(document: Document, cells: list[str]) -> Template:
-    """One template for the whole row. Each cell must be a single expression,
-    or a cell such as "a ), ( b" would shift every column after it."""
+def _check_cells(document: Document, cells: list[str]) -> None:
+    """Each cell must be a single expression: compiled once here, so a broken
+    one is reported where the column set is, before any row is made."""
     problems = []
     for i, cell in enumerate(cells):
         try:
@@ -112,7 +132,6 @@ def _compile(document: Document, cells: list[str]) -> Template:
                                     f"cell template is not one Jinja expression: {exc}"))
     if problems:
         raise RosterInvalid(problems)
-    return ENV.from_string("{{ [" + ", ".join(f"({cell})" for cell in cells) + "] | row }}")
 
 
 def load_column_set(version: str, templates: Path | None = None) -> ColumnSet:
@@ -127,6 +146,7 @@ def load_column_set(version: str, templates: Path | None = None) -> ColumnSet:
         raise RosterInvalid(problems)
     data = document.data
     cells = [c["cell"] for c in data["columns"]]
+    _check_cells(document, cells)
     return ColumnSet(
         version=version,
         document=document,
@@ -134,7 +154,6 @@ def load_column_set(version: str, templates: Path | None = None) -> ColumnSet:
         cells=cells,
         phone_keys=[str(k) for k in data.get("phone_keys", [])],
         password_min_length=data.get("password_min_length", 6),
-        template=_compile(document, cells),
     )
 
 
@@ -158,13 +177,44 @@ def with_extra_columns(column_set: ColumnSet, document: Document) -> tuple[Colum
         cells.insert(at, f"user.extra[{quoted}] if {quoted} in user.extra else ''")
     if not specs or problems:
         return column_set, problems
-    template = _compile(column_set.document, cells)
-    return replace(column_set, columns=columns, cells=cells, template=template), []
+    return replace(column_set, columns=columns, cells=cells), []
+
+
+class _Row:
+    """Renders rows of one column set: plain `user.<field>` cells are read
+    directly, the rest evaluated by their compiled Jinja expression. JSON text
+    is remembered per value object, since users share the values of the layers
+    they merged (a default's office hours are one object for every user)."""
+
+    def __init__(self, column_set: ColumnSet):
+        self.column_set = column_set
+        self.plan = [(name, None if name else _expression(cell)) for name, cell in
+                     zip(column_set.fields, column_set.cells)]
+        self.texts: dict[int, tuple[Any, str]] = {}
+
+    def text(self, value: Any) -> str:
+        if not isinstance(value, (dict, list)):
+            return cell_text(value)
+        seen = self.texts.get(id(value))
+        if seen is not None and seen[0] is value:
+            return seen[1]
+        text = to_json(value)
+        self.texts[id(value)] = (value, text)  # holding the value keeps its id unique
+        return text
+
+    def __call__(self, user: ResolvedUser) -> list[str]:
+        fields, keys = user.fields, self.column_set.phone_keys
+        row = []
+        for name, expression in self.plan:
+            if name is not None:
+                row.append(self.text(fields[name]))  # a missing field fails like Jinja's StrictUndefined
+            else:
+                row.append(self.text(expression(user=fields, phone_keys=keys)))
+        return row
 
 
 def render_row(user: ResolvedUser, column_set: ColumnSet) -> list[str]:
-    text = column_set.template.render(user=user.fields, phone_keys=column_set.phone_keys)
-    return json.loads(text)
+    return _Row(column_set)(user)
 
 
 def _failing_columns(user: ResolvedUser, column_set: ColumnSet, error: Exception) -> list[Problem]:
@@ -185,9 +235,10 @@ def render(users: list[ResolvedUser], column_set: ColumnSet) -> list[list[str]]:
     """Rows in roster order; a cell template that fails is a located problem."""
     failed = []
     rows = []
+    row = _Row(column_set)
     for user in users:
         try:
-            rows.append(render_row(user, column_set))
+            rows.append(row(user))
         except Exception as exc:  # noqa: BLE001 - located per column below
             failed.extend(_failing_columns(user, column_set, exc))
     if failed:

@@ -15,6 +15,7 @@ Where a value came from is not stored; `origin` finds it again on demand
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -123,21 +124,48 @@ def owner(layers: list[Layer], path: YamlPath) -> Layer | None:
     return None
 
 
-def merge(base: Any, over: Any) -> Any:
-    """Deep merge without touching either input: mappings merge, the rest replace."""
-    if isinstance(base, dict) and isinstance(over, dict):
+class Merger:
+    """Deep merge of layers, remembering nested results: below the top level both inputs
+    are values of the layers (or results remembered here), which every user
+    shares, so most users get the very same merged office hours or forward
+    rule. Results are shared, never changed in place."""
+
+    def __init__(self) -> None:
+        self.memo: dict[tuple[int, int], tuple[dict, dict, dict]] = {}
+        self.prefixes: dict[tuple[int, ...], tuple[list[dict], dict]] = {}
+
+    def merge(self, base: Any, over: Any, nested: bool = False) -> Any:
+        """Deep merge without touching either input: mappings merge, the rest replace."""
+        if not (isinstance(base, dict) and isinstance(over, dict)):
+            return over
+        if nested:
+            hit = self.memo.get((id(base), id(over)))
+            if hit is not None and hit[0] is base and hit[1] is over:
+                return hit[2]
         out = dict(base)
         for key, value in over.items():
-            out[key] = merge(base[key], value) if key in base else value
+            out[key] = self.merge(base[key], value, True) if key in base else value
+        if nested:
+            self.memo[(id(base), id(over))] = (base, over, out)  # holding both keeps their ids unique
         return out
-    return over
 
-
-def merge_all(layers: list[Layer]) -> dict:
-    out: dict = {}
-    for layer in layers:
-        out = merge(out, layer.data)
-    return out
+    def all(self, layers: list[Layer]) -> dict:
+        """All layers merged. Everything below the last layer is usually the
+        same shared layers for many users (defaults, a profile, a phone model),
+        so that part is merged once and remembered."""
+        data = [layer.data for layer in layers if layer.data]
+        if not data:
+            return {}
+        below, last = data[:-1], data[-1]
+        key = tuple(map(id, below))
+        hit = self.prefixes.get(key)
+        if hit is None or any(a is not b for a, b in zip(hit[0], below)):
+            out: dict = {}
+            for part in below:
+                out = self.merge(out, part)
+            hit = (below, out)  # holding the parts keeps their ids unique
+            self.prefixes[key] = hit
+        return self.merge(hit[1], last)
 
 
 @dataclass(frozen=True)
@@ -157,6 +185,7 @@ class Roster:
     defaults: list[Source]  # included files' first, the roster's last
     profiles: dict[str, list[Source]]
     phone_models: dict[str, list[Layer]]
+    merger: Merger = field(default_factory=Merger)
 
 
 def _layer(label: str, document: Document, base: YamlPath, data: Any, evaluates: bool) -> Layer:
@@ -251,38 +280,52 @@ def _reason(exc: Exception) -> str:
 
 
 def _evaluate_fields(user: ResolvedUser, values: dict, base: YamlPath, layers: list[Layer],
-                     context: dict, problems: list[Problem]) -> dict:
-    """Evaluate only the fields some layer of this user gave a template to."""
-    keys = set().union(*(layer.template_keys for layer in layers))
+                     context: Callable[[], dict], problems: list[Problem]) -> dict:
+    """Evaluate only the fields some layer of this user gave a template to;
+    the template context is made only then."""
+    keys = _template_keys(layers)
     if not keys & values.keys():
         return values
+    context = context()
     out = dict(values)
     for key in keys & values.keys():
         out[key] = _evaluate(user, values[key], (key,), base, layers, context, problems)
     return out
 
 
-def _context(values: dict) -> dict:
+def _context(values: dict, template_keys: Iterable[str]) -> dict:
     """What a template may read: every field not itself computed, and no secret,
     so that no template can copy one into a field that is shown."""
-    return {k: v for k, v in values.items() if k not in SECRET_KEYS and not is_template(v)}
+    out = dict(values)
+    for key in SECRET_KEYS:
+        out.pop(key, None)
+    for key in template_keys:
+        if is_template(out.get(key)):
+            del out[key]
+    return out
+
+
+def _template_keys(layers: list[Layer]) -> set[str]:
+    return set().union(*(layer.template_keys for layer in layers))
 
 
 def resolve_user(roster: Roster, index: int, entry: dict, problems: list[Problem]) -> ResolvedUser:
     name = str(entry.get("name"))
     chain = _user_sources(roster, index, entry, problems, name)
     layers = [source.fields for source in chain]
-    user = ResolvedUser(index, name, merge_all(layers), layers)
-    context = _context(user.fields)
-    user.fields = _evaluate_fields(user, user.fields, (), layers, context, problems)
+    user = ResolvedUser(index, name, roster.merger.all(layers), layers)
+    written = user.fields  # as merged, before any template is evaluated
+    user_context = lambda: _context(written, _template_keys(layers))  # noqa: E731
+    user.fields = _evaluate_fields(user, written, (), layers, user_context, problems)
     phones_owner = owner(layers, ("phones",))  # built-in has phones: [], so always found
     phones = []
     for i, phone in enumerate(user.fields.get("phones") or []):
         phone_layers = _phone_layers(roster, chain, phones_owner, i, phone)
         user.phone_layers.append(phone_layers)
-        merged = merge_all(phone_layers)
-        phone_context = {**context, "phone": _context(merged)}
-        phones.append(_evaluate_fields(user, merged, ("phones", i), phone_layers, phone_context, problems))
+        merged = roster.merger.all(phone_layers)
+        context = lambda merged=merged, phone_layers=phone_layers: {  # noqa: E731
+            **user_context(), "phone": _context(merged, _template_keys(phone_layers))}
+        phones.append(_evaluate_fields(user, merged, ("phones", i), phone_layers, context, problems))
     user.fields = {**user.fields, "phones": phones}
     return user
 

@@ -21,7 +21,7 @@ import os
 import string
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from itertools import count
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -201,31 +201,34 @@ _CLASSES = ("ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnpqrstuvwxyz", "23456789", 
 _ALL = "".join(_CLASSES)
 
 
-def _stream(key: bytes, message: bytes) -> Iterator[int]:
-    for block in count():
-        yield from hmac.new(key, message + block.to_bytes(4, "big"), hashlib.sha256).digest()
+@cache
+def _table(alphabet: str) -> tuple[bytes, bytes]:
+    """bytes.translate arguments mapping a random byte to a character of
+    `alphabet`, deleting the bytes above the last whole multiple of its
+    length, so every character is equally likely."""
+    limit = 256 - 256 % len(alphabet)
+    table = bytes(ord(alphabet[b % len(alphabet)]) if b < limit else 0 for b in range(256))
+    return table, bytes(range(limit, 256))
 
 
-def _below(stream: Iterator[int], n: int) -> int:
-    """A uniform choice in range(n) (n <= 256), by rejection so no value is favoured."""
-    limit = 256 - 256 % n
-    for byte in stream:
-        if byte < limit:
-            return byte % n
-    raise AssertionError("the stream is endless")
+class _Stream:
+    """HMAC-SHA256(key, message || block number) for block 0, 1, 2...: an
+    endless, reproducible run of bytes, drawn from as uniform choices."""
 
+    def __init__(self, key: bytes, message: bytes):
+        self.key, self.message, self.count = key, message, 0
 
-def _password(stream: Iterator[int], length: int) -> str:
-    chars = [c[_below(stream, len(c))] for c in _CLASSES]
-    chars += [_ALL[_below(stream, len(_ALL))] for _ in range(length - len(chars))]
-    for i in range(len(chars) - 1, 0, -1):
-        j = _below(stream, i + 1)
-        chars[i], chars[j] = chars[j], chars[i]
-    return "".join(chars)
+    def block(self) -> bytes:
+        self.count += 1
+        return hmac.digest(self.key, self.message + self.count.to_bytes(4, "big"), hashlib.sha256)
 
-
-def _digits(stream: Iterator[int], length: int) -> str:
-    return "".join(str(_below(stream, 10)) for _ in range(length))
+    def pick(self, alphabet: str, length: int) -> str:
+        """`length` characters of `alphabet`, each uniform and independent."""
+        table, delete = _table(alphabet)
+        out = ""
+        while len(out) < length:
+            out += self.block().translate(table, delete).decode("ascii")
+        return out[:length]
 
 
 def _clamp(value: int, low: int, high: int) -> int:
@@ -236,24 +239,28 @@ def derive(key: bytes, user: str, field: str, rotate: int, kind: str, policy: Po
     """The same key, user, field and rotation always give the same value, one
     that passes the policy: candidates are drawn until one does."""
     message = b"\0".join([_DERIVATION, user.encode(), field.encode(), str(rotate).encode()])
-    stream = _stream(key, message)
+    stream = _Stream(key, message)
+    account = account_words(fields) if kind == "password" else []
     for _ in range(10_000):
         value = _candidate(stream, kind, policy)
-        if not generated_faults(value, kind, policy, fields):
+        if not generated_faults(value, kind, policy, account):
             return value
     raise AssertionError(f"no generated {kind} met the policy")  # a satisfiable policy never gets here
 
 
-def _candidate(stream: Iterator[int], kind: str, policy: Policy) -> str:
+def _candidate(stream: _Stream, kind: str, policy: Policy) -> str:
+    """Uniform over the alphabet; `derive` keeps drawing until one passes, so
+    the result is uniform over the values that meet the policy."""
     if kind == "pin":
-        return _digits(stream, policy.voicemail_pin.min_length)
+        return stream.pick(string.digits, policy.voicemail_pin.min_length)
     if kind == "door":
-        return _digits(stream, _clamp(GENERATED_DOOR_LENGTH, DOOR_POLICY.min_length, DOOR_POLICY.max_length))
+        return stream.pick(string.digits, _clamp(GENERATED_DOOR_LENGTH, DOOR_POLICY.min_length,
+                                                 DOOR_POLICY.max_length))
     rules = policy.password if kind == "password" else PasswordPolicy()
-    return _password(stream, _clamp(GENERATED_PASSWORD_LENGTH, rules.min_length, rules.max_length))
+    return stream.pick(_ALL, _clamp(GENERATED_PASSWORD_LENGTH, rules.min_length, rules.max_length))
 
 
-def generated_faults(value: str, kind: str, policy: Policy, fields: dict) -> list[str]:
+def generated_faults(value: str, kind: str, policy: Policy, account: list[str]) -> list[str]:
     """What a generated value must pass: the policy, and no leading character
     that a spreadsheet reads as the start of a formula."""
     if kind == "pin":
@@ -262,7 +269,7 @@ def generated_faults(value: str, kind: str, policy: Policy, fields: dict) -> lis
         return digits_faults(value, DOOR_POLICY)
     faults = [] if value[:1].isalnum() else ["starts with a symbol"]
     if kind == "password":
-        return faults + password_faults(value, policy.password, account_words(fields))
+        return faults + password_faults(value, policy.password, account)
     return faults + password_faults(value, PasswordPolicy(), [])
 
 

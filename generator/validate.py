@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from generator.errors import Problem, dotted
+from generator.fastschema import Compiler
 from generator.load import Document, YamlPath
 from generator.resources import roster_schema
 from generator.sandbox import is_template
+
+if TYPE_CHECKING:  # jsonschema is imported only when a value fails the quick check
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 from generator.secrets import SECRET_KEYS
 
 _TYPE_WORDS = {
@@ -42,11 +44,30 @@ _JSON_TYPES = {
 @cache
 def validator(pointer: str | None = None) -> Draft202012Validator:
     """The whole roster schema, or the part of it at `#/$defs/<pointer>`."""
+    from jsonschema import Draft202012Validator
+
     schema = roster_schema()
     if pointer:
         shared = {k: v for k, v in schema.items() if k in ("$schema", "$id", "$defs")}
         schema = {**shared, "$ref": f"#/$defs/{pointer}"}
     return Draft202012Validator(schema)
+
+
+@cache
+def quick(pointer: str | None = None) -> Callable[[Any], bool]:
+    """A fast yes/no for the same schema (see fastschema); "no" means: ask `validator`."""
+    schema = roster_schema()
+    node = schema
+    for part in ["$defs", *pointer.split("/")] if pointer else []:
+        node = node[part]
+    return Compiler(schema).compile(node)
+
+
+def schema_errors(data: Any, pointer: str | None = None) -> Iterable[ValidationError]:
+    """jsonschema's errors for `data`, skipped when the quick check passes it."""
+    if quick(pointer)(data):
+        return ()
+    return validator(pointer).iter_errors(data)
 
 
 @cache
@@ -201,6 +222,24 @@ def _at(data: Any, path: YamlPath) -> Any:
     return data
 
 
+def _errors(data: dict, included: bool) -> Iterable[tuple[ValidationError, YamlPath]]:
+    """Every schema error, with the path it is below. Only the parts the quick
+    check rejects are walked by jsonschema: the roster without its users, and
+    each rejected user on its own."""
+    if included:
+        yield from ((e, ()) for e in schema_errors(data, "sharedFile"))
+        return
+    if quick()(data):
+        return
+    users = data.get("users")
+    if not isinstance(users, list):
+        yield from ((e, ()) for e in validator().iter_errors(data))
+        return
+    yield from ((e, ()) for e in schema_errors({**data, "users": []}))
+    for i, user in enumerate(users):
+        yield from ((e, ("users", i)) for e in schema_errors(user, "user"))
+
+
 @dataclass
 class Validation:
     """Schema problems, and which users they hold back.
@@ -228,8 +267,8 @@ def validate(document: Document, included: bool = False) -> Validation:
         message = f"{kind} must be a mapping with defaults:, profiles: and {'phone_models:' if included else 'users:'}"
         return Validation([Problem(document.file, 1, 1, None, None, message)], blocking=True)
     result = Validation()
-    for error in validator("sharedFile" if included else None).iter_errors(data):
-        for path, message, leaf in describe(error):
+    for error, base in _errors(data, included):
+        for path, message, leaf in describe(error, base):
             if _computed_later(data, path, leaf):
                 continue
             unknown = leaf.validator in ("additionalProperties", "unevaluatedProperties")
