@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from functools import cache
 
+from generator import progress
 from generator.errors import Problem
 from generator.expand import FORWARD_RULES, WEEKDAYS
 from generator.policy import DOOR_POLICY, Policy, account_words, digits_faults, password_faults
 from generator.render import ColumnSet
 from generator.resolve import ResolvedUser
 from generator.resources import roster_schema
-from generator.secrets import secret_paths
+from generator.secrets import SECRET_KEYS, secret_paths
 from generator.validate import describe, schema_errors
 
 RESERVED_NAMES = frozenset({"admin", "system", "administrator", "root"})
@@ -167,17 +169,67 @@ def _set_on_purpose(user: ResolvedUser, path: tuple) -> bool:
     return found is not None and found[0].label != "built-in"
 
 
-def user_problems(user: ResolvedUser, column_set: ColumnSet, policy: Policy, seen: dict) -> list[Problem]:
+@dataclass
+class Seen:
+    """What was worked out for a shared value (by id), for the rest of one run."""
+
+    weeks: dict = field(default_factory=dict)
+    formulas: dict = field(default_factory=dict)
+
+
+def user_problems(user: ResolvedUser, column_set: ColumnSet, policy: Policy, seen: Seen,
+                  allow_formulas: bool = False) -> list[Problem]:
     fields = user.fields
     issues = [
+        *([] if allow_formulas else formula_issues(fields, seen.formulas)),
         *schema_issues(user),
         *name_issues(fields),
         *secret_issues(user, policy),
-        *hours_issues(fields, seen),
+        *hours_issues(fields, seen.weeks),
         *forward_issues(fields),
         *version_issues(user, column_set),
     ]
     return [user.problem(path, message + _from_source(user, path)) for path, message in issues]
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Numbers to call, and secrets, are not free text: "+1555..." is a number.
+NOT_FREE_TEXT = frozenset({"number", "caller_id", "key", "value"}) | SECRET_KEYS
+
+
+def _formula_leaves(value: object, path: tuple, seen: dict) -> list[tuple]:
+    """Paths below `value` to text that a spreadsheet would run as a formula;
+    worked out once per shared mapping or list."""
+    if isinstance(value, str):
+        return [path] if value.startswith(FORMULA_STARTS) else []
+    if not isinstance(value, (dict, list)):
+        return []
+    hit = seen.get(id(value))
+    if hit is None or hit[0] is not value:
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        found = [(key, *sub) for key, inner in items if key not in NOT_FREE_TEXT
+                 for sub in _formula_leaves(inner, (), seen)]
+        hit = (value, found)
+        seen[id(value)] = hit  # holding the value keeps its id unique
+    return [(*path, *sub) for sub in hit[1]]
+
+
+def formula_issues(fields: dict, seen: dict) -> Iterator[Issue]:
+    """Excel, which the PortSIP guide uses for these files, runs a cell that
+    starts with = + - @ (or a tab or carriage return) as a formula."""
+    for key, value in fields.items():
+        if key in NOT_FREE_TEXT:
+            continue
+        for path in _formula_leaves(value, (key,), seen):
+            start = _at(fields, path)[:1]
+            yield path, (f"starts with {start!r}: a spreadsheet would run it as a formula "
+                         f"(change it, or pass --allow-formulas)")
+
+
+def _at(data: object, path: tuple) -> str:
+    for part in path:
+        data = data[part]
+    return data
 
 
 def _from_source(user: ResolvedUser, path: tuple) -> str:
@@ -245,9 +297,13 @@ def target_warnings(users: list[ResolvedUser]) -> Iterator[Problem]:
                                    warning=True)
 
 
-def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy) -> list[Problem]:
-    seen: dict = {}
-    problems = [p for user in users for p in user_problems(user, column_set, policy, seen)]
+def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy,
+          allow_formulas: bool = False) -> list[Problem]:
+    seen = Seen()
+    problems = []
+    for done, user in enumerate(users):
+        progress.tick("checking", done, len(users))
+        problems += user_problems(user, column_set, policy, seen, allow_formulas)
     for keys in (_names, _extensions, _macs):
         problems.extend(_duplicates(users, keys))
     problems.extend(target_warnings(users))

@@ -47,6 +47,8 @@ KeyFileOpt = Annotated[
     typer.Option("--key-file", help="File holding the master key for {generate: true} secrets "
                  "(default: the environment variable the roster names, else PORTSIP_ROSTER_KEY).", dir_okay=False),
 ]
+AllowFormulasOpt = Annotated[bool, typer.Option(
+    "--allow-formulas", help="Let text cells start with = + - @ (a spreadsheet runs such a cell as a formula).")]
 
 
 def _say(problems: list[Problem]) -> None:
@@ -56,8 +58,11 @@ def _say(problems: list[Problem]) -> None:
 
 def _run(action: Callable[[], int | None]) -> None:
     """Run a command body; map this tool's errors to messages and exit codes."""
+    from generator import progress
+
     try:
-        code = action() or 0
+        with progress.reporting():
+            code = action() or 0
     except RosterInvalid as exc:
         _say(exc.problems)
         errors = sum(not p.warning for p in exc.problems)
@@ -106,6 +111,7 @@ def generate(
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,
     key_file: KeyFileOpt = None,
+    allow_formulas: AllowFormulasOpt = False,
 ) -> None:
     """Write the import CSV for every user in each ROSTER.
 
@@ -116,7 +122,7 @@ def generate(
     """
     from generator.pipeline import Options, generate_all
 
-    options = Options(pbx_version, templates, secrets, key_file, bom, redact)
+    options = Options(pbx_version, templates, secrets, key_file, bom, redact, allow_formulas=allow_formulas)
 
     def action() -> int:
         targets = _targets(rosters, output, out_dir, check)
@@ -150,18 +156,20 @@ def _targets(rosters: list[Path], output: Path | None, out_dir: Path | None, che
 
 
 def _write(results: list, targets: list, since: str | None) -> None:
+    from generator.pipeline import few_collections
     from generator.write import write_atomic, write_stdout
 
     for result, target in zip(results, targets):
         new = f" new since {since}" if since else ""
         if target is None:
-            write_stdout(result.generated.text)
+            write_stdout(result.generated.chunks())
             if since:
                 print(f"{result.generated.count} users{new}", file=sys.stderr)
             continue
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(target, result.generated.text)
+            with few_collections():
+                write_atomic(target, result.generated.chunks())
         except OSError as exc:
             raise UsageError(f"cannot write {target}: {exc.strerror}") from exc
         print(f"wrote {target} ({result.generated.count} users{new})", file=sys.stderr)
@@ -198,6 +206,7 @@ def validate(
     key_file: KeyFileOpt = None,
     no_literal_secrets: Annotated[bool, typer.Option(
         "--no-literal-secrets", help="Fail when the roster itself holds any password or PIN.")] = False,
+    allow_formulas: AllowFormulasOpt = False,
 ) -> None:
     """Check each ROSTER and print every problem as file:line:col; writes nothing.
 
@@ -206,7 +215,7 @@ def validate(
     from generator.pipeline import Options, validate_all
 
     def action() -> int:
-        options = Options(pbx_version, templates, secrets, key_file)
+        options = Options(pbx_version, templates, secrets, key_file, allow_formulas=allow_formulas)
         for resolved in validate_all(rosters, options, no_literal_secrets):
             _say(resolved.warnings)
             print(f"{resolved.document.file}: {len(resolved.users)} users, valid for PBX "

@@ -17,167 +17,232 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.resolver import BaseResolver
 
 from generator.errors import Problem
 
-try:  # the C parser is much faster; tags are still resolved by our Python resolver
+try:  # libyaml's event parser is much faster; every value is still built here
     from yaml.cyaml import CParser as _Parser
-
-    _PARSER_IS_C = True
 except ImportError:  # pragma: no cover - libyaml is missing on some platforms
     _Parser = None
-    _PARSER_IS_C = False
 
 YamlPath = tuple[str | int, ...]
 
 _INT_TEXT = re.compile(r"^(?:0|-?[1-9][0-9]*)$")
+_BOOL_TEXT = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_NULL_TEXT = re.compile(r"^(?:~|null|Null|NULL|)$")
 _TAG = "tag:yaml.org,2002:"
+MAX_DEPTH = 64  # a roster needs about 8 levels; far deeper is an attack or an accident
 
 
-class _RosterResolver(BaseResolver):
-    """Implicit types limited to those that cannot change what was typed."""
+def _parser(text: str):
+    if _Parser is not None:
+        return _Parser(text)
+    return _PyParser(text)  # pragma: no cover
 
 
-_RosterResolver.add_implicit_resolver(
-    _TAG + "bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-_RosterResolver.add_implicit_resolver(_TAG + "int", _INT_TEXT, list("-0123456789"))
-_RosterResolver.add_implicit_resolver(
-    _TAG + "null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
-)
-_RosterResolver.add_implicit_resolver(_TAG + "merge", re.compile(r"^<<$"), ["<"])
+class _PyParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):  # pragma: no cover
+    def __init__(self, text: str):
+        yaml.reader.Reader.__init__(self, text)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+
+    def dispose(self) -> None:
+        pass
 
 
-if _PARSER_IS_C:
-
-    class _Composer(_Parser, _RosterResolver):
-        def __init__(self, stream):
-            _Parser.__init__(self, stream)
-            _RosterResolver.__init__(self)
-
-else:  # pragma: no cover
-
-    class _Composer(
-        yaml.reader.Reader,
-        yaml.scanner.Scanner,
-        yaml.parser.Parser,
-        yaml.composer.Composer,
-        _RosterResolver,
-    ):
-        def __init__(self, stream):
-            yaml.reader.Reader.__init__(self, stream)
-            yaml.scanner.Scanner.__init__(self)
-            yaml.parser.Parser.__init__(self)
-            yaml.composer.Composer.__init__(self)
-            _RosterResolver.__init__(self)
+def _implicit_tag(event: yaml.ScalarEvent) -> str:
+    """The tag of a scalar: as written, else only what cannot change the text."""
+    if event.tag not in (None, "!"):
+        return event.tag
+    if not event.implicit[0]:  # quoted: always text
+        return _TAG + "str"
+    text = event.value
+    if _BOOL_TEXT.match(text):
+        return _TAG + "bool"
+    if _INT_TEXT.match(text):
+        return _TAG + "int"
+    if _NULL_TEXT.match(text):
+        return _TAG + "null"
+    return _TAG + ("merge" if text == "<<" else "str")
 
 
 @dataclass
 class Document:
-    """A loaded YAML file: its data and the 1-based position of every node."""
+    """A loaded YAML file: its data, and the 1-based position of every node.
+
+    Positions are needed only to report a problem, so they are not kept while
+    loading: the first question about one reads the text again, recording them.
+    """
 
     file: str
     data: Any
-    marks: dict[YamlPath, tuple[int, int]] = field(default_factory=dict)
-    key_marks: dict[YamlPath, tuple[int, int]] = field(default_factory=dict)
+    text: str | None = None
+    _marks: dict[YamlPath, tuple[int, int]] | None = field(default=None, repr=False)
+    _key_marks: dict[YamlPath, tuple[int, int]] | None = field(default=None, repr=False)
+
+    def _index(self) -> None:
+        self._marks, self._key_marks = {}, {}
+        if self.text is not None:
+            builder = _Builder(self.file, len(self.text) + 100_000, record=True)
+            builder.run(self.text)
+            self._marks, self._key_marks = builder.marks, builder.key_marks
+
+    @property
+    def marks(self) -> dict[YamlPath, tuple[int, int]]:
+        if self._marks is None:
+            self._index()
+        return self._marks
+
+    @property
+    def key_marks(self) -> dict[YamlPath, tuple[int, int]]:
+        if self._key_marks is None:
+            self._index()
+        return self._key_marks
 
     def where(self, path: YamlPath, key: bool = False) -> tuple[int, int]:
         """Position of the node at `path` (of its key, with `key`), or of its
         nearest written ancestor."""
         if key and path in self.key_marks:
             return self.key_marks[path]
+        marks = self.marks
         for cut in range(len(path), -1, -1):
-            mark = self.marks.get(path[:cut])
+            mark = marks.get(path[:cut])
             if mark is not None:
                 return mark
         return (1, 1)
 
 
-class _Budget(Exception):
-    pass
+class _Stop(Exception):
+    """Building cannot go on; the problem says why."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
 
 
 class _Builder:
-    """Turns a composed node tree into data, collecting problems as it goes."""
+    """Builds data from libyaml's parse events, one value at a time, without
+    the node tree a YAML composer keeps: less memory, and the depth and the
+    size that aliases expand to are checked as they grow."""
 
-    def __init__(self, file: str, max_nodes: int):
+    def __init__(self, file: str, max_nodes: int, record: bool = False):
         self.file = file
+        self.record = record
         self.marks: dict[YamlPath, tuple[int, int]] = {}
         self.key_marks: dict[YamlPath, tuple[int, int]] = {}
         self.problems: list[Problem] = []
+        self.anchors: dict[str, tuple[Any, int]] = {}
         self.nodes_left = max_nodes
 
-    def problem(self, node: yaml.Node, message: str) -> None:
-        mark = node.start_mark
+    def problem(self, mark, message: str) -> None:
         self.problems.append(Problem(self.file, mark.line + 1, mark.column + 1, None, None, message))
 
-    def build(self, node: yaml.Node, path: YamlPath) -> Any:
-        self.nodes_left -= 1
-        if self.nodes_left < 0:
-            raise _Budget
-        self.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-        if isinstance(node, yaml.ScalarNode):
-            return self.scalar(node)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.mapping(node, path)
+    def stop(self, mark, message: str) -> _Stop:
+        return _Stop(Problem(self.file, mark.line + 1, mark.column + 1, None, None, message))
 
-    def scalar(self, node: yaml.ScalarNode) -> Any:
-        tag, text = node.tag, node.value
+    def run(self, text: str) -> Any:
+        parser = _parser(text)
+        try:
+            parser.get_event()  # stream start
+            if isinstance(parser.peek_event(), yaml.StreamEndEvent):
+                return None
+            parser.get_event()  # document start
+            data, _ = self.node(parser, (), 0)
+            parser.get_event()  # document end
+            extra = parser.get_event()
+            if not isinstance(extra, yaml.StreamEndEvent):
+                raise self.stop(extra.start_mark, "more than one YAML document (---): a roster is one document")
+            return data
+        finally:
+            parser.dispose()
+
+    def node(self, parser, path: YamlPath | None, depth: int) -> tuple[Any, int]:
+        """(value, how many nodes it counts as); `path` None: record no position."""
+        event = parser.get_event()
+        if self.record and path is not None:
+            self.marks[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor not in self.anchors:
+                raise self.stop(event.start_mark, f"alias *{event.anchor} names no anchor defined before it")
+            value, size = self.anchors[event.anchor]
+        elif depth > MAX_DEPTH:
+            raise self.stop(event.start_mark, f"nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, yaml.ScalarEvent):
+            value, size = self.scalar(event), 1
+        elif isinstance(event, yaml.SequenceStartEvent):
+            value, size = self.sequence(parser, path, depth)
+        else:
+            value, size = self.mapping(parser, event, path, depth)
+        self.nodes_left -= size
+        if self.nodes_left < 0:
+            raise self.stop(event.start_mark, "aliases expand to far more data than the file holds; refusing to load")
+        if getattr(event, "anchor", None) and not isinstance(event, yaml.AliasEvent):
+            self.anchors[event.anchor] = (value, size)
+        return value, size
+
+    def scalar(self, event: yaml.ScalarEvent) -> Any:
+        tag, text = _implicit_tag(event), event.value
         if tag == _TAG + "str":
             return text
-        if tag == _TAG + "null" and text in ("", "~", "null", "Null", "NULL"):
+        if tag == _TAG + "null" and _NULL_TEXT.match(text):
             return None
         if tag == _TAG + "bool" and text.lower() in ("true", "false"):
             return text.lower() == "true"
         if tag == _TAG + "int" and _INT_TEXT.match(text):
             return int(text)
-        self.problem(node, f"unsupported YAML tag {tag!r} on {text!r}: quote the value instead")
+        self.problem(event.start_mark, f"unsupported YAML tag {tag!r} on {text!r}: quote the value instead")
         return text
 
-    def mapping(self, node: yaml.MappingNode, path: YamlPath) -> dict:
-        own_mark = self.marks[path]
-        merged: list[dict] = []
-        for key_node, value_node in node.value:
-            if key_node.tag == _TAG + "merge":
-                merged.extend(self.merge_sources(value_node, path))
-        # Merged mappings are built first so that positions of keys written
-        # here replace theirs, and the mapping keeps its own position.
-        self.marks[path] = own_mark
+    def sequence(self, parser, path: YamlPath | None, depth: int) -> tuple[list, int]:
+        items, size = [], 1
+        while not isinstance(parser.peek_event(), yaml.SequenceEndEvent):
+            value, count = self.node(parser, None if path is None else (*path, len(items)), depth + 1)
+            items.append(value)
+            size += count
+        parser.get_event()
+        return items, size
+
+    def mapping(self, parser, start, path: YamlPath | None, depth: int) -> tuple[dict, int]:
         result: dict[str, Any] = {}
+        merged: list[dict] = []
         first_line: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == _TAG + "merge":
+        size = 1
+        while not isinstance(parser.peek_event(), yaml.MappingEndEvent):
+            key_event = parser.peek_event()
+            if not isinstance(key_event, yaml.ScalarEvent):
+                self.problem(key_event.start_mark, "a key must be plain text, not a list or mapping")
+                _, count = self.node(parser, None, depth + 1)
+                _, count = self.node(parser, None, depth + 1)
                 continue
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.problem(key_node, "a key must be plain text, not a list or mapping")
+            parser.get_event()
+            key, line = key_event.value, key_event.start_mark.line + 1
+            if _implicit_tag(key_event) == _TAG + "merge":
+                value, count = self.node(parser, None, depth + 1)
+                merged.extend(self.merge_sources(key_event, value))
+                size += count
                 continue
-            key = key_node.value
-            line = key_node.start_mark.line + 1
             if key in first_line:
-                self.problem(
-                    key_node,
-                    f"duplicate key {key!r}: first at line {first_line[key]}, again at line {line}",
-                )
+                self.problem(key_event.start_mark,
+                             f"duplicate key {key!r}: first at line {first_line[key]}, again at line {line}")
+                self.node(parser, None, depth + 1)
                 continue
             first_line[key] = line
-            self.key_marks[(*path, key)] = (line, key_node.start_mark.column + 1)
-            result[key] = self.build(value_node, (*path, key))
-        for source in merged:
+            child = None if path is None else (*path, key)
+            if self.record and child is not None:
+                self.key_marks[child] = (line, key_event.start_mark.column + 1)
+            result[key], count = self.node(parser, child, depth + 1)
+            size += count
+        parser.get_event()
+        for source in merged:  # keys written here win over merged ones
             for key, value in source.items():
                 result.setdefault(key, value)
-        return result
+        return result, size
 
-    def merge_sources(self, node: yaml.Node, path: YamlPath) -> list[dict]:
-        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        sources = []
-        for item in items:
-            if not isinstance(item, yaml.MappingNode):
-                self.problem(item, "'<<' merges only mappings")
-                continue
-            sources.append(self.build(item, path))
-        return sources
+    def merge_sources(self, key_event, value: Any) -> list[dict]:
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(item, dict) for item in items):
+            self.problem(key_event.start_mark, "'<<' merges only mappings")
+            return [item for item in items if isinstance(item, dict)]
+        return items
 
 
 def _decode(raw: bytes, file: str) -> tuple[str | None, Problem | None]:
@@ -204,31 +269,16 @@ def _yaml_problem(exc: yaml.YAMLError, file: str) -> Problem:
 
 def load_text(text: str, file: str) -> tuple[Document, list[Problem]]:
     """Parse one YAML document; problems are returned, never raised."""
-    document = Document(file, None)
-    try:
-        loader = _Composer(text)
-        try:
-            root = loader.get_single_node()
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        return document, [_yaml_problem(exc, file)]
-    except RecursionError:
-        return document, [Problem(file, 1, 1, None, None, "the YAML is nested too deeply")]
-    if root is None:
-        return document, []
-    # A node can only be written in at least one character, so more nodes than
+    document = Document(file, None, text)
+    # A node takes at least one character to write, so more nodes than
     # characters means aliases are being expanded without end ("billion laughs").
     builder = _Builder(file, max_nodes=len(text) + 100_000)
     try:
-        document.data = builder.build(root, ())
-    except _Budget:
-        message = "aliases expand to far more data than the file holds; refusing to load"
-        return document, [Problem(file, 1, 1, None, None, message)]
-    except RecursionError:
-        return document, [Problem(file, 1, 1, None, None, "the YAML is nested too deeply")]
-    document.marks = builder.marks
-    document.key_marks = builder.key_marks
+        document.data = builder.run(text)
+    except yaml.YAMLError as exc:
+        return Document(file, None), [_yaml_problem(exc, file)]
+    except _Stop as stop:
+        return Document(file, None), [stop.problem]
     return document, builder.problems
 
 

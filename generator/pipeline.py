@@ -16,12 +16,12 @@ from generator.errors import Problem, RosterInvalid, UsageError
 from generator.importer import Imported, import_export, pick_column_set, read_export
 from generator.load import Document, load_file, load_includes, load_text
 from generator.policy import from_roster
-from generator.render import ColumnSet, load_column_set, render, versions, with_extra_columns
+from generator.render import ColumnSet, iter_rows, load_column_set, versions, with_extra_columns
 from generator.resolve import ResolvedUser, resolve
 from generator.revision import at_revision, git_show
 from generator.secrets import fill, literal_problems, load_secrets_file, masked, sources, unused_entries
 from generator.validate import Validation, validate
-from generator.write import csv_text
+from generator.write import csv_chunks
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Options:
     redact: bool = False  # mask every secret in the output
     stand_ins: bool = False  # a secret that cannot be had is compared as a stand-in (diff)
     exclude: frozenset[str] = frozenset()  # users checked but not written (--since: they exist already)
+    allow_formulas: bool = False  # text cells may start with = + - @ (a spreadsheet runs them)
 
 
 @dataclass
@@ -139,14 +140,31 @@ def _resolve_roster(path: Path, options: Options, display: str | None) -> Resolv
     users, resolve_problems = resolve(document, included, skip=validation.bad_users)
     problems += file_problems + resolve_problems + validation.problems
     problems += fill(users, given, policy, stand_ins=options.stand_ins or options.redact)
-    problems += check(users, column_set, policy)
+    problems += check(users, column_set, policy, options.allow_formulas)
     return Resolved(document, included, column_set, users, _order(problems))
 
 
-class Generated(NamedTuple):
-    text: str
+@dataclass
+class Generated:
+    """A checked roster ready to be written. The rows are made while the
+    text is written (`chunks`), so a large CSV is never all in memory; a cell
+    template that fails then raises RosterInvalid before anything is kept."""
+
+    column_set: ColumnSet
+    users: list[ResolvedUser]
     warnings: list[Problem]
-    count: int  # users written
+    bom: bool = False
+
+    @property
+    def count(self) -> int:
+        return len(self.users)
+
+    def chunks(self) -> Iterator[str]:
+        return csv_chunks(self.column_set.columns, iter_rows(self.users, self.column_set), self.bom)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks())
 
 
 def generate(path: Path, options: Options = Options(), display: str | None = None) -> Generated:
@@ -158,8 +176,7 @@ def generate(path: Path, options: Options = Options(), display: str | None = Non
         users = [user for user in resolved.users if user.name not in options.exclude]
         if options.redact:
             users = [replace(user, fields=masked(user.fields)) for user in users]
-        rows = render(users, resolved.column_set)
-        return Generated(csv_text(resolved.column_set.columns, rows, options.bom), resolved.warnings, len(rows))
+        return Generated(resolved.column_set, users, resolved.warnings, options.bom)
 
 
 def is_csv(path: Path) -> bool:

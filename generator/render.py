@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any
 
 from jinja2 import TemplateError
 
+from generator import progress
 from generator.errors import Problem, RosterInvalid, UsageError
 from generator.load import Document, load_file
 from generator.resolve import ResolvedUser
@@ -231,16 +232,25 @@ def _failing_columns(user: ResolvedUser, column_set: ColumnSet, error: Exception
     return problems or [Problem(column_set.document.file, 1, 1, user.name, None, f"row failed: {error}")]
 
 
-def render(users: list[ResolvedUser], column_set: ColumnSet) -> list[list[str]]:
-    """Rows in roster order; a cell template that fails is a located problem."""
+def iter_rows(users: list[ResolvedUser], column_set: ColumnSet) -> Iterator[list[str]]:
+    """Rows in roster order, made as they are asked for (so a large CSV is
+    never all in memory). A cell template that fails is a located problem:
+    once one has, no more rows are given, every other user is still tried,
+    and RosterInvalid carries all of them at the end."""
     failed = []
-    rows = []
     row = _Row(column_set)
-    for user in users:
+    for done, user in enumerate(users):
+        progress.tick("writing", done, len(users))
         try:
-            rows.append(row(user))
+            made = row(user)
         except Exception as exc:  # noqa: BLE001 - located per column below
             failed.extend(_failing_columns(user, column_set, exc))
+            continue
+        if not failed:
+            yield made
     if failed:
         raise RosterInvalid(failed)
-    return rows
+
+
+def render(users: list[ResolvedUser], column_set: ColumnSet) -> list[list[str]]:
+    return list(iter_rows(users, column_set))

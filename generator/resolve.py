@@ -22,7 +22,7 @@ from typing import Any
 
 from jinja2 import TemplateError
 
-from generator import expand
+from generator import expand, progress
 from generator.errors import Problem, dotted
 from generator.load import Document, YamlPath
 from generator.resources import builtin_defaults
@@ -366,7 +366,11 @@ def resolve(document: Document, included: list[Document] = (),
     roster = prepare(document, included)
     problems: list[Problem] = []
     entries = document.data.get("users") or []
-    users = [resolve_user(roster, i, entry, problems) for i, entry in enumerate(entries) if i not in skip]
+    users = []
+    for i, entry in enumerate(entries):
+        progress.tick("resolving", i, len(entries))
+        if i not in skip:
+            users.append(resolve_user(roster, i, entry, problems))
     held_back = {str(entries[i].get("extension_number")) for i in skip if isinstance(entries[i], dict)}
     link_blfs(users, problems, held_back)
     return users, problems

@@ -25,6 +25,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from generator import progress
 from generator.errors import Problem, UsageError
 from generator.load import Document, load_file
 from generator.policy import (
@@ -338,7 +339,8 @@ def fill(users: list, given: Sources, policy: Policy, stand_ins: bool = False) -
     generates = any(holder[p[-1]].kind == "generate" for _, p, _, holder in wanted)
     key = _master_key(given) if generates and not (stand_ins and given.key_text is None) else None
     problems = []
-    for user, path, kind, holder in wanted:
+    for done, (user, path, kind, holder) in enumerate(wanted):
+        progress.tick("making secrets", done // 4, len(wanted) // 4)
         ref = holder[path[-1]]
         value, why = _value(ref, user, path, kind, given, policy, key)
         if value is None and stand_ins:

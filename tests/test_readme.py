@@ -14,11 +14,11 @@ README = (ROOT / "README.md").read_text("utf-8")
 def test_readme_roster_generates(write_roster, monkeypatch):
     monkeypatch.setenv("ANNA_SIP_PASSWORD", "Kx7-Sip-Pass-9")
     roster = re.findall(r"```yaml\n(.*?)```", README, re.S)[0]
-    text, warnings, count = generate(write_roster(roster))
-    assert count == 2
-    header, *rows = read_csv(text)
+    generated = generate(write_roster(roster))
+    assert generated.count == 2
+    header, *rows = read_csv(generated.text)
     assert len(header) == 32 and len(rows) == 2
-    assert not warnings
+    assert not generated.warnings
 
 
 def test_readme_opens_with_the_two_commands():
