@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from functools import cache
 
 from generator import progress
-from generator.errors import Problem
+from generator.errors import Problem, dotted
 from generator.expand import FORWARD_RULES, WEEKDAYS
 from generator.policy import DOOR_POLICY, Policy, account_words, digits_faults, password_faults
 from generator.render import ColumnSet
@@ -169,23 +168,13 @@ def _set_on_purpose(user: ResolvedUser, path: tuple) -> bool:
     return found is not None and found[0].label != "built-in"
 
 
-@dataclass
-class Seen:
-    """What was worked out for a shared value (by id), for the rest of one run."""
-
-    weeks: dict = field(default_factory=dict)
-    formulas: dict = field(default_factory=dict)
-
-
-def user_problems(user: ResolvedUser, column_set: ColumnSet, policy: Policy, seen: Seen,
-                  allow_formulas: bool = False) -> list[Problem]:
+def user_problems(user: ResolvedUser, column_set: ColumnSet, policy: Policy, seen: dict) -> list[Problem]:
     fields = user.fields
     issues = [
-        *([] if allow_formulas else formula_issues(fields, seen.formulas)),
         *schema_issues(user),
         *name_issues(fields),
         *secret_issues(user, policy),
-        *hours_issues(fields, seen.weeks),
+        *hours_issues(fields, seen),
         *forward_issues(fields),
         *version_issues(user, column_set),
     ]
@@ -197,36 +186,47 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 NOT_FREE_TEXT = frozenset({"number", "caller_id", "key", "value"}) | SECRET_KEYS
 
 
-def _formula_leaves(value: object, path: tuple, seen: dict) -> list[tuple]:
-    """Paths below `value` to text that a spreadsheet would run as a formula;
-    worked out once per shared mapping or list."""
+def _formula_leaves(value: object, path: tuple = ()) -> Iterator[tuple]:
+    """Paths below `value` to free text that a spreadsheet would run as a formula."""
     if isinstance(value, str):
-        return [path] if value.startswith(FORMULA_STARTS) else []
-    if not isinstance(value, (dict, list)):
-        return []
-    hit = seen.get(id(value))
-    if hit is None or hit[0] is not value:
-        items = value.items() if isinstance(value, dict) else enumerate(value)
-        found = [(key, *sub) for key, inner in items if key not in NOT_FREE_TEXT
-                 for sub in _formula_leaves(inner, (), seen)]
-        hit = (value, found)
-        seen[id(value)] = hit  # holding the value keeps its id unique
-    return [(*path, *sub) for sub in hit[1]]
+        if value.startswith(FORMULA_STARTS):
+            yield path
+    elif isinstance(value, (dict, list)):
+        for key, inner in value.items() if isinstance(value, dict) else enumerate(value):
+            if key not in NOT_FREE_TEXT:
+                yield from _formula_leaves(inner, (*path, key))
 
 
-def formula_issues(fields: dict, seen: dict) -> Iterator[Issue]:
+def _formula_message(value: str) -> str:
+    return f"starts with {value[:1]!r}: a spreadsheet would run it as a formula (change it, or pass --allow-formulas)"
+
+
+def formula_problems(users: list[ResolvedUser]) -> Iterator[Problem]:
     """Excel, which the PortSIP guide uses for these files, runs a cell that
-    starts with = + - @ (or a tab or carriage return) as a formula."""
-    for key, value in fields.items():
-        if key in NOT_FREE_TEXT:
-            continue
-        for path in _formula_leaves(value, (key,), seen):
-            start = _at(fields, path)[:1]
-            yield path, (f"starts with {start!r}: a spreadsheet would run it as a formula "
-                         f"(change it, or pass --allow-formulas)")
+    starts with = + - @ (or a tab or carriage return) as a formula.
+
+    Every value comes from a layer or a template, so each layer is read once
+    (a default's problem is reported once, at the default, not per user),
+    and then each value a template computed."""
+    seen: set[int] = set()
+    for user in users:
+        for layer in [*user.layers, *(layer for layers in user.phone_layers for layer in layers)]:
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            for path in _formula_leaves(layer.data):
+                file, line, col = layer.position(path)
+                owned = layer.label == "user"
+                where = (*layer.base[2:], *path) if owned else (*layer.base, *path)
+                yield Problem(file, line, col, user.name if owned else None, dotted(where),
+                              _formula_message(_at(layer.data, path)))
+        for path in user.computed:
+            value = _at(user.fields, path)
+            if isinstance(value, str) and value.startswith(FORMULA_STARTS) and path[-1] not in NOT_FREE_TEXT:
+                yield user.problem(path, _formula_message(value))
 
 
-def _at(data: object, path: tuple) -> str:
+def _at(data: object, path: tuple) -> object:
     for part in path:
         data = data[part]
     return data
@@ -299,11 +299,13 @@ def target_warnings(users: list[ResolvedUser]) -> Iterator[Problem]:
 
 def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy,
           allow_formulas: bool = False) -> list[Problem]:
-    seen = Seen()
+    seen: dict = {}  # week issues by the id of a shared week
     problems = []
     for done, user in enumerate(users):
         progress.tick("checking", done, len(users))
-        problems += user_problems(user, column_set, policy, seen, allow_formulas)
+        problems += user_problems(user, column_set, policy, seen)
+    if not allow_formulas:
+        problems.extend(formula_problems(users))
     for keys in (_names, _extensions, _macs):
         problems.extend(_duplicates(users, keys))
     problems.extend(target_warnings(users))

@@ -71,6 +71,9 @@ def _run(action: Callable[[], int | None]) -> None:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = 2
+    except KeyboardInterrupt:
+        print("interrupted; nothing written", file=sys.stderr)
+        code = 130
     raise typer.Exit(code)
 
 

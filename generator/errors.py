@@ -48,6 +48,13 @@ class RosterInvalid(RosterToolError):
         super().__init__(f"{len(problems)} problem(s) in the roster")
 
 
+def brief(value: object, limit: int = 60) -> str:
+    """repr() of a value, cut short: a message must stay one readable line
+    even when the roster holds a megabyte-long string."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}...{text[-2:]}"
+
+
 def dotted(path) -> str:
     """A data path as an admin writes it: phones[0].mac."""
     out = ""

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from generator.errors import Problem
+from generator.errors import Problem, brief
 
 try:  # libyaml's event parser is much faster; every value is still built here
     from yaml.cyaml import CParser as _Parser
@@ -32,6 +32,7 @@ _BOOL_TEXT = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _NULL_TEXT = re.compile(r"^(?:~|null|Null|NULL|)$")
 _TAG = "tag:yaml.org,2002:"
 MAX_DEPTH = 64  # a roster needs about 8 levels; far deeper is an attack or an accident
+MAX_SCALAR = 100_000  # characters; the longest field takes 1,024
 
 
 def _parser(text: str):
@@ -48,6 +49,10 @@ class _PyParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):  
 
     def dispose(self) -> None:
         pass
+
+
+# A plain scalar can be typed (true, 12, null, <<) only if it starts with one of these.
+_MAYBE_TYPED = frozenset("tTfFnN~-0123456789<") | {""}
 
 
 def _implicit_tag(event: yaml.ScalarEvent) -> str:
@@ -146,7 +151,7 @@ class _Builder:
             if isinstance(parser.peek_event(), yaml.StreamEndEvent):
                 return None
             parser.get_event()  # document start
-            data, _ = self.node(parser, (), 0)
+            data, _ = self.node(parser, parser.get_event(), () if self.record else None, 0)
             parser.get_event()  # document end
             extra = parser.get_event()
             if not isinstance(extra, yaml.StreamEndEvent):
@@ -155,27 +160,34 @@ class _Builder:
         finally:
             parser.dispose()
 
-    def node(self, parser, path: YamlPath | None, depth: int) -> tuple[Any, int]:
-        """(value, how many nodes it counts as); `path` None: record no position."""
-        event = parser.get_event()
-        if self.record and path is not None:
-            self.marks[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
-        if isinstance(event, yaml.AliasEvent):
+    def node(self, parser, event, path: YamlPath | None, depth: int) -> tuple[Any, int]:
+        """The value that starts with `event`, and how many nodes it counts as.
+        `path` is given only while recording positions (None: record none)."""
+        kind, start = type(event), event.start_mark
+        if path is not None:
+            self.marks[path] = (start.line + 1, start.column + 1)
+        if kind is yaml.ScalarEvent:
+            text = event.value
+            if len(text) > MAX_SCALAR:
+                raise self.stop(event.start_mark, f"a value of {len(text):,} characters: "
+                                                  f"far longer than any field takes")
+            plain = event.tag is None and event.implicit[0]
+            value, size = (text if plain and text[:1] not in _MAYBE_TYPED else self.scalar(event)), 1
+        elif kind is yaml.AliasEvent:
             if event.anchor not in self.anchors:
                 raise self.stop(event.start_mark, f"alias *{event.anchor} names no anchor defined before it")
             value, size = self.anchors[event.anchor]
+            event = None
         elif depth > MAX_DEPTH:
             raise self.stop(event.start_mark, f"nested more than {MAX_DEPTH} levels deep")
-        elif isinstance(event, yaml.ScalarEvent):
-            value, size = self.scalar(event), 1
-        elif isinstance(event, yaml.SequenceStartEvent):
+        elif kind is yaml.SequenceStartEvent:
             value, size = self.sequence(parser, path, depth)
         else:
-            value, size = self.mapping(parser, event, path, depth)
+            value, size = self.mapping(parser, path, depth)
         self.nodes_left -= size
         if self.nodes_left < 0:
-            raise self.stop(event.start_mark, "aliases expand to far more data than the file holds; refusing to load")
-        if getattr(event, "anchor", None) and not isinstance(event, yaml.AliasEvent):
+            raise self.stop(start, "aliases expand to far more data than the file holds; refusing to load")
+        if event is not None and event.anchor:
             self.anchors[event.anchor] = (value, size)
         return value, size
 
@@ -189,49 +201,51 @@ class _Builder:
             return text.lower() == "true"
         if tag == _TAG + "int" and _INT_TEXT.match(text):
             return int(text)
-        self.problem(event.start_mark, f"unsupported YAML tag {tag!r} on {text!r}: quote the value instead")
+        self.problem(event.start_mark, f"unsupported YAML tag {brief(tag)} on {brief(text)}: quote the value instead")
         return text
 
     def sequence(self, parser, path: YamlPath | None, depth: int) -> tuple[list, int]:
         items, size = [], 1
-        while not isinstance(parser.peek_event(), yaml.SequenceEndEvent):
-            value, count = self.node(parser, None if path is None else (*path, len(items)), depth + 1)
+        while True:
+            event = parser.get_event()
+            if type(event) is yaml.SequenceEndEvent:
+                return items, size
+            value, count = self.node(parser, event, None if path is None else (*path, len(items)), depth + 1)
             items.append(value)
             size += count
-        parser.get_event()
-        return items, size
 
-    def mapping(self, parser, start, path: YamlPath | None, depth: int) -> tuple[dict, int]:
+    def mapping(self, parser, path: YamlPath | None, depth: int) -> tuple[dict, int]:
         result: dict[str, Any] = {}
         merged: list[dict] = []
         first_line: dict[str, int] = {}
         size = 1
-        while not isinstance(parser.peek_event(), yaml.MappingEndEvent):
-            key_event = parser.peek_event()
-            if not isinstance(key_event, yaml.ScalarEvent):
+        while True:
+            key_event = parser.get_event()
+            if type(key_event) is yaml.MappingEndEvent:
+                break
+            if type(key_event) is not yaml.ScalarEvent:
                 self.problem(key_event.start_mark, "a key must be plain text, not a list or mapping")
-                _, count = self.node(parser, None, depth + 1)
-                _, count = self.node(parser, None, depth + 1)
+                self.node(parser, key_event, None, depth + 1)
+                self.node(parser, parser.get_event(), None, depth + 1)
                 continue
-            parser.get_event()
             key, line = key_event.value, key_event.start_mark.line + 1
-            if _implicit_tag(key_event) == _TAG + "merge":
-                value, count = self.node(parser, None, depth + 1)
+            if key == "<<" and _implicit_tag(key_event) == _TAG + "merge":
+                value, count = self.node(parser, parser.get_event(), None, depth + 1)
                 merged.extend(self.merge_sources(key_event, value))
                 size += count
                 continue
             if key in first_line:
                 self.problem(key_event.start_mark,
-                             f"duplicate key {key!r}: first at line {first_line[key]}, again at line {line}")
-                self.node(parser, None, depth + 1)
+                             f"duplicate key {brief(key)}: first at line {first_line[key]}, again at line {line}")
+                self.node(parser, parser.get_event(), None, depth + 1)
                 continue
             first_line[key] = line
-            child = None if path is None else (*path, key)
-            if self.record and child is not None:
+            child = None
+            if path is not None:
+                child = (*path, key)
                 self.key_marks[child] = (line, key_event.start_mark.column + 1)
-            result[key], count = self.node(parser, child, depth + 1)
+            result[key], count = self.node(parser, parser.get_event(), child, depth + 1)
             size += count
-        parser.get_event()
         for source in merged:  # keys written here win over merged ones
             for key, value in source.items():
                 result.setdefault(key, value)

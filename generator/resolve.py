@@ -23,7 +23,7 @@ from typing import Any
 from jinja2 import TemplateError
 
 from generator import expand, progress
-from generator.errors import Problem, dotted
+from generator.errors import Problem, brief, dotted
 from generator.load import Document, YamlPath
 from generator.resources import builtin_defaults
 from generator.sandbox import compiled, is_template
@@ -232,7 +232,7 @@ def _user_sources(roster: Roster, index: int, entry: dict, problems: list[Proble
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             line, col = roster.document.where(("users", index, "profiles", i))
             problems.append(Problem(roster.document.file, line, col, name, f"profiles[{i}]",
-                                    f"unknown profile {wanted!r}{hint}"))
+                                    f"unknown profile {brief(wanted)}{hint}"))
             continue
         chain.extend(profile)
     chain.append(user)
@@ -271,7 +271,7 @@ def _evaluate(user: ResolvedUser, value: Any, path: YamlPath, base: YamlPath, la
         user.computed.append((*base, *path))
         return rendered
     except Exception as exc:  # noqa: BLE001 - roster-supplied code may raise anything
-        problems.append(user.problem((*base, *path), f"computed value {value!r}: {_reason(exc)}"))
+        problems.append(user.problem((*base, *path), f"computed value {brief(value)}: {_reason(exc)}"))
         return value
 
 

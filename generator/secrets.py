@@ -200,6 +200,7 @@ def mac_key(mac: str) -> str:
 # No look-alikes (I O l o 0 1): people read these passwords aloud and retype them.
 _CLASSES = ("ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnpqrstuvwxyz", "23456789", SPECIALS)
 _ALL = "".join(_CLASSES)
+_ALNUM = "".join(_CLASSES[:3])
 
 
 @cache
@@ -258,7 +259,8 @@ def _candidate(stream: _Stream, kind: str, policy: Policy) -> str:
         return stream.pick(string.digits, _clamp(GENERATED_DOOR_LENGTH, DOOR_POLICY.min_length,
                                                  DOOR_POLICY.max_length))
     rules = policy.password if kind == "password" else PasswordPolicy()
-    return stream.pick(_ALL, _clamp(GENERATED_PASSWORD_LENGTH, rules.min_length, rules.max_length))
+    length = _clamp(GENERATED_PASSWORD_LENGTH, rules.min_length, rules.max_length)
+    return stream.pick(_ALNUM, 1) + stream.pick(_ALL, length - 1)  # never a leading symbol
 
 
 def generated_faults(value: str, kind: str, policy: Policy, account: list[str]) -> list[str]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from generator.errors import Problem, dotted
+from generator.errors import Problem, brief, dotted
 from generator.fastschema import Compiler
 from generator.load import Document, YamlPath
 from generator.resources import roster_schema
@@ -90,7 +90,7 @@ def _shown(path: YamlPath, value: Any) -> str:
         return ""
     if isinstance(value, (dict, list)):
         return ""
-    return f" (got {value!r})"
+    return f" (got {brief(value)})"
 
 
 def _accepts(branch: dict, value: Any) -> bool:
@@ -178,7 +178,7 @@ def describe(
         path = (*base, *leaf.absolute_path)
         if leaf.validator in ("additionalProperties", "unevaluatedProperties"):
             for name in _unexpected(leaf):
-                yield (*path, name), f"unknown field {name!r}{_suggest(name, (*path, name))}", leaf
+                yield (*path, name), f"unknown field {brief(name)}{_suggest(name, (*path, name))}", leaf
         else:
             yield path, _message(leaf, path, wording), leaf
 
