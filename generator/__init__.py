@@ -1,8 +1,12 @@
 """portsip-roster: a YAML roster in, the exact PortSIP bulk-import CSV out."""
 
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("portsip-roster")
-except PackageNotFoundError:  # running from a source checkout that was never installed
-    __version__ = "0+source"
+def version() -> str:
+    """The installed version (read only when asked: importlib.metadata is slow to import)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("portsip-roster")
+    except PackageNotFoundError:  # running from a source checkout that was never installed
+        return "0+source"

@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from generator import __version__
+from generator import version as tool_version
 from generator.errors import Problem, RosterInvalid, UsageError
 from generator.render import load_column_set
 from generator.resources import roster_schema
@@ -79,7 +79,7 @@ def _run(action: Callable[[], int | None]) -> None:
 
 def _show_version(value: bool) -> None:
     if value:
-        print(f"portsip-roster {__version__}")
+        print(f"portsip-roster {tool_version()}")
         raise typer.Exit()
 
 

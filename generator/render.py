@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -27,23 +28,39 @@ from generator.sandbox import ENV
 
 
 @lru_cache(maxsize=4096)
-def _jsonb_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(sorted(keys, key=lambda k: (len(k.encode()), k.encode())))
+def _jsonb_keys(keys: tuple[str, ...]) -> tuple[tuple[str, ...], Callable[[dict], tuple]]:
+    """The keys in jsonb order, and a getter of their values in that order."""
+    ordered = tuple(sorted(keys, key=lambda k: (len(k.encode()), k.encode())))
+    getter = itemgetter(*ordered) if len(ordered) > 1 else (lambda d: (d[ordered[0]],) if ordered else ())
+    return ordered, getter
 
 
 def jsonb_order(value: Any) -> Any:
     """Keys as PostgreSQL jsonb stores them (shorter first, then bytewise),
-    which is how a real PortSIP export orders them."""
-    if isinstance(value, dict):
-        return {k: jsonb_order(v) if isinstance(v := value[k], (dict, list)) else v
-                for k in _jsonb_keys(tuple(value))}
-    if isinstance(value, list):
-        return [jsonb_order(v) if isinstance(v, (dict, list)) else v for v in value]
-    return value
+    which is how a real PortSIP export orders them. Values are fetched and
+    the mapping rebuilt in C; only nested mappings and lists go round again."""
+    if type(value) is list:
+        return [jsonb_order(v) if type(v) in (dict, list) else v for v in value]
+    if type(value) is not dict:
+        return value
+    ordered, getter = _jsonb_keys(tuple(value))
+    values = getter(value)
+    out = dict(zip(ordered, values))
+    if not _CONTAINERS.isdisjoint(map(type, values)):
+        for key, inner in out.items():
+            if type(inner) in _CONTAINERS:
+                out[key] = jsonb_order(inner)
+    return out
+
+
+_CONTAINERS = frozenset({dict, list})
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def to_json(value: Any) -> str:
-    return json.dumps(jsonb_order(value), separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(jsonb_order(value))
 
 
 def cell_text(value: Any) -> str:
@@ -57,12 +74,20 @@ def cell_text(value: Any) -> str:
 
 
 def _pick(mapping: dict, keys: Iterable[str]) -> dict:
+    keys = keys if isinstance(keys, (tuple, frozenset, set)) else tuple(keys)
+    if isinstance(mapping, dict) and mapping.keys() <= set(keys):
+        return mapping  # nothing to leave out
     return {k: mapping[k] for k in keys if k in mapping}
 
 
 def _pick_each(items: Iterable[dict], keys: Iterable[str]) -> list[dict]:
-    keys = list(keys)
-    return [_pick(item, keys) for item in items]
+    keys = _keyset(tuple(keys))
+    return [item if item.keys() <= keys else _pick(item, keys) for item in items]
+
+
+@lru_cache(maxsize=64)
+def _keyset(keys: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(keys)
 
 
 ENV.filters["pick"] = _pick
@@ -204,13 +229,12 @@ class _Row:
         return text
 
     def __call__(self, user: ResolvedUser) -> list[str]:
-        fields, keys = user.fields, self.column_set.phone_keys
+        fields, keys, text = user.fields, self.column_set.phone_keys, self.text
         row = []
         for name, expression in self.plan:
-            if name is not None:
-                row.append(self.text(fields[name]))  # a missing field fails like Jinja's StrictUndefined
-            else:
-                row.append(self.text(expression(user=fields, phone_keys=keys)))
+            # A missing field fails here as Jinja's StrictUndefined would.
+            value = fields[name] if name is not None else expression(user=fields, phone_keys=keys)
+            row.append(value if type(value) is str else text(value))
         return row
 
 

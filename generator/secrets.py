@@ -260,7 +260,11 @@ def _candidate(stream: _Stream, kind: str, policy: Policy) -> str:
                                                  DOOR_POLICY.max_length))
     rules = policy.password if kind == "password" else PasswordPolicy()
     length = _clamp(GENERATED_PASSWORD_LENGTH, rules.min_length, rules.max_length)
-    return stream.pick(_ALNUM, 1) + stream.pick(_ALL, length - 1)  # never a leading symbol
+    # Never a leading symbol: start at the first letter or digit. That one is
+    # uniform over letters and digits, the rest over the whole alphabet.
+    drawn = stream.pick(_ALL, length + 4)
+    start = next((i for i, c in enumerate(drawn) if c in _ALNUM), len(drawn))
+    return drawn[start : start + length] if start + length <= len(drawn) else ""  # "" is refused: draw again
 
 
 def generated_faults(value: str, kind: str, policy: Policy, account: list[str]) -> list[str]:
