@@ -28,8 +28,8 @@ class Problem:
             parts.append(f"user {self.user}:")
         if self.field:
             parts.append(f"{self.field}:")
-        parts.append(self.message)
-        return " ".join(parts)
+        parts.append(" ".join(self.message.split()) if "\n" in self.message else self.message)
+        return " ".join(parts)  # always one line: problems are read, grepped and counted by the line
 
 
 class RosterToolError(Exception):

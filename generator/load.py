@@ -289,6 +289,11 @@ def load_text(text: str, file: str) -> tuple[Document, list[Problem]]:
     builder = _Builder(file, max_nodes=len(text) + 100_000)
     try:
         document.data = builder.run(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow; it knows only the offset
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - before.rfind("\n")
+        message = f"YAML syntax: {str(exc).splitlines()[0]}"
+        return Document(file, None), [Problem(file, line, col, None, None, message)]
     except yaml.YAMLError as exc:
         return Document(file, None), [_yaml_problem(exc, file)]
     except _Stop as stop:

@@ -47,6 +47,8 @@ HOSTILE = {
                     "roster.yaml:3:11: a value of 20,000,000 characters: far longer than any field takes"),
     "not-utf8": (b"pbx_version: v22\nusers:\n  - name: caf\xe9\n",
                  "roster.yaml:3:14: the file is not UTF-8 (byte 0xe9)"),
+    "control-character": (b"pbx_version: v22\nusers:\n  - name: a\x01b\n",
+                          "roster.yaml:3:12: YAML syntax: unacceptable character #x0001"),
     "empty": (b"", "roster.yaml:1:1: the roster is empty"),
     "a-list": (b"- name: jim\n", "roster.yaml:1:1: the roster must be a mapping"),
     "a-string": (b"just some text\n", "roster.yaml:1:1: the roster must be a mapping"),
