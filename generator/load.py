@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from generator.errors import Problem, brief
+from generator.errors import Problem, UsageError, brief
 
 try:  # libyaml's event parser is much faster; every value is still built here
     from yaml.cyaml import CParser as _Parser
@@ -307,6 +307,17 @@ def load_file(path: Path, display: str | None = None) -> tuple[Document, list[Pr
     if problem:
         return Document(file, None), [problem]
     return load_text(text, file)
+
+
+def read_yaml(path: Path, what: str, display: str | None = None) -> tuple[Document, list[Problem]]:
+    """A file the command line named (`what`: "roster file", "secrets file"):
+    a missing or unreadable one is bad usage, not a problem in a roster."""
+    if not path.is_file():
+        raise UsageError(f"no {what} at {path}")
+    try:
+        return load_file(path, display)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
 
 
 def load_includes(document: Document, path: Path) -> tuple[list[Document], list[Problem]]:

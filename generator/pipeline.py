@@ -14,7 +14,7 @@ from generator.check import check
 from generator.diff import Plan, Table, compare, read_table
 from generator.errors import Problem, RosterInvalid, UsageError
 from generator.importer import Imported, import_export, pick_column_set, read_export
-from generator.load import Document, load_file, load_includes, load_text
+from generator.load import Document, load_includes, load_text, read_yaml
 from generator.policy import from_roster
 from generator.render import ColumnSet, iter_rows, load_column_set, versions, with_extra_columns
 from generator.resolve import ResolvedUser, resolve
@@ -64,12 +64,7 @@ def _order(problems: list[Problem]) -> list[Problem]:
 def load_roster(path: Path, display: str | None = None) -> tuple[Document, list[Document], Validation]:
     """Load the roster and the files it includes, and schema-check them all;
     raises when nothing further can be checked."""
-    if not path.is_file():
-        raise UsageError(f"no roster file at {path}")
-    try:
-        document, problems = load_file(path, display)
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    document, problems = read_yaml(path, "roster file", display)
     if problems:
         raise RosterInvalid(_order(problems))
     included, problems = load_includes(document, path)

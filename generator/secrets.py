@@ -27,7 +27,7 @@ from typing import Any
 
 from generator import progress
 from generator.errors import Problem, UsageError
-from generator.load import Document, load_file
+from generator.load import Document, read_yaml
 from generator.policy import (
     DOOR_POLICY,
     SPECIALS,
@@ -119,12 +119,7 @@ def _master_key(given: Sources) -> bytes | None:
 
 
 def load_secrets_file(path: Path, display: str | None = None) -> tuple[SecretsFile, list[Problem]]:
-    if not path.is_file():
-        raise UsageError(f"no secrets file at {path}")
-    try:
-        document, problems = load_file(path, display)
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    document, problems = read_yaml(path, "secrets file", display)
     secrets = SecretsFile(document.file, {}, document)
     if problems:
         return secrets, problems

@@ -216,6 +216,11 @@ def test_since_a_revision_writes_only_new_users(repo):
     assert cells((repo / "new.csv").read_text())["kate.new"] == full["kate.new"]
 
 
+def test_since_an_unknown_revision_is_a_usage_error(repo):
+    result = run_module("generate", "roster.yaml", "--since", "no-such-rev", cwd=repo)
+    assert result.returncode == 2 and "cannot read roster.yaml at no-such-rev" in result.stderr
+
+
 def test_since_an_older_file(repo):
     shutil.copy(repo / "roster.yaml", repo / "old.yaml")
     change_roster(repo)
