@@ -335,46 +335,27 @@ def import_(
 
     Example: portsip-roster import export.csv -o roster.yaml
     """
-    from generator.importer import to_yaml
-    from generator.pipeline import Options, import_file, round_trip
-    from generator.write import write_atomic
+    from generator.diff import as_text
+    from generator.pipeline import import_to
 
     def action() -> int:
-        secrets_path = None if literal_secrets else secrets_out or output.with_suffix(".secrets.yaml")
-        for target in (output, secrets_path):
-            if target is not None and target.exists() and not force:
-                raise UsageError(f"{target} exists; pass --force to overwrite it")
-        imported = import_file(export, templates, literal_secrets)
-        for warning in imported.warnings:
+        secrets_file = None if literal_secrets else secrets_out or output.with_suffix(".secrets.yaml")
+        result = import_to(export, output, secrets_file, templates, force)
+        for warning in result.imported.warnings:
             print(f"{export}: warning: {warning}", file=sys.stderr)
-        comment = f"Imported from {export.name} (PortSIP {imported.version}, {imported.users} users) " \
-                  f"by portsip-roster import."
-        if imported.secrets:
-            comment += f"\nPasswords and PINs are in {secrets_path.name}: generate with --secrets {secrets_path.name}."
-        try:
-            write_atomic(output, to_yaml(imported.roster, comment))
-            if imported.secrets:
-                write_atomic(secrets_path, to_yaml(imported.secrets, "Secrets by user name. Keep out of git."))
-        except OSError as exc:
-            raise UsageError(f"cannot write: {exc.strerror}") from exc
-        kept = f"; secrets in {secrets_path} (yours only: keep it out of git)" if imported.secrets else ""
-        print(f"wrote {output} ({imported.users} users, PBX {imported.version}){kept}", file=sys.stderr)
-        options = Options(templates=templates, secrets=secrets_path if imported.secrets else None)
-        try:
-            plan = round_trip(export, output, options)
-        except RosterInvalid as exc:
-            _say(exc.problems)
+        kept = f"; secrets in {result.secrets_file} (yours only: keep it out of git)" if result.secrets_file else ""
+        print(f"wrote {output} ({result.imported.users} users, PBX {result.imported.version}){kept}", file=sys.stderr)
+        if result.problems:
+            _say(result.problems)
             print(f"{output} is written, but the export's values break the rules above: fix them in the roster",
                   file=sys.stderr)
             return 1
-        if not plan.empty:
-            print(as_text(plan), end="")
+        if not result.plan.empty:
+            print(as_text(result.plan), end="")
             print("warning: generating the roster does not give the export back exactly (above)", file=sys.stderr)
             return 1
         print(f"checked: generating {output} gives back every cell of {export}", file=sys.stderr)
         return 0
-
-    from generator.diff import as_text
 
     _run(action)
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 from generator.check import check
 from generator.diff import Plan, Table, compare, read_table
 from generator.errors import Problem, RosterInvalid, UsageError
-from generator.importer import Imported, import_export, pick_column_set, read_export
+from generator.importer import Imported, import_export, pick_column_set, read_export, to_yaml
 from generator.load import Document, load_includes, load_text, read_yaml
 from generator.policy import from_roster
 from generator.render import ColumnSet, iter_rows, load_column_set, versions, with_extra_columns
@@ -21,7 +21,7 @@ from generator.resolve import ResolvedUser, resolve
 from generator.revision import at_revision, git_show
 from generator.secrets import fill, literal_problems, load_secrets_file, masked, sources, unused_entries
 from generator.validate import Validation, validate
-from generator.write import csv_chunks
+from generator.write import csv_chunks, write_atomic
 
 
 @dataclass(frozen=True)
@@ -275,3 +275,37 @@ def round_trip(export: Path, roster: Path, options: Options) -> Plan:
     before = table(export, options, str(export))
     after = read_table(generate(roster, options, str(roster)).text, str(roster))
     return compare(before, after)
+
+
+@dataclass
+class ImportResult:
+    imported: Imported
+    secrets_file: Path | None  # where the secrets went, if the export had any
+    problems: list[Problem]  # the new roster's, when the export's values break a rule
+    plan: Plan | None  # what generating the new roster changes against the export
+
+
+def import_to(export: Path, roster: Path, secrets_file: Path | None, templates: Path | None = None,
+              force: bool = False) -> ImportResult:
+    """Write the roster (and the secrets file) made from `export`, then
+    generate it and compare with the export. `secrets_file` None: keep the
+    secrets in the roster."""
+    for target in (roster, secrets_file):
+        if target is not None and target.exists() and not force:
+            raise UsageError(f"{target} exists; pass --force to overwrite it")
+    imported = import_file(export, templates, literal_secrets=secrets_file is None)
+    comment = f"Imported from {export.name} (PortSIP {imported.version}, {imported.users} users) by portsip-roster."
+    if imported.secrets:
+        comment += f"\nPasswords and PINs are in {secrets_file.name}: generate with --secrets {secrets_file.name}."
+    try:
+        write_atomic(roster, to_yaml(imported.roster, comment))
+        if imported.secrets:
+            write_atomic(secrets_file, to_yaml(imported.secrets, "Secrets by user name. Keep this file out of git."))
+    except OSError as exc:
+        raise UsageError(f"cannot write: {exc.strerror}") from exc
+    kept = secrets_file if imported.secrets else None
+    try:
+        plan = round_trip(export, roster, Options(templates=templates, secrets=kept))
+    except RosterInvalid as exc:
+        return ImportResult(imported, kept, exc.problems, None)
+    return ImportResult(imported, kept, [], plan)

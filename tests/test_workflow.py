@@ -86,6 +86,20 @@ def test_import_literal_secrets_and_refusals(tmp_path):
     assert again.returncode == 2 and "roster.yaml exists; pass --force" in again.stderr
 
 
+def test_import_of_values_that_break_the_rules_writes_and_says_so(tmp_path):
+    export = (CASES / "minimal-v22" / "expected.csv").read_text("utf-8")
+    header, row = read_csv(export)
+    row[header.index("password")] = "short"
+    (tmp_path / "export.csv").write_text(",".join(header) + "\r\n" + ",".join(
+        f'"{c}"' if any(x in c for x in ',"') else c for c in (v.replace('"', '""') for v in row)) + "\r\n")
+    result = run_module("import", "export.csv", "-o", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "user jim1: password: must be at least 6 characters (the value from the secrets file)" in result.stderr
+    assert "roster.yaml is written, but the export's values break the rules above" in result.stderr
+    assert "short" not in result.stderr
+    assert (tmp_path / "roster.yaml").is_file()
+
+
 @pytest.mark.parametrize("content, message", [
     (b"", "is empty"),
     (b"name,foo\r\njim,1\r\n", "is not a PortSIP user export this tool knows"),
