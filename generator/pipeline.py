@@ -37,6 +37,7 @@ class Options:
     stand_ins: bool = False  # a secret that cannot be had is compared as a stand-in (diff)
     exclude: frozenset[str] = frozenset()  # users checked but not written (--since: they exist already)
     allow_formulas: bool = False  # text cells may start with = + - @ (a spreadsheet runs them)
+    lenient_secrets: bool = False  # validate: a secret not at hand is a warning, not an error
 
 
 @dataclass
@@ -134,7 +135,8 @@ def _resolve_roster(path: Path, options: Options, display: str | None) -> Resolv
     given, file_problems = _secret_sources(document, options)
     users, resolve_problems = resolve(document, included, skip=validation.bad_users)
     problems += file_problems + resolve_problems + validation.problems
-    problems += fill(users, given, policy, stand_ins=options.stand_ins or options.redact)
+    problems += fill(users, given, policy, stand_ins=options.stand_ins or options.redact or options.lenient_secrets,
+                     warn=options.lenient_secrets)
     problems += check(users, column_set, policy, options.allow_formulas)
     return Resolved(document, included, column_set, users, _order(problems))
 

@@ -20,7 +20,7 @@ import hmac
 import os
 import string
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -312,14 +312,14 @@ def _value(ref: SecretRef, user, path: tuple, kind: str, given: Sources, policy:
         return (value, "") if value else (None, f"environment variable {ref.name} is not set")
     if ref.kind == "secrets_file":
         if given.file is None:
-            return None, "comes from the secrets file, but no --secrets FILE was given"
+            return None, "it comes from the secrets file, but no --secrets FILE was given"
         value = _from_file(given, user.name, path, user.fields)
-        return (value, "") if value else (None, f"no entry for it in {given.file.name}")
+        return (value, "") if value else (None, f"the secrets file {given.file.name} has no entry for it")
     if key is None:
-        return None, f"is generated, but there is no master key: set the {given.key_origin} or pass --key-file"
+        return None, f"it is generated, but there is no master key: set the {given.key_origin} or pass --key-file"
     field = _derivation_field(path, user.fields)
     if field is None:
-        return None, "is generated from the phone's MAC address, which is missing"
+        return None, "it is generated from the phone's MAC address, which is missing"
     rotate = user.fields.get("rotate", 0)
     return derive(key, user.name, field, rotate, kind, policy, user.fields), ""
 
@@ -331,15 +331,17 @@ def stand_in(ref: SecretRef, user) -> str:
     return f"<{ref}{rotate}>"
 
 
-def fill(users: list, given: Sources, policy: Policy, stand_ins: bool = False) -> list[Problem]:
+def fill(users: list, given: Sources, policy: Policy, stand_ins: bool = False, warn: bool = False) -> list[Problem]:
     """Replace every source with its value; a value that cannot be had is a
-    problem naming the user and field, located where the source is written
-    (or, with `stand_ins`, a stand-in that is never checked or shown)."""
+    problem naming the user and field, located where the source is written.
+    With `stand_ins`, it gets a stand-in that is never checked or shown
+    instead, and with `warn` also a warning, one per place and reason."""
     wanted = [(u, p, k, holder) for u in users for p, k, holder in secret_paths(u.fields)
               if isinstance(holder[p[-1]], SecretRef)]
     generates = any(holder[p[-1]].kind == "generate" for _, p, _, holder in wanted)
     key = _master_key(given) if generates and not (stand_ins and given.key_text is None) else None
-    problems = []
+    problems: list[Problem] = []
+    unchecked: dict[tuple, list] = {}
     for done, (user, path, kind, holder) in enumerate(wanted):
         progress.tick("making secrets", done // 4, len(wanted) // 4)
         ref = holder[path[-1]]
@@ -348,13 +350,22 @@ def fill(users: list, given: Sources, policy: Policy, stand_ins: bool = False) -
             holder[path[-1]] = stand_in(ref, user)
             user.secret_sources[path] = ref
             user.stand_ins.add(path)
+            if warn:
+                first = user.problem(path, f"not checked: {why}", warning=True)
+                unchecked.setdefault((first.file, first.line, first.col, first.field, why), [first, 0])[1] += 1
             continue
         if value is None:
             problems.append(user.problem(path, why))
             continue
         holder[path[-1]] = value
         user.secret_sources[path] = ref
-    return problems
+    return problems + [_and_more(first, count) for first, count in unchecked.values()]
+
+
+def _and_more(problem: Problem, count: int) -> Problem:
+    if count == 1:
+        return problem
+    return replace(problem, user=f"{problem.user} (and {count - 1:,} more)")
 
 
 def unused_entries(names: set[str], given: Sources) -> list[Problem]:

@@ -108,8 +108,8 @@ def test_no_key_names_each_user_and_field(write_roster, tmp_path):
     lines = result.stderr.splitlines()
     for user in ("ann", "bob"):
         for field in ("password", "extension_password", "voicemail_pin"):
-            assert any(f"user {user}: {field}: is generated, but there is no master key" in line for line in lines)
-    assert "user ann: phones[1].password: is generated" in result.stderr
+            assert any(f"user {user}: {field}: it is generated, but there is no master key" in line for line in lines)
+    assert "user ann: phones[1].password: it is generated" in result.stderr
     assert "set the environment variable PORTSIP_ROSTER_KEY or pass --key-file" in result.stderr
     assert not (tmp_path / "out.csv").exists()
 
@@ -132,6 +132,18 @@ def test_keygen_gives_a_working_key(write_roster):
 
 
 # ---- env and secrets file --------------------------------------------------------
+
+def test_validate_without_the_secrets_warns_once_per_place(write_roster):
+    path = write_roster(ROSTER.format(extra="    extension_password: {env: BOB_SIP}"))
+    result = run_module("validate", path.name, cwd=path.parent, env={"PORTSIP_ROSTER_KEY": "", "BOB_SIP": ""})
+    assert result.returncode == 0, result.stderr
+    assert "roster.yaml:4:13: warning: user ann (and 1 more): password: not checked: it is generated, but there " \
+           "is no master key" in result.stderr
+    assert "warning: user bob: extension_password: not checked: environment variable BOB_SIP is not set" \
+           in result.stderr
+    with_key = run_module("generate", path.name, cwd=path.parent, env={"BOB_SIP": ""})
+    assert with_key.returncode == 1  # generate needs every secret
+
 
 def test_env_reference(write_roster):
     extra = "    extension_password: {env: BOB_SIP}"
@@ -175,11 +187,11 @@ def test_secrets_file_errors(write_roster, tmp_path):
             "    extension_number: '103'\n    password: {secrets_file: true}"
     without = generate(write_roster, extra)
     assert without.returncode == 1
-    assert "user bob: password: comes from the secrets file, but no --secrets FILE was given" in without.stderr
+    assert "user bob: password: it comes from the secrets file, but no --secrets FILE was given" in without.stderr
     (tmp_path / "secrets.yaml").write_text(SECRETS + "zed:\n  password: x\n  pasword: y\n")
     result = generate(write_roster, extra, "--secrets", "secrets.yaml")
     assert result.returncode == 1
-    assert "user cy: password: no entry for it in secrets.yaml" in result.stderr
+    assert "user cy: password: the secrets file secrets.yaml has no entry for it" in result.stderr
     assert "secrets.yaml:9:3: user zed: pasword: not a secret field" in result.stderr
     assert "secrets.yaml:9:12" not in result.stderr  # at the key, not at the value
     assert "secrets.yaml:7:1: warning: user zed: in the secrets file but not in the roster" in result.stderr
