@@ -288,7 +288,8 @@ def explain(
     from generator.pipeline import Options, resolve_roster
 
     def action() -> int:
-        resolved = resolve_roster(roster, Options(pbx_version, templates, secrets, key_file), display=str(roster))
+        options = Options(pbx_version, templates, secrets, key_file, lenient_secrets=True)  # secrets are masked
+        resolved = resolve_roster(roster, options, display=str(roster))
         mine = [p for p in resolved.problems if p.user == user]
         if mine and all(u.name != user for u in resolved.users):
             raise RosterInvalid(mine)  # held back by schema problems: nothing to explain yet

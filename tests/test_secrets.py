@@ -332,6 +332,14 @@ def test_explain_masks_secrets_and_names_their_source(write_roster):
         assert secret not in result.stdout
 
 
+def test_explain_works_without_the_secrets(write_roster):
+    path = write_roster(ROSTER.format(extra=""))
+    result = run_module("explain", path.name, "bob", cwd=path.parent, env={"PORTSIP_ROSTER_KEY": ""})
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stdout.splitlines() if x.startswith("password"))
+    assert MASK in line and "generated from the master key, as set in defaults" in line
+
+
 def test_template_cannot_read_a_secret(write_roster):
     path = write_roster(ROSTER.format(extra="").replace('"{{ name }}@example.com"', '"{{ password }}@example.com"'))
     result = run_module("validate", path.name, cwd=path.parent)
