@@ -246,8 +246,9 @@ def diff(
     secrets: SecretsOpt = None,
     key_file: KeyFileOpt = None,
 ) -> None:
-    """Show what a change does to the PBX: users added, removed and changed,
-    field by field. Secrets are never shown, only that they changed.
+    """Show what a change does to the PBX: users added, removed and changed.
+
+    Changes are listed field by field. Secrets are never shown, only that they changed.
 
     Examples: portsip-roster diff old.yaml roster.yaml;
     portsip-roster diff --base main roster.yaml --format markdown;
@@ -334,8 +335,9 @@ def import_(
     force: Annotated[bool, typer.Option("--force", help="Overwrite ROSTER and the secrets file.")] = False,
     templates: TemplatesOpt = None,
 ) -> None:
-    """Turn a PortSIP export into a compact roster, and check that generating
-    it gives the export back, cell for cell.
+    """Turn a PortSIP export into a compact roster that gives the export back.
+
+    After writing, it generates the roster and compares it with the export, cell for cell.
 
     Example: portsip-roster import export.csv -o roster.yaml
     """
