@@ -164,39 +164,39 @@ def _write(results: list, targets: list, since: str | None) -> None:
 
     for result, target in zip(results, targets):
         new = f" new since {since}" if since else ""
-        if target is None:
-            write_stdout(result.generated.chunks())
-            if since:
-                print(f"{result.generated.count} users{new}", file=sys.stderr)
-            continue
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with few_collections():
-                write_atomic(target, result.generated.chunks())
+            with few_collections():  # rows are made while they are written
+                if target is None:
+                    write_stdout(result.generated.chunks())
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    write_atomic(target, result.generated.chunks())
         except OSError as exc:
-            raise UsageError(f"cannot write {target}: {exc.strerror}") from exc
-        print(f"wrote {target} ({result.generated.count} users{new})", file=sys.stderr)
+            raise UsageError(f"cannot write {target or 'stdout'}: {exc.strerror}") from exc
+        count = f"{result.generated.count} users{new}"
+        if target is not None:
+            print(f"wrote {target} ({count})", file=sys.stderr)
+        elif since:
+            print(count, file=sys.stderr)
 
 
 def _check(results: list, targets: list) -> int:
-    from generator.diff import as_text, compare, read_table
+    from generator.diff import as_text
+    from generator.pipeline import freshness
 
     stale = 0
     for result, target in zip(results, targets):
-        if not target.is_file():
-            print(f"{target}: missing; generate it from {result.roster}", file=sys.stderr)
-            stale += 1
-            continue
-        current = target.read_bytes()
-        if current == result.generated.text.encode("utf-8"):
-            print(f"{target}: up to date with {result.roster}", file=sys.stderr)
+        found = freshness(result, target)
+        if found.state == "current":
+            print(f"{target}: up to date with {found.roster}", file=sys.stderr)
             continue
         stale += 1
-        plan = compare(read_table(current.decode("utf-8", "replace"), str(target)),
-                       read_table(result.generated.text, str(result.roster)))
+        if found.state == "missing":
+            print(f"{target}: missing; generate it from {found.roster}", file=sys.stderr)
+            continue
         same = f"{target}: the same cells, but other bytes (quoting, BOM or line ends)\n"
-        print(same if plan.empty else as_text(plan), end="")
-        print(f"{target}: stale; regenerate it from {result.roster}", file=sys.stderr)
+        print(same if found.plan.empty else as_text(found.plan), end="")
+        print(f"{target}: stale; regenerate it from {found.roster}", file=sys.stderr)
     return 1 if stale else 0
 
 

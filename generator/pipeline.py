@@ -1,5 +1,6 @@
-"""The stages in order: load, validate, resolve, check, render. Returns results;
-raises RosterInvalid (exit 1) or UsageError (exit 2). Writes nothing."""
+"""The stages in order: load, validate, resolve, secrets, check, render, and
+the commands built on them. Returns results; raises RosterInvalid (exit 1) or
+UsageError (exit 2). Only `import_to` writes files; the CLI writes the rest."""
 
 from __future__ import annotations
 
@@ -166,14 +167,13 @@ class Generated:
 
 def generate(path: Path, options: Options = Options(), display: str | None = None) -> Generated:
     """The CSV text and any warnings; RosterInvalid when there is any error."""
-    with few_collections():
-        resolved = resolve_roster(path, options, display)
-        if resolved.errors:
-            raise RosterInvalid(resolved.problems)
-        users = [user for user in resolved.users if user.name not in options.exclude]
-        if options.redact:
-            users = [replace(user, fields=masked(user.fields)) for user in users]
-        return Generated(resolved.column_set, users, resolved.warnings, options.bom)
+    resolved = resolve_roster(path, options, display)
+    if resolved.errors:
+        raise RosterInvalid(resolved.problems)
+    users = [user for user in resolved.users if user.name not in options.exclude]
+    if options.redact:
+        users = [replace(user, fields=masked(user.fields)) for user in users]
+    return Generated(resolved.column_set, users, resolved.warnings, options.bom)
 
 
 def is_csv(path: Path) -> bool:
@@ -240,6 +240,31 @@ def generate_all(rosters: list[Path], options: Options, since: str | None = None
     if problems:
         raise RosterInvalid(problems)
     return results
+
+
+@dataclass
+class Freshness:
+    """How a CSV on disk compares with what its roster generates."""
+
+    target: Path
+    roster: Path
+    state: str  # "current", "stale" or "missing"
+    plan: Plan | None = None  # for a stale file: what differs (empty when only the bytes do)
+
+
+def freshness(result: Result, target: Path) -> Freshness:
+    if not target.is_file():
+        return Freshness(target, result.roster, "missing")
+    try:
+        current = target.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {target}: {exc.strerror}") from exc
+    with few_collections():
+        text = result.generated.text
+    if current == text.encode("utf-8"):
+        return Freshness(target, result.roster, "current")
+    plan = compare(read_table(current.decode("utf-8", "replace"), str(target)), read_table(text, str(result.roster)))
+    return Freshness(target, result.roster, "stale", plan)
 
 
 def validate_all(rosters: list[Path], options: Options, no_literal_secrets: bool = False) -> list[Resolved]:

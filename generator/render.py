@@ -238,10 +238,6 @@ class _Row:
         return row
 
 
-def render_row(user: ResolvedUser, column_set: ColumnSet) -> list[str]:
-    return _Row(column_set)(user)
-
-
 def _failing_columns(user: ResolvedUser, column_set: ColumnSet, error: Exception) -> list[Problem]:
     """Which cells fail for this user; only run once a row has failed."""
     problems = []
@@ -275,6 +271,3 @@ def iter_rows(users: list[ResolvedUser], column_set: ColumnSet) -> Iterator[list
     if failed:
         raise RosterInvalid(failed)
 
-
-def render(users: list[ResolvedUser], column_set: ColumnSet) -> list[list[str]]:
-    return list(iter_rows(users, column_set))

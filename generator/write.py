@@ -36,10 +36,6 @@ def csv_chunks(header: list[str], rows: Iterable[list[str]], bom: bool = False) 
     yield buffer.getvalue()
 
 
-def csv_text(header: list[str], rows: Iterable[list[str]], bom: bool = False) -> str:
-    return "".join(csv_chunks(header, rows, bom))
-
-
 def _unnamed_file(folder: Path) -> int | None:
     """A file in `folder` with no name yet (Linux O_TMPFILE): if the run is
     killed, even with SIGKILL, nothing is left behind. None where unsupported."""
