@@ -34,11 +34,10 @@ class Options:
     secrets: Path | None = None  # the --secrets file
     key_file: Path | None = None  # the master key, instead of the environment
     bom: bool = False
-    redact: bool = False  # mask every secret in the output
-    stand_ins: bool = False  # a secret that cannot be had is compared as a stand-in (diff)
+    redact: bool = False  # mask every secret in the output (so none need be at hand)
     exclude: frozenset[str] = frozenset()  # users checked but not written (--since: they exist already)
     allow_formulas: bool = False  # text cells may start with = + - @ (a spreadsheet runs them)
-    lenient_secrets: bool = False  # validate: a secret not at hand is a warning, not an error
+    lenient_secrets: bool = False  # a secret not at hand is a warning and a stand-in, not an error
 
 
 @dataclass
@@ -136,8 +135,7 @@ def _resolve_roster(path: Path, options: Options, display: str | None) -> Resolv
     given, file_problems = _secret_sources(document, options)
     users, resolve_problems = resolve(document, included, skip=validation.bad_users)
     problems += file_problems + resolve_problems + validation.problems
-    problems += fill(users, given, policy, stand_ins=options.stand_ins or options.redact or options.lenient_secrets,
-                     warn=options.lenient_secrets)
+    problems += fill(users, given, policy, lenient=options.lenient_secrets or options.redact)
     problems += check(users, column_set, policy, options.allow_formulas)
     return Resolved(document, included, column_set, users, _order(problems))
 
@@ -188,7 +186,7 @@ def table(path: Path, options: Options, display: str) -> Table:
             return read_table(path.read_bytes().decode("utf-8"), display)
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"cannot read {display}: {getattr(exc, 'strerror', None) or exc}") from exc
-    text = generate(path, replace(options, stand_ins=True, bom=False), display).text
+    text = generate(path, replace(options, lenient_secrets=True, bom=False), display).text
     return read_table(text, display)
 
 

@@ -331,28 +331,27 @@ def stand_in(ref: SecretRef, user) -> str:
     return f"<{ref}{rotate}>"
 
 
-def fill(users: list, given: Sources, policy: Policy, stand_ins: bool = False, warn: bool = False) -> list[Problem]:
+def fill(users: list, given: Sources, policy: Policy, lenient: bool = False) -> list[Problem]:
     """Replace every source with its value; a value that cannot be had is a
     problem naming the user and field, located where the source is written.
-    With `stand_ins`, it gets a stand-in that is never checked or shown
-    instead, and with `warn` also a warning, one per place and reason."""
+    `lenient`: such a secret gets a stand-in instead, never checked or shown,
+    and a warning, one per place and reason."""
     wanted = [(u, p, k, holder) for u in users for p, k, holder in secret_paths(u.fields)
               if isinstance(holder[p[-1]], SecretRef)]
     generates = any(holder[p[-1]].kind == "generate" for _, p, _, holder in wanted)
-    key = _master_key(given) if generates and not (stand_ins and given.key_text is None) else None
+    key = _master_key(given) if generates else None
     problems: list[Problem] = []
     unchecked: dict[tuple, list] = {}
     for done, (user, path, kind, holder) in enumerate(wanted):
         progress.tick("making secrets", done // 4, len(wanted) // 4)
         ref = holder[path[-1]]
         value, why = _value(ref, user, path, kind, given, policy, key)
-        if value is None and stand_ins:
+        if value is None and lenient:
             holder[path[-1]] = stand_in(ref, user)
             user.secret_sources[path] = ref
             user.stand_ins.add(path)
-            if warn:
-                first = user.problem(path, f"not checked: {why}", warning=True)
-                unchecked.setdefault((first.file, first.line, first.col, first.field, why), [first, 0])[1] += 1
+            first = user.problem(path, f"not checked: {why}", warning=True)
+            unchecked.setdefault((first.file, first.line, first.col, first.field, why), [first, 0])[1] += 1
             continue
         if value is None:
             problems.append(user.problem(path, why))
