@@ -9,18 +9,21 @@ rest are the functions here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cache
 
 from generator import progress
 from generator.errors import Problem, dotted
 from generator.expand import FORWARD_RULES, WEEKDAYS
-from generator.policy import DOOR_POLICY, Policy, account_words, digits_faults, password_faults
+from generator.load import value_at
+from generator.memo import ByIdentity
+from generator.policy import Policy, account_words
+from generator.policy import faults as policy_faults
 from generator.render import ColumnSet
 from generator.resolve import ResolvedUser
 from generator.resources import roster_schema
-from generator.secrets import SECRET_KEYS, secret_paths
+from generator.secrets import SECRET_KEYS, mac_key, secret_paths
 from generator.validate import describe, schema_errors
 
 RESERVED_NAMES = frozenset({"admin", "system", "administrator", "root"})
@@ -66,24 +69,17 @@ def name_issues(fields: dict) -> Iterator[Issue]:
 
 def secret_issues(user: ResolvedUser, policy: Policy) -> Iterator[Issue]:
     """Passwords and PINs against the tenant's policy, whatever their source.
-    A phone's web UI password is the phone's business, not the PBX's policy."""
-    fields = user.fields
-    account = account_words(fields)
-    for path, kind, holder in secret_paths(fields):
+    Skipped: a source that could not be filled (reported already) or got a
+    stand-in, and generated values (drawn until they pass these same rules)."""
+    account = None
+    for path, kind, holder in secret_paths(user.fields):
         value = holder[path[-1]]
         source = user.secret_sources.get(path)
         if not isinstance(value, str) or path in user.stand_ins or (source and source.kind == "generate"):
-            # Nothing to check, or generated: a generated value is drawn until it passes these same rules.
-            continue  # a source that could not be filled, reported already
-        if kind == "password":
-            faults = password_faults(value, policy.password, account)
-        elif kind == "pin":
-            faults = digits_faults(value, policy.voicemail_pin)
-        elif kind == "door" and value:
-            faults = digits_faults(value, DOOR_POLICY)
-        else:
-            faults = []
-        for fault in faults:
+            continue
+        if account is None:
+            account = account_words(user.fields)
+        for fault in policy_faults(kind, value, policy, account):
             yield path, fault
 
 
@@ -109,23 +105,13 @@ def _week_issues(path: tuple, week: object) -> Iterator[Issue]:
             yield from _day_issues((*path, name), week[name])
 
 
-def _week_faults(week: object, seen: dict) -> list[Issue]:
-    """A week's issues, worked out once per week object: users who merged the
-    same default or profile hours share the very same object."""
-    hit = seen.get(id(week))
-    if hit is not None and hit[0] is week:
-        return hit[1]
-    faults = list(_week_issues((), week))
-    seen[id(week)] = (week, faults)  # holding the week keeps its id unique
-    return faults
-
-
-def hours_issues(fields: dict, seen: dict) -> Iterator[Issue]:
+def hours_issues(fields: dict, week_faults: ByIdentity) -> Iterator[Issue]:
+    """`week_faults`: a week's issues, worked out once per shared week."""
     weeks = [(("office_hours",), fields.get("office_hours"))]
     weeks += [(("custom_forward_rules", i, "hours"), rule.get("hours"))
               for i, rule in enumerate(fields.get("custom_forward_rules") or []) if isinstance(rule, dict)]
     for path, week in weeks:
-        for sub, message in _week_faults(week, seen):
+        for sub, message in week_faults(week):
             yield (*path, *sub), message
 
 
@@ -142,9 +128,9 @@ def forward_issues(fields: dict) -> Iterator[Issue]:
             yield path, "FORWARD_TO_NUMBER needs a number to forward to"
 
 
-def version_issues(user: ResolvedUser, column_set: ColumnSet) -> Iterator[Issue]:
+def version_issues(user: ResolvedUser, column_set: ColumnSet, places: tuple[frozenset, frozenset]) -> Iterator[Issue]:
     """Fields the roster sets on purpose that this PBX version has no place for."""
-    columns, phone_keys = _places(column_set)
+    columns, phone_keys = places
     for name in user.fields:
         if name not in columns and _set_on_purpose(user, (name,)):
             yield (name,), f"not supported by PBX {column_set.version} (no such column)"
@@ -154,29 +140,30 @@ def version_issues(user: ResolvedUser, column_set: ColumnSet) -> Iterator[Issue]
                 yield ("phones", i, key), f"not supported by PBX {column_set.version}"
 
 
-@cache
-def _places_of(columns: tuple[str, ...], phone_keys: tuple[str, ...]) -> tuple[frozenset, frozenset]:
-    return frozenset(columns) | NOT_COLUMNS, frozenset(phone_keys)
-
-
-def _places(column_set: ColumnSet) -> tuple[frozenset, frozenset]:
-    return _places_of(tuple(column_set.columns), tuple(column_set.phone_keys))
-
-
 def _set_on_purpose(user: ResolvedUser, path: tuple) -> bool:
     found = user.origin(path)
     return found is not None and found[0].label != "built-in"
 
 
-def user_problems(user: ResolvedUser, column_set: ColumnSet, policy: Policy, seen: dict) -> list[Problem]:
+@dataclass
+class Run:
+    """What one check run works out once rather than per user."""
+
+    column_set: ColumnSet
+    policy: Policy
+    places: tuple[frozenset, frozenset]  # the fields and phone keys the version has a place for
+    week_faults: ByIdentity
+
+
+def user_problems(user: ResolvedUser, run: Run) -> list[Problem]:
     fields = user.fields
     issues = [
         *schema_issues(user),
         *name_issues(fields),
-        *secret_issues(user, policy),
-        *hours_issues(fields, seen),
+        *secret_issues(user, run.policy),
+        *hours_issues(fields, run.week_faults),
         *forward_issues(fields),
-        *version_issues(user, column_set),
+        *version_issues(user, run.column_set, run.places),
     ]
     return [user.problem(path, message + _from_source(user, path)) for path, message in issues]
 
@@ -219,26 +206,16 @@ def formula_problems(users: list[ResolvedUser]) -> Iterator[Problem]:
                 owned = layer.label == "user"
                 where = (*layer.base[2:], *path) if owned else (*layer.base, *path)
                 yield Problem(file, line, col, user.name if owned else None, dotted(where),
-                              _formula_message(_at(layer.data, path)))
+                              _formula_message(value_at(layer.data, path)))
         for path in user.computed:
-            value = _at(user.fields, path)
+            value = value_at(user.fields, path)
             if isinstance(value, str) and value.startswith(FORMULA_STARTS) and path[-1] not in NOT_FREE_TEXT:
                 yield user.problem(path, _formula_message(value))
-
-
-def _at(data: object, path: tuple) -> object:
-    for part in path:
-        data = data[part]
-    return data
 
 
 def _from_source(user: ResolvedUser, path: tuple) -> str:
     source = user.secret_sources.get(path)
     return f" (the value from {source})" if source else ""
-
-
-def _mac_key(mac: str) -> str:
-    return re.sub(r"[^0-9a-f]", "", mac.lower())
 
 
 def _duplicates(users, keys_of) -> Iterator[Problem]:
@@ -267,7 +244,7 @@ def _extensions(user):
 def _macs(user):
     for i, phone in enumerate(user.fields.get("phones") or []):
         if isinstance(phone.get("mac"), str):
-            yield ("phones", i, "mac"), _mac_key(phone["mac"])
+            yield ("phones", i, "mac"), mac_key(phone["mac"])
 
 
 def _targets(user) -> Iterator[tuple[tuple, str]]:
@@ -299,11 +276,12 @@ def target_warnings(users: list[ResolvedUser]) -> Iterator[Problem]:
 
 def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy,
           allow_formulas: bool = False) -> list[Problem]:
-    seen: dict = {}  # week issues by the id of a shared week
+    places = (frozenset(column_set.columns) | NOT_COLUMNS, frozenset(column_set.phone_keys))
+    run = Run(column_set, policy, places, ByIdentity(lambda week: list(_week_issues((), week))))
     problems = []
     for done, user in enumerate(users):
         progress.tick("checking", done, len(users))
-        problems += user_problems(user, column_set, policy, seen)
+        problems += user_problems(user, run)
     if not allow_formulas:
         problems.extend(formula_problems(users))
     for keys in (_names, _extensions, _macs):

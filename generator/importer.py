@@ -23,7 +23,7 @@ from generator import expand
 from generator.errors import UsageError
 from generator.render import ColumnSet
 from generator.resources import builtin_defaults, roster_schema
-from generator.secrets import PHONE_SECRETS, USER_SECRETS, mac_key
+from generator.secrets import mac_key, secret_paths
 
 FROM_FILE = {"secrets_file": True}
 IDENTITY = ("name", "display_name", "extension_number")  # never shared, written first
@@ -115,20 +115,20 @@ def _user(header: list[str], row: list[str], column_set: ColumnSet, number: int,
 
 
 def _take_secrets(user: dict) -> dict:
-    """Move the user's secrets out of `user`, leaving a reference to the secrets file."""
+    """Move the user's secrets out of `user`, leaving a reference to the
+    secrets file; they come back in the shape --secrets reads."""
     found: dict[str, Any] = {}
-    for key in USER_SECRETS:
-        if user.get(key) not in (None, ""):
-            found[key] = user[key]
-            user[key] = dict(FROM_FILE)
-    for phone in user.get("phones") if isinstance(user.get("phones"), list) else []:
-        if not isinstance(phone, dict) or not isinstance(phone.get("mac"), str):
+    for path, _, holder in list(secret_paths(user)):
+        value = holder[path[-1]]
+        if value in (None, ""):
             continue
-        taken = {k: phone[k] for k in PHONE_SECRETS if phone.get(k) not in (None, "")}
-        for key in taken:
-            phone[key] = dict(FROM_FILE)
-        if taken:
-            found.setdefault("phones", {})[mac_key(phone["mac"])] = taken
+        if path[0] != "phones":
+            found[path[0]] = value
+        elif isinstance(holder.get("mac"), str):
+            found.setdefault("phones", {}).setdefault(mac_key(holder["mac"]), {})[path[-1]] = value
+        else:
+            continue
+        holder[path[-1]] = dict(FROM_FILE)
     return found
 
 

@@ -309,6 +309,16 @@ def load_file(path: Path, display: str | None = None) -> tuple[Document, list[Pr
     return load_text(text, file)
 
 
+def value_at(data: Any, path: YamlPath) -> Any:
+    """The value at `path` in loaded data, or None where there is none."""
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
 def read_yaml(path: Path, what: str, display: str | None = None) -> tuple[Document, list[Problem]]:
     """A file the command line named (`what`: "roster file", "secrets file"):
     a missing or unreadable one is bad usage, not a problem in a roster."""

@@ -128,6 +128,19 @@ def digits_faults(value: str, policy: PinPolicy) -> list[str]:
     return faults
 
 
+def faults(kind: str, value: str, policy: Policy, account: list[str]) -> list[str]:
+    """What is wrong with a secret of this kind (see secrets.USER_SECRETS and
+    PHONE_SECRETS). A phone's web UI password is the phone's business, not
+    the PBX's policy; an empty door password is one not set."""
+    if kind == "password":
+        return password_faults(value, policy.password, account)
+    if kind == "pin":
+        return digits_faults(value, policy.voicemail_pin)
+    if kind == "door" and value:
+        return digits_faults(value, DOOR_POLICY)
+    return []
+
+
 def _apply(default, given: dict | None):
     known = {f.name for f in fields(default)}
     return replace(default, **{k: v for k, v in (given or {}).items() if k in known})

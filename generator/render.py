@@ -22,6 +22,7 @@ from jinja2 import TemplateError
 from generator import progress
 from generator.errors import Problem, RosterInvalid, UsageError
 from generator.load import Document, load_file
+from generator.memo import ByIdentity
 from generator.resolve import ResolvedUser
 from generator.resources import data_dir
 from generator.sandbox import ENV
@@ -74,15 +75,13 @@ def cell_text(value: Any) -> str:
 
 
 def _pick(mapping: dict, keys: Iterable[str]) -> dict:
-    keys = keys if isinstance(keys, (tuple, frozenset, set)) else tuple(keys)
-    if isinstance(mapping, dict) and mapping.keys() <= set(keys):
-        return mapping  # nothing to leave out
     return {k: mapping[k] for k in keys if k in mapping}
 
 
 def _pick_each(items: Iterable[dict], keys: Iterable[str]) -> list[dict]:
-    keys = _keyset(tuple(keys))
-    return [item if item.keys() <= keys else _pick(item, keys) for item in items]
+    keys = tuple(keys)
+    wanted = _keyset(keys)
+    return [item if item.keys() <= wanted else _pick(item, keys) for item in items]
 
 
 @lru_cache(maxsize=64)
@@ -216,17 +215,10 @@ class _Row:
         self.column_set = column_set
         self.plan = [(name, None if name else _expression(cell)) for name, cell in
                      zip(column_set.fields, column_set.cells)]
-        self.texts: dict[int, tuple[Any, str]] = {}
+        self.json = ByIdentity(to_json)
 
     def text(self, value: Any) -> str:
-        if not isinstance(value, (dict, list)):
-            return cell_text(value)
-        seen = self.texts.get(id(value))
-        if seen is not None and seen[0] is value:
-            return seen[1]
-        text = to_json(value)
-        self.texts[id(value)] = (value, text)  # holding the value keeps its id unique
-        return text
+        return self.json(value) if isinstance(value, (dict, list)) else cell_text(value)
 
     def __call__(self, user: ResolvedUser) -> list[str]:
         fields, keys, text = user.fields, self.column_set.phone_keys, self.text

@@ -34,9 +34,9 @@ from generator.policy import (
     PasswordPolicy,
     Policy,
     account_words,
-    digits_faults,
     password_faults,
 )
+from generator.policy import faults as policy_faults
 
 # Field -> kind, which decides how a value is generated and checked.
 USER_SECRETS = {"password": "password", "extension_password": "password", "voicemail_pin": "pin"}
@@ -265,14 +265,12 @@ def _candidate(stream: _Stream, kind: str, policy: Policy) -> str:
 def generated_faults(value: str, kind: str, policy: Policy, account: list[str]) -> list[str]:
     """What a generated value must pass: the policy, and no leading character
     that a spreadsheet reads as the start of a formula."""
-    if kind == "pin":
-        return digits_faults(value, policy.voicemail_pin)
-    if kind == "door":
-        return digits_faults(value, DOOR_POLICY)
-    faults = [] if value[:1].isalnum() else ["starts with a symbol"]
+    if kind in ("pin", "door"):
+        return policy_faults(kind, value, policy, account)
+    leading = [] if value[:1].isalnum() else ["starts with a symbol"]
     if kind == "password":
-        return faults + password_faults(value, policy.password, account)
-    return faults + password_faults(value, PasswordPolicy(), [])
+        return leading + policy_faults(kind, value, policy, account)
+    return leading + password_faults(value, PasswordPolicy(), [])  # a phone's: the default policy, to be safe
 
 
 # ---- filling in -------------------------------------------------------------

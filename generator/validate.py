@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from generator.errors import Problem, brief, dotted
 from generator.fastschema import Compiler
-from generator.load import Document, YamlPath
+from generator.load import Document, YamlPath, value_at
 from generator.resources import roster_schema
 from generator.sandbox import is_template
 
@@ -205,21 +205,12 @@ def _computed_later(data: Any, path: YamlPath, leaf: ValidationError) -> bool:
     if leaf.validator in ("additionalProperties", "unevaluatedProperties"):
         return False
     depth = _COMPUTING_LAYERS.get(path[0]) if path else None
-    if depth is None or len(path) < depth or not is_template(_at(data, path)):
+    if depth is None or len(path) < depth or not is_template(value_at(data, path)):
         return False
     if leaf.validator == "type":
         wanted = leaf.validator_value if isinstance(leaf.validator_value, list) else [leaf.validator_value]
         return not {"array", "object"} & set(wanted)
     return True
-
-
-def _at(data: Any, path: YamlPath) -> Any:
-    for part in path:
-        try:
-            data = data[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return data
 
 
 def _errors(data: dict, included: bool) -> Iterable[tuple[ValidationError, YamlPath]]:
