@@ -275,7 +275,8 @@ def validate_all(rosters: list[Path], options: Options, no_literal_secrets: bool
         except RosterInvalid as exc:
             problems += exc.problems
             continue
-        literals = literal_problems(resolved.document) if no_literal_secrets else []
+        documents = [resolved.document, *resolved.included]
+        literals = [p for d in documents for p in literal_problems(d)] if no_literal_secrets else []
         if resolved.errors or literals:
             problems += _order([*resolved.problems, *literals])
         results.append(resolved)

@@ -371,6 +371,16 @@ def test_include_missing_file_and_cycle(tmp_path):
     assert "include cycle: roster.yaml -> roster.yaml" in itself.stderr
 
 
+def test_no_literal_secrets_looks_into_included_files(tmp_path):
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "company.yaml").write_text(COMPANY.replace("voicemail_pin: {generate: true}",
+                                                                      'voicemail_pin: "409296"'))
+    (tmp_path / "roster.yaml").write_text(TENANT)
+    result = run_module("validate", "--no-literal-secrets", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "shared/company.yaml:6:18: voicemail_pin: a literal secret in the roster" in result.stderr
+
+
 def test_an_included_file_may_not_hold_users(tmp_path):
     (tmp_path / "shared").mkdir()
     (tmp_path / "shared" / "company.yaml").write_text(COMPANY + "users: []\n")
