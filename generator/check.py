@@ -280,7 +280,7 @@ def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy,
     run = Run(column_set, policy, places, ByIdentity(lambda week: list(_week_issues((), week))))
     problems = []
     for done, user in enumerate(users):
-        progress.tick("checking", done, len(users))
+        progress.tick("checking users", done, len(users))
         problems += user_problems(user, run)
     if not allow_formulas:
         problems.extend(formula_problems(users))

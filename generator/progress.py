@@ -28,7 +28,7 @@ class Progress:
         if now - self.start < self.delay or now - self.last < EVERY:
             return
         self.last, self.shown = now, True
-        self.stream.write(f"\r{stage}: {done:,} of {total:,} users\033[K")
+        self.stream.write(f"\r{stage}: {done:,} of {total:,}\033[K")
         self.stream.flush()
 
     def clear(self) -> None:

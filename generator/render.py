@@ -252,7 +252,7 @@ def iter_rows(users: list[ResolvedUser], column_set: ColumnSet) -> Iterator[list
     failed = []
     row = _Row(column_set)
     for done, user in enumerate(users):
-        progress.tick("writing", done, len(users))
+        progress.tick("writing users", done, len(users))
         try:
             made = row(user)
         except Exception as exc:  # noqa: BLE001 - located per column below

@@ -368,7 +368,7 @@ def resolve(document: Document, included: list[Document] = (),
     entries = document.data.get("users") or []
     users = []
     for i, entry in enumerate(entries):
-        progress.tick("resolving", i, len(entries))
+        progress.tick("resolving users", i, len(entries))
         if i not in skip:
             users.append(resolve_user(roster, i, entry, problems))
     held_back = {str(entries[i].get("extension_number")) for i in skip if isinstance(entries[i], dict)}

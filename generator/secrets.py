@@ -341,7 +341,7 @@ def fill(users: list, given: Sources, policy: Policy, lenient: bool = False) -> 
     problems: list[Problem] = []
     unchecked: dict[tuple, list] = {}
     for done, (user, path, kind, holder) in enumerate(wanted):
-        progress.tick("making secrets", done // 4, len(wanted) // 4)
+        progress.tick("making secrets", done, len(wanted))
         ref = holder[path[-1]]
         value, why = _value(ref, user, path, kind, given, policy, key)
         if value is None and lenient:
