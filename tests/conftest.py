@@ -29,9 +29,36 @@ def master_key():
         os.environ["PORTSIP_ROSTER_KEY"] = saved
 
 
-def run_module(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+class Ran:
+    """What a run of the command gave: the shape of subprocess.CompletedProcess."""
+
+    def __init__(self, returncode: int, stdout: str, stderr: str):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def run_module(*args: str, cwd: Path | None = None, env: dict | None = None) -> Ran:
+    """The command in this process (typer's CliRunner), from folder `cwd`,
+    with `env` over the environment. Fast: most CLI tests use this. Anything
+    but a clean exit (a traceback) fails the test here."""
+    from typer.testing import CliRunner
+
+    from generator.cli import app
+
+    saved = os.getcwd()
+    os.chdir(cwd or ROOT)
+    try:
+        result = CliRunner().invoke(app, [str(a) for a in args], env=env, catch_exceptions=True)
+    finally:
+        os.chdir(saved)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+def run_real(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     """`python -m generator ARGS` in a subprocess, as a user would run it, on
-    this checkout's code (the installed wheel has a test of its own)."""
+    this checkout's code: for what only a real process shows (hash seeds,
+    signals, a terminal, the entry point)."""
     env = {**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "generator", *map(str, args)],
                           capture_output=True, text=True, cwd=cwd or ROOT, timeout=60, env=env)
