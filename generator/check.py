@@ -11,60 +11,51 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
 
-from generator import progress
-from generator.errors import Problem, dotted
-from generator.expand import FORWARD_RULES, WEEKDAYS
+from generator.expand import FORWARD_RULES
 from generator.load import value_at
 from generator.memo import ByIdentity
+from generator.model import SECRET_KEYS, WEEKDAYS, ColumnSet, Problem, ResolvedUser, dotted, mac_key
 from generator.policy import Policy, account_words
 from generator.policy import faults as policy_faults
-from generator.render import ColumnSet
-from generator.resolve import ResolvedUser
-from generator.resources import roster_schema
-from generator.secrets import SECRET_KEYS, mac_key, secret_paths
-from generator.validate import describe, schema_errors
+from generator.progress import Progress
+from generator.schema import facts, schema_errors
+from generator.secrets.fill import secret_at, secret_paths
+from generator.validate import code_of, describe
 
 RESERVED_NAMES = frozenset({"admin", "system", "administrator", "root"})
 NOT_COLUMNS = frozenset({"extra", "rotate"})  # user fields that are not a column of their own
 
-Issue = tuple[tuple, str]  # (path into the user's fields, message)
-
-
-@cache
-def _required() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    resolved = roster_schema()["$defs"]["resolvedUser"]
-    return tuple(resolved["required"]), tuple(resolved["properties"]["phones"]["items"]["required"])
+Issue = tuple[tuple, str, str]  # (path into the user's fields, code, message)
 
 
 def schema_issues(user: ResolvedUser) -> Iterator[Issue]:
     """What the roster's schema check could not see: required fields, which may
     come from any layer, and values that templates computed. Every other value
     was validated in its layer, and merging valid layers keeps them valid."""
-    user_required, phone_required = _required()
+    known = facts()
     fields = user.fields
-    for name in user_required:
+    for name in known.required_user:
         if name not in fields:
-            yield (), f"missing required field {name}"
+            yield (), "schema-required", f"missing required field {name}"
     for i, phone in enumerate(fields.get("phones") or []):
-        for name in phone_required:
+        for name in known.required_phone:
             if name not in phone:
-                yield ("phones", i), f"missing required field {name}"
+                yield ("phones", i), "schema-required", f"missing required field {name}"
     for path in dict.fromkeys(p[:3] if p[0] == "phones" else p[:1] for p in user.computed):
         if path[0] == "phones":
             pointer, value = f"phone/properties/{path[2]}", fields["phones"][path[1]][path[2]]
         else:
             pointer, value = f"userFields/properties/{path[0]}", fields[path[0]]
         for error in schema_errors(value, pointer):
-            for where, message, _ in describe(error, path):
-                yield where, message
+            for where, message, leaf in describe(error, path):
+                yield where, code_of(leaf), message
 
 
 def name_issues(fields: dict) -> Iterator[Issue]:
     name = fields.get("name")
     if isinstance(name, str) and name.lower() in RESERVED_NAMES:
-        yield ("name",), f"{name!r} is reserved for the system administrator"
+        yield ("name",), "reserved-name", f"{name!r} is reserved for the system administrator"
 
 
 def secret_issues(user: ResolvedUser, policy: Policy) -> Iterator[Issue]:
@@ -72,15 +63,15 @@ def secret_issues(user: ResolvedUser, policy: Policy) -> Iterator[Issue]:
     Skipped: a source that could not be filled (reported already) or got a
     stand-in, and generated values (drawn until they pass these same rules)."""
     account = None
-    for path, kind, holder in secret_paths(user.fields):
-        value = holder[path[-1]]
+    for path, kind in secret_paths(user.fields):
+        value = secret_at(user.fields, path)
         source = user.secret_sources.get(path)
         if not isinstance(value, str) or path in user.stand_ins or (source and source.kind == "generate"):
             continue
         if account is None:
             account = account_words(user.fields)
         for fault in policy_faults(kind, value, policy, account):
-            yield path, fault
+            yield path, "secret-policy", fault
 
 
 def _day_issues(path: tuple, day: dict) -> Iterator[Issue]:
@@ -90,11 +81,11 @@ def _day_issues(path: tuple, day: dict) -> Iterator[Issue]:
               if isinstance(s, dict) and isinstance(s.get("from"), str) and isinstance(s.get("to"), str)]
     for i, start, end in ranges:
         if start >= end:
-            yield (*path, "ranges", i), f"{start}-{end}: 'from' must be earlier than 'to'"
+            yield (*path, "ranges", i), "office-hours", f"{start}-{end}: 'from' must be earlier than 'to'"
     ordered = sorted(ranges, key=lambda r: r[1])
     for (_, start, end), (later, next_start, next_end) in zip(ordered, ordered[1:]):
         if next_start < end:
-            yield (*path, "ranges", later), f"{start}-{end} and {next_start}-{next_end} overlap"
+            yield (*path, "ranges", later), "office-hours", f"{start}-{end} and {next_start}-{next_end} overlap"
 
 
 def _week_issues(path: tuple, week: object) -> Iterator[Issue]:
@@ -111,8 +102,8 @@ def hours_issues(fields: dict, week_faults: ByIdentity) -> Iterator[Issue]:
     weeks += [(("custom_forward_rules", i, "hours"), rule.get("hours"))
               for i, rule in enumerate(fields.get("custom_forward_rules") or []) if isinstance(rule, dict)]
     for path, week in weeks:
-        for sub, message in week_faults(week):
-            yield (*path, *sub), message
+        for sub, code, message in week_faults(week):
+            yield (*path, *sub), code, message
 
 
 def _rules(fields: dict) -> Iterator[tuple[tuple, dict]]:
@@ -125,7 +116,7 @@ def _rules(fields: dict) -> Iterator[tuple[tuple, dict]]:
 def forward_issues(fields: dict) -> Iterator[Issue]:
     for path, rule in _rules(fields):
         if rule.get("action") == "FORWARD_TO_NUMBER" and not rule.get("number"):
-            yield path, "FORWARD_TO_NUMBER needs a number to forward to"
+            yield path, "forward-number", "FORWARD_TO_NUMBER needs a number to forward to"
 
 
 def version_issues(user: ResolvedUser, column_set: ColumnSet, places: tuple[frozenset, frozenset]) -> Iterator[Issue]:
@@ -133,11 +124,11 @@ def version_issues(user: ResolvedUser, column_set: ColumnSet, places: tuple[froz
     columns, phone_keys = places
     for name in user.fields:
         if name not in columns and _set_on_purpose(user, (name,)):
-            yield (name,), f"not supported by PBX {column_set.version} (no such column)"
+            yield (name,), "pbx-unsupported", f"not supported by PBX {column_set.version} (no such column)"
     for i, phone in enumerate(user.fields.get("phones") or []):
         for key in phone:
             if key not in phone_keys and _set_on_purpose(user, ("phones", i, key)):
-                yield ("phones", i, key), f"not supported by PBX {column_set.version}"
+                yield ("phones", i, key), "pbx-unsupported", f"not supported by PBX {column_set.version}"
 
 
 def _set_on_purpose(user: ResolvedUser, path: tuple) -> bool:
@@ -165,7 +156,7 @@ def user_problems(user: ResolvedUser, run: Run) -> list[Problem]:
         *forward_issues(fields),
         *version_issues(user, run.column_set, run.places),
     ]
-    return [user.problem(path, message + _from_source(user, path)) for path, message in issues]
+    return [user.problem(path, code, message + _from_source(user, path)) for path, code, message in issues]
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -205,12 +196,12 @@ def formula_problems(users: list[ResolvedUser]) -> Iterator[Problem]:
                 file, line, col = layer.position(path)
                 owned = layer.label == "user"
                 where = (*layer.base[2:], *path) if owned else (*layer.base, *path)
-                yield Problem(file, line, col, user.name if owned else None, dotted(where),
-                              _formula_message(value_at(layer.data, path)))
+                yield Problem(file=file, line=line, col=col, code="formula", user=user.name if owned else None,
+                              field=dotted(where), message=_formula_message(value_at(layer.data, path)))
         for path in user.computed:
             value = value_at(user.fields, path)
             if isinstance(value, str) and value.startswith(FORMULA_STARTS) and path[-1] not in NOT_FREE_TEXT:
-                yield user.problem(path, _formula_message(value))
+                yield user.problem(path, "formula", _formula_message(value))
 
 
 def _from_source(user: ResolvedUser, path: tuple) -> str:
@@ -227,8 +218,8 @@ def _duplicates(users, keys_of) -> Iterator[Problem]:
                 first_seen[key] = (user, path)
                 continue
             other, other_path = first_seen[key]
-            line = other.problem(other_path, "").line
-            yield user.problem(path, f"already used by user {other.name} (line {line})")
+            line = other.problem(other_path, "duplicate", "").line
+            yield user.problem(path, "duplicate", f"already used by user {other.name} (line {line})")
 
 
 def _names(user):
@@ -270,17 +261,19 @@ def target_warnings(users: list[ResolvedUser]) -> Iterator[Problem]:
         for path, number in _targets(user):
             internal = number.isdigit() and shortest <= len(number) <= longest
             if internal and number not in extensions:
-                yield user.problem(path, f"{number} is not an extension in this roster",
-                                   warning=True)
+                yield user.problem(path, "target-unknown", f"{number} is not an extension in this roster",
+                                   level="warning")
 
 
-def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy,
-          allow_formulas: bool = False) -> list[Problem]:
+def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy, allow_formulas: bool = False,
+          progress: Progress | None = None) -> list[Problem]:
+    """Every problem of every user, then those between users."""
     places = (frozenset(column_set.columns) | NOT_COLUMNS, frozenset(column_set.phone_keys))
     run = Run(column_set, policy, places, ByIdentity(lambda week: list(_week_issues((), week))))
     problems = []
     for done, user in enumerate(users):
-        progress.tick("checking users", done, len(users))
+        if progress:
+            progress.tick("checking users", done, len(users))
         problems += user_problems(user, run)
     if not allow_formulas:
         problems.extend(formula_problems(users))

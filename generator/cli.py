@@ -1,8 +1,9 @@
-"""The command line: parse options, call the pipeline, turn the result into an exit code.
+"""The command line: parse options, call a command, print what it returned,
+and turn that into an exit code.
 
 Exit 0: done. Exit 1: the roster (or a column template) has problems, each
 printed as file:line:col. Exit 2: bad usage (unknown option, missing file,
-unknown PBX version).
+unknown PBX version). Exit 130: interrupted; nothing written.
 """
 
 from __future__ import annotations
@@ -10,61 +11,86 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from generator import version as tool_version
-from generator.errors import Problem, RosterInvalid, UsageError
-from generator.render import load_column_set
-from generator.resources import roster_schema
+from generator.errors import RosterInvalid, UsageError
+from generator.model import Problem
+
+EXIT_CODES = "Exit codes: 0 done; 1 problems in a roster (nothing written); 2 bad usage; 130 interrupted."
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Turn a YAML roster into the PortSIP PBX bulk-import CSV (v16 or v22).",
 )
 
-RosterArg = Annotated[Path, typer.Argument(help="The roster YAML file.", show_default=False)]
+
+class ProblemFormat(str, Enum):
+    text = "text"
+    json = "json"
+    github = "github"
+
+
+class DiffFormat(str, Enum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+RostersArg = Annotated[list[Path], typer.Argument(help="Roster YAML files.", show_default=False, metavar="ROSTER...")]
+RosterArg = Annotated[Path, typer.Argument(help="The roster YAML file.", show_default=False, metavar="ROSTER")]
 VersionOpt = Annotated[
     Optional[str],  # noqa: UP045 - typer reads this annotation at runtime on Python 3.10
-    typer.Option("--pbx-version", help="v16 or v22; overrides pbx_version in the roster."),
+    typer.Option("--pbx-version", metavar="v16|v22", help="Overrides pbx_version in the roster."),
 ]
 TemplatesOpt = Annotated[
     Optional[Path],  # noqa: UP045
-    typer.Option("--templates", help="Folder of column sets (<version>.yaml) to use instead of the built-in ones.",
-                 exists=True, file_okay=False),
+    typer.Option("--templates", metavar="DIR", help="Folder of column sets (<version>.yaml) to use instead of the "
+                 "built-in ones.", exists=True, file_okay=False),
 ]
 SecretsOpt = Annotated[
     Optional[Path],  # noqa: UP045
-    typer.Option("--secrets", help="YAML file of secrets by user name, for fields written {secrets_file: true}.",
-                 dir_okay=False),
+    typer.Option("--secrets", metavar="FILE", help="YAML file of secrets by user name, for fields written "
+                 "{secrets_file: true}; a pipe such as <(sops -d secrets.enc.yaml) works.", dir_okay=False),
 ]
 KeyFileOpt = Annotated[
     Optional[Path],  # noqa: UP045
-    typer.Option("--key-file", help="File holding the master key for {generate: true} secrets "
+    typer.Option("--key-file", metavar="FILE", help="File holding the master key for {generate: true} secrets "
                  "(default: the environment variable the roster names, else PORTSIP_ROSTER_KEY).", dir_okay=False),
+]
+IncludeRootOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--include-root", metavar="DIR", file_okay=False,
+                 help="Let include: reach files anywhere below DIR (default: the roster's own folder)."),
 ]
 AllowFormulasOpt = Annotated[bool, typer.Option(
     "--allow-formulas", help="Let text cells start with = + - @ (a spreadsheet runs such a cell as a formula).")]
+FormatOpt = Annotated[ProblemFormat, typer.Option(
+    "--format", help="How problems are printed: text (stderr), json or github (workflow commands, stdout).")]
 
 
-def _say(problems: list[Problem]) -> None:
-    for problem in problems:
-        print(problem, file=sys.stderr)
+def _say(problems: list[Problem], style: ProblemFormat = ProblemFormat.text) -> None:
+    from generator.report import RENDER
+
+    if not problems:
+        return
+    stream = sys.stderr if style is ProblemFormat.text else sys.stdout
+    stream.write(RENDER[style.value](problems))
 
 
-def _run(action: Callable[[], int | None]) -> None:
+def _run(action: Callable[[], int | None], style: ProblemFormat = ProblemFormat.text) -> None:
     """Run a command body; map this tool's errors to messages and exit codes."""
-    from generator import progress
-
     try:
-        with progress.reporting():
-            code = action() or 0
+        code = action() or 0
     except RosterInvalid as exc:
-        _say(exc.problems)
+        _say(exc.problems, style)
         errors = sum(not p.warning for p in exc.problems)
         print(f"{errors} problem(s); nothing written.", file=sys.stderr)
         code = 1
@@ -75,6 +101,12 @@ def _run(action: Callable[[], int | None]) -> None:
         print("interrupted; nothing written", file=sys.stderr)
         code = 130
     raise typer.Exit(code)
+
+
+def _progress():
+    from generator.progress import Progress
+
+    return Progress(sys.stderr)
 
 
 def _show_version(value: bool) -> None:
@@ -91,30 +123,29 @@ def _main(
     """Turn a YAML roster into the PortSIP PBX bulk-import CSV (v16 or v22)."""
 
 
-RostersArg = Annotated[list[Path], typer.Argument(help="Roster YAML files.", show_default=False)]
-
-
-@app.command()
+@app.command(epilog=EXIT_CODES)
 def generate(
     rosters: RostersArg,
     pbx_version: VersionOpt = None,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output",  # noqa: UP045
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE",  # noqa: UP045
                                                    help="Write here (atomically) instead of stdout.")] = None,
     out_dir: Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        "--out-dir", help="Write one CSV per roster here, named after the roster (rosters/acme.yaml -> acme.csv).",
-        file_okay=False)] = None,
+        "--out-dir", metavar="DIR", file_okay=False,
+        help="Write one CSV per roster here, named after the roster (rosters/acme.yaml -> acme.csv).")] = None,
     check: Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        "--check", help="Write nothing; exit 1 with the differences when this CSV (or, for several rosters, "
-        "this folder's CSVs) is not what the roster generates.")] = None,
+        "--check", metavar="FILE|DIR", help="Write nothing; exit 1 with the differences when this CSV (or, for "
+        "several rosters, this folder's CSVs) is not what the roster generates.")] = None,
     since: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        "--since", help="Only users new since this git revision of the roster, or since this older roster or CSV.",
-        show_default=False)] = None,
+        "--since", metavar="REV|FILE", show_default=False,
+        help="Only users new since this git revision of the roster, or since this older roster or CSV.")] = None,
     bom: Annotated[bool, typer.Option("--bom", help="Start the file with a UTF-8 byte-order mark, for Excel.")] = False,
     redact: Annotated[bool, typer.Option("--redact", help="Mask every password and PIN: a copy for review.")] = False,
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,
     key_file: KeyFileOpt = None,
+    include_root: IncludeRootOpt = None,
     allow_formulas: AllowFormulasOpt = False,
+    problem_format: FormatOpt = ProblemFormat.text,
 ) -> None:
     """Write the import CSV for every user in each ROSTER.
 
@@ -123,93 +154,91 @@ def generate(
     portsip-roster generate roster.yaml --check users.csv;
     portsip-roster generate roster.yaml --since main -o new-users.csv
     """
-    from generator.pipeline import Options, generate_all
+    from generator.commands.generate import generate_all, output_paths
+    from generator.pipeline import Options
 
-    options = Options(pbx_version, templates, secrets, key_file, bom, redact, allow_formulas=allow_formulas)
+    options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file,
+                      include_root=include_root, redact=redact, allow_formulas=allow_formulas)
 
     def action() -> int:
-        targets = _targets(rosters, output, out_dir, check)
-        results = generate_all(rosters, options, since)
+        targets = output_paths(rosters, output, out_dir, check)
+        if problem_format is not ProblemFormat.text and None in targets:
+            raise UsageError(f"--format {problem_format.value} prints on stdout, where the CSV goes: add -o FILE")
+        _refuse_inputs_as_outputs(rosters, targets, secrets, key_file, templates)
+        results = generate_all(rosters, options, since, _progress())
         for result in results:
-            _say(result.generated.warnings)
+            _say(result.warnings, problem_format)
         if check is not None:
-            return _check(results, targets)
-        _write(results, targets, since)
+            return _check(results, targets, check, bom)
+        _write(results, targets, since, bom)
         return 0
 
-    _run(action)
+    _run(action, problem_format)
 
 
-def _targets(rosters: list[Path], output: Path | None, out_dir: Path | None, check: Path | None) -> list:
-    """Where each roster's CSV goes (None: stdout), or is compared with for --check."""
-    if output is not None and out_dir is not None:
-        raise UsageError("give -o FILE or --out-dir DIR, not both")
-    if len(rosters) == 1 and out_dir is None:
-        return [check or output]
-    if output is not None:
-        raise UsageError("-o takes one roster; for several, use --out-dir DIR")
-    folder = check or out_dir
-    if folder is None:
-        raise UsageError("several rosters need --out-dir DIR (one CSV per roster), or --check DIR")
-    stems = [r.stem for r in rosters]
-    clash = sorted({s for s in stems if stems.count(s) > 1})
-    if clash:
-        raise UsageError(f"two rosters would write the same file: {', '.join(c + '.csv' for c in clash)}")
-    return [folder / f"{stem}.csv" for stem in stems]
+def _refuse_inputs_as_outputs(rosters: list[Path], targets: list, *inputs: Path | None) -> None:
+    """`generate r.yaml -o r.yaml` would replace the roster with its CSV."""
+    from generator.write import same_file
+
+    read = [*rosters, *(p for p in inputs if p is not None)]
+    for target in targets:
+        for source in read:
+            if target is not None and same_file(target, source):
+                raise UsageError(f"{target} is one of the inputs ({source}); write the CSV somewhere else")
 
 
-def _write(results: list, targets: list, since: str | None) -> None:
+def _write(results: list, targets: list, since: str | None, bom: bool) -> None:
     from generator.pipeline import few_collections
-    from generator.write import write_atomic, write_stdout
+    from generator.write import write_output
 
     for result, target in zip(results, targets):
-        new = f" new since {since}" if since else ""
-        try:
-            with few_collections():  # rows are made while they are written
-                if target is None:
-                    write_stdout(result.generated.chunks())
-                else:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    write_atomic(target, result.generated.chunks())
-        except OSError as exc:
-            raise UsageError(f"cannot write {target or 'stdout'}: {exc.strerror}") from exc
-        count = f"{result.generated.count} users{new}"
+        with few_collections():  # rows are made while they are written
+            write_output(target, result.chunks(bom), ok=lambda r=result: not r.rendered.problems)
+        if result.rendered.problems:
+            raise RosterInvalid(result.rendered.problems)
+        count = f"{result.count} user{'' if result.count == 1 else 's'}{f' new since {since}' if since else ''}"
         if target is not None:
             print(f"wrote {target} ({count})", file=sys.stderr)
         elif since:
             print(count, file=sys.stderr)
 
 
-def _check(results: list, targets: list) -> int:
-    from generator.diff import as_text
-    from generator.pipeline import freshness
+def _check(results: list, targets: list, check: Path, bom: bool) -> int:
+    from generator.commands.diff import as_text
+    from generator.commands.generate import freshness, orphans
 
+    found = [freshness(result, target, bom) for result, target in zip(results, targets)]
+    if len(results) > 1 or check.is_dir():
+        found += orphans(check, targets)
     stale = 0
-    for result, target in zip(results, targets):
-        found = freshness(result, target)
-        if found.state == "current":
-            print(f"{target}: up to date with {found.roster}", file=sys.stderr)
+    for item in found:
+        if item.state == "current":
+            print(f"{item.target}: up to date with {item.roster}", file=sys.stderr)
             continue
         stale += 1
-        if found.state == "missing":
-            print(f"{target}: missing; generate it from {found.roster}", file=sys.stderr)
-            continue
-        same = f"{target}: the same cells, but other bytes (quoting, BOM or line ends)\n"
-        print(same if found.plan.empty else as_text(found.plan), end="")
-        print(f"{target}: stale; regenerate it from {found.roster}", file=sys.stderr)
+        if item.state == "missing":
+            print(f"{item.target}: missing; generate it from {item.roster}", file=sys.stderr)
+        elif item.state == "orphan":
+            print(f"{item.target}: no roster makes this file any more; delete it", file=sys.stderr)
+        else:
+            same = f"{item.target}: the same cells, but other bytes (quoting, BOM or line ends)\n"
+            print(same if item.plan.empty else as_text(item.plan), end="")
+            print(f"{item.target}: stale; regenerate it from {item.roster}", file=sys.stderr)
     return 1 if stale else 0
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES)
 def validate(
     rosters: RostersArg,
     pbx_version: VersionOpt = None,
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,
     key_file: KeyFileOpt = None,
+    include_root: IncludeRootOpt = None,
     no_literal_secrets: Annotated[bool, typer.Option(
         "--no-literal-secrets", help="Fail when the roster itself holds any password or PIN.")] = False,
     allow_formulas: AllowFormulasOpt = False,
+    problem_format: FormatOpt = ProblemFormat.text,
 ) -> None:
     """Check each ROSTER and print every problem as file:line:col; writes nothing.
 
@@ -217,29 +246,34 @@ def validate(
     A secret that cannot be had here (no master key, an unset variable, no
     --secrets file) is a warning, so that CI can validate without secrets.
     """
-    from generator.pipeline import Options, validate_all
+    from generator.commands.validate import validate_all
+    from generator.pipeline import Options
 
     def action() -> int:
-        options = Options(pbx_version, templates, secrets, key_file, allow_formulas=allow_formulas,
-                          lenient_secrets=True)
-        for resolved in validate_all(rosters, options, no_literal_secrets):
-            _say(resolved.warnings)
+        options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file,
+                          include_root=include_root, allow_formulas=allow_formulas, lenient_secrets=True)
+        results = validate_all(rosters, options, no_literal_secrets, _progress())
+        _say([p for resolved in results for p in resolved.warnings], problem_format)
+        for resolved in results:
             print(f"{resolved.document.file}: {len(resolved.users)} users, valid for PBX "
                   f"{resolved.column_set.version}", file=sys.stderr)
         return 0
 
-    _run(action)
+    _run(action, problem_format)
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
+                                       "1 problems in a roster, or with --exit-code any difference"))
 def diff(
-    old: Annotated[Path, typer.Argument(help="The old roster or CSV (with --base: the roster).", show_default=False)],
+    old: Annotated[Path, typer.Argument(help="The old roster or CSV (with --base: the roster).", show_default=False,
+                                         metavar="OLD")],
     new: Annotated[Optional[Path], typer.Argument(  # noqa: UP045
-        help="The new roster or CSV; not with --base.", show_default=False)] = None,
+        help="The new roster or CSV; not with --base.", show_default=False, metavar="[NEW]")] = None,
     base: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        "--base", help="Compare the roster at this git revision (e.g. main) with the file as it is now.")] = None,
-    output_format: Annotated[str, typer.Option(
-        "--format", help="text (terminal), markdown (a pull-request comment) or json (scripts).")] = "text",
+        "--base", metavar="REV", help="Compare the roster at this git revision (e.g. main) with the file as it is "
+        "now.")] = None,
+    output_format: Annotated[DiffFormat, typer.Option(
+        "--format", help="text (terminal), markdown (a pull-request comment) or json (scripts).")] = DiffFormat.text,
     exit_code: Annotated[bool, typer.Option("--exit-code", help="Exit 1 when anything differs.")] = False,
     pbx_version: VersionOpt = None,
     templates: TemplatesOpt = None,
@@ -254,28 +288,27 @@ def diff(
     portsip-roster diff --base main roster.yaml --format markdown;
     portsip-roster diff export.csv users.csv
     """
-    from generator.diff import FORMATS, compare
-    from generator.pipeline import Options, table_at
+    from generator.commands.diff import FORMATS, table_at
+    from generator.commands.tables import compare
+    from generator.pipeline import Options
 
     def action() -> int:
-        if output_format not in FORMATS:
-            raise UsageError(f"--format must be one of {', '.join(FORMATS)}")
         if (base is None) == (new is None):
             raise UsageError("give OLD and NEW, or --base REV and one roster")
-        options = Options(pbx_version, templates, secrets, key_file)
+        options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file)
         before = table_at(old, options, base)
         after = table_at(new or old, options, None)
         plan = compare(before, after)
-        print(FORMATS[output_format](plan), end="")
+        print(FORMATS[output_format.value](plan), end="")
         return 1 if exit_code and not plan.empty else 0
 
     _run(action)
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES)
 def explain(
     roster: RosterArg,
-    user: Annotated[str, typer.Argument(help="The user's name.", show_default=False)],
+    user: Annotated[str, typer.Argument(help="The user's name.", show_default=False, metavar="USER")],
     pbx_version: VersionOpt = None,
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,
@@ -285,37 +318,41 @@ def explain(
 
     Passwords and PINs are masked; their source is shown instead.
     """
-    from generator.explain import explain as lines
-    from generator.pipeline import Options, resolve_roster
+    from generator.commands.explain import explain as lines
+    from generator.pipeline import Options, run
 
     def action() -> int:
-        options = Options(pbx_version, templates, secrets, key_file, lenient_secrets=True)  # secrets are masked
-        resolved = resolve_roster(roster, options, display=str(roster))
-        mine = [p for p in resolved.problems if p.user == user]
-        if mine and all(u.name != user for u in resolved.users):
-            raise RosterInvalid(mine)  # held back by schema problems: nothing to explain yet
+        options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file,
+                          redact=True)  # secrets are masked anyway, so none need be at hand
+        resolved = run(roster, options, display=str(roster))
+        mine = [p for p in resolved.problems if p.user == user or (p.user is None and not p.warning)]
+        if resolved.column_set is None or (mine and all(u.name != user for u in resolved.users)):
+            raise RosterInvalid(mine or list(resolved.problems))  # nothing to explain yet
         print("\n".join(lines(resolved, user)))
-        _say(mine)
+        _say([p for p in mine if p.code != "secret-unchecked"])
         return 1 if any(not p.warning for p in mine) else 0
 
     _run(action)
 
 
-@app.command()
+@app.command(epilog="Exit codes: 0 done.")
 def schema() -> None:
     """Print the roster JSON Schema (draft 2020-12), for editors and CI.
 
     Example: portsip-roster schema > roster.schema.json
     """
-    print(json.dumps(roster_schema(), indent=2, ensure_ascii=False))
+    from generator.schema import schema_document
+
+    print(json.dumps(schema_document(), indent=2, ensure_ascii=False))
 
 
-@app.command()
+@app.command(epilog="Exit codes: 0 done; 1 a broken column set; 2 an unknown PBX version.")
 def columns(
-    pbx_version: Annotated[str, typer.Argument(help="v16 or v22.", show_default=False)],
+    pbx_version: Annotated[str, typer.Argument(help="The PBX version.", show_default=False, metavar="v16|v22")],
     templates: TemplatesOpt = None,
 ) -> None:
     """Print the CSV columns of a PBX version, one per line, in order."""
+    from generator.render import load_column_set
 
     def action() -> None:
         print("\n".join(load_column_set(pbx_version, templates).columns))
@@ -323,13 +360,15 @@ def columns(
     _run(action)
 
 
-@app.command("import")
+@app.command("import", epilog=EXIT_CODES.replace("(nothing written)", "(the roster is written; fix them in it)"))
 def import_(
-    export: Annotated[Path, typer.Argument(help="A PortSIP user export (CSV, v16 or v22).", show_default=False)],
-    output: Annotated[Path, typer.Option("-o", "--output", help="The roster to write.", show_default=False)],
+    export: Annotated[Path, typer.Argument(help="A PortSIP user export (CSV, v16 or v22).", show_default=False,
+                                           metavar="EXPORT")],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="ROSTER", help="The roster to write.",
+                                         show_default=False)],
     secrets_out: Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        "--secrets-out", help="Where the export's passwords and PINs go (default: ROSTER's name with "
-        ".secrets.yaml); keep it out of git.")] = None,
+        "--secrets-out", metavar="FILE", help="Where the export's passwords and PINs go (default: ROSTER's name "
+        "with .secrets.yaml); keep it out of git.")] = None,
     literal_secrets: Annotated[bool, typer.Option(
         "--literal-secrets", help="Keep passwords and PINs in the roster itself (not for git).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite ROSTER and the secrets file.")] = False,
@@ -341,8 +380,8 @@ def import_(
 
     Example: portsip-roster import export.csv -o roster.yaml
     """
-    from generator.diff import as_text
-    from generator.pipeline import import_to
+    from generator.commands.diff import as_text
+    from generator.commands.importing import import_to
 
     def action() -> int:
         secrets_file = None if literal_secrets else secrets_out or output.with_suffix(".secrets.yaml")
@@ -366,17 +405,30 @@ def import_(
     _run(action)
 
 
-@app.command()
-def keygen() -> None:
+@app.command(epilog="Exit codes: 0 done; 2 the file cannot be written.")
+def keygen(
+    output: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "-o", "--output", metavar="FILE", help="Write the key to a new FILE, readable by you only.")] = None,
+) -> None:
     """Print a new random master key for generated secrets.
 
-    Example: portsip-roster keygen > ~/.config/portsip/acme.key
+    Example: portsip-roster keygen -o ~/.config/portsip/acme.key
     """
     import secrets
 
-    print(secrets.token_urlsafe(32))
+    key = secrets.token_urlsafe(32)
+
+    def action() -> None:
+        if output is None:
+            print(key)
+            return
+        from generator.write import write_new_private
+
+        write_new_private(output, key + "\n")
+        print(f"wrote a new key to {output} (readable by you only)", file=sys.stderr)
+
+    _run(action)
 
 
 def main() -> None:
     app(prog_name="portsip-roster")
-

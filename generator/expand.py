@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from generator.secrets import PHONE_SECRETS, SECRET_KEYS, as_ref
+from generator.fastschema import casefold_enum
+from generator.model import PHONE_SECRETS, SECRET_KEYS, WEEKDAYS, mac_key
+from generator.model import SHORTHANDS as _SHORTHANDS
+from generator.schema import facts
+from generator.secrets.sources import as_ref
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_SHORTHANDS = {"weekdays": WEEKDAYS[:5], "weekend": WEEKDAYS[5:]}
-SHORTHAND_OF = {day: shorthand for shorthand, days in _SHORTHANDS.items() for day in days}
+_MAC = re.compile(r"[0-9A-Fa-f]{2}([:-]?)[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}|[0-9A-Fa-f]{4}(\.[0-9A-Fa-f]{4}){2}")
 _RANGE = re.compile(r"^\s*(\d\d:\d\d)\s*-\s*(\d\d:\d\d)\s*$")
 
 # The only values the PBX reads as numbers. Anywhere else an integer the YAML
@@ -101,17 +103,43 @@ def custom_rule(value: Any) -> Any:
     return rule
 
 
+def canonical_mac(value: Any) -> Any:
+    """A MAC written as 0C-38-3E-63-FE-E8, 0c38.3e63.fee8 or 0c383e63fee8 as
+    0c:38:3e:63:fe:e8; anything else is left for the schema check to refuse."""
+    return mac_key(value) if isinstance(value, str) and _MAC.fullmatch(value) else value
+
+
+def _spelled(value: dict, enums) -> dict:
+    """Enum values in the documented spelling (the guide writes "English" where the API says ENGLISH)."""
+    out = dict(value)
+    for key, choices in enums.items():
+        if key in out:
+            current = out[key]
+            out[key] = [casefold_enum(v, choices) for v in current] if isinstance(current, list) \
+                else casefold_enum(current, choices)
+    return out
+
+
+def phone(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    out = _with_refs(_spelled(value, facts().phone_enums), PHONE_SECRETS)
+    if "mac" in out:
+        out["mac"] = canonical_mac(out["mac"])
+    return out
+
+
 def layer(value: dict) -> dict:
     """One layer (built-in, defaults, a profile, a user) in canonical form.
 
     Compact BLFs (an extension number) stay strings: only the whole roster can
     fill them in, which resolve does.
     """
-    out = _with_refs(as_text(value))
+    out = _with_refs(_spelled(as_text(value), facts().user_enums))
     if isinstance(out.get("phone_defaults"), dict):
-        out["phone_defaults"] = _with_refs(out["phone_defaults"], PHONE_SECRETS)
+        out["phone_defaults"] = phone(out["phone_defaults"])
     if isinstance(out.get("phones"), list):
-        out["phones"] = [_with_refs(p, PHONE_SECRETS) if isinstance(p, dict) else p for p in out["phones"]]
+        out["phones"] = [phone(p) for p in out["phones"]]
     if "office_hours" in out:
         out["office_hours"] = office_hours(out["office_hours"])
     for name in FORWARD_RULES:

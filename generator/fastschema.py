@@ -5,13 +5,16 @@ with it costs seconds. Valid rosters are the common case, so the schema is
 compiled once into plain Python predicates that answer only yes or no; a "no"
 sends the value to jsonschema for the located, worded report. The predicates
 know only the keywords the roster schema uses: any other keyword compiles to
-"no", so an unknown rule can never be skipped, only checked slowly.
+"no", so an unknown rule can never be skipped, only checked slowly. Patterns
+and enums mean here what they mean to the validator in schema.py (ECMA `$`,
+enums whatever their case); a property test holds the two to agreement.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 Check = Callable[[Any], bool]
@@ -34,9 +37,48 @@ def _never(_value: Any) -> bool:
     return False
 
 
-def _same(a: Any, b: Any) -> bool:
+def same(a: Any, b: Any) -> bool:
     """JSON equality: true is not 1."""
     return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+def ecma_pattern(pattern: str) -> str:
+    """A JSON Schema pattern (ECMA-262) as a Python regex with the same meaning:
+    ECMA's `$` matches only at the very end, Python's also before a final
+    newline, which would let "jim\\n" pass a name pattern."""
+    out, in_class, escaped = [], False, False
+    for char in pattern:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            out.append(char)
+            escaped = True
+        elif char == "[":
+            in_class = True
+            out.append(char)
+        elif char == "]":
+            in_class = False
+            out.append(char)
+        elif char == "$" and not in_class:
+            out.append(r"\Z")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+@cache
+def compiled_pattern(pattern: str) -> re.Pattern:
+    return re.compile(ecma_pattern(pattern))
+
+
+def casefold_enum(value: Any, choices: list) -> Any:
+    """The documented spelling of `value` among `choices`, whatever its case; else `value`."""
+    if isinstance(value, str):
+        for choice in choices:
+            if isinstance(choice, str) and choice.casefold() == value.casefold():
+                return choice
+    return value
 
 
 class Compiler:
@@ -94,13 +136,13 @@ class Compiler:
         return lambda v: any(k(v) for k in kinds)
 
     def k_enum(self, arg: list, _node: dict) -> Check:
-        return lambda v: any(_same(v, e) for e in arg)
+        return lambda v: any(same(casefold_enum(v, arg), e) for e in arg)
 
     def k_const(self, arg: Any, _node: dict) -> Check:
-        return lambda v: _same(v, arg)
+        return lambda v: same(v, arg)
 
     def k_pattern(self, arg: str, _node: dict) -> Check:
-        search = re.compile(arg).search
+        search = compiled_pattern(arg).search
         return lambda v: not isinstance(v, str) or search(v) is not None
 
     def k_minLength(self, arg: int, _node: dict) -> Check:  # noqa: N802 - the keyword's name

@@ -18,14 +18,13 @@ from typing import Any
 
 import yaml
 
-from generator.errors import Problem, UsageError, brief
+from generator.errors import UsageError, brief
+from generator.model import Problem, YamlPath
 
 try:  # libyaml's event parser is much faster; every value is still built here
     from yaml.cyaml import CParser as _Parser
 except ImportError:  # pragma: no cover - libyaml is missing on some platforms
     _Parser = None
-
-YamlPath = tuple[str | int, ...]
 
 _INT_TEXT = re.compile(r"^(?:0|-?[1-9][0-9]*)$")
 _BOOL_TEXT = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
@@ -138,11 +137,11 @@ class _Builder:
         self.anchors: dict[str, tuple[Any, int]] = {}
         self.nodes_left = max_nodes
 
-    def problem(self, mark, message: str) -> None:
-        self.problems.append(Problem(self.file, mark.line + 1, mark.column + 1, None, None, message))
+    def problem(self, mark, code: str, message: str) -> None:
+        self.problems.append(_at(self.file, mark, code, message))
 
-    def stop(self, mark, message: str) -> _Stop:
-        return _Stop(Problem(self.file, mark.line + 1, mark.column + 1, None, None, message))
+    def stop(self, mark, code: str, message: str) -> _Stop:
+        return _Stop(_at(self.file, mark, code, message))
 
     def run(self, text: str) -> Any:
         parser = _parser(text)
@@ -155,7 +154,8 @@ class _Builder:
             parser.get_event()  # document end
             extra = parser.get_event()
             if not isinstance(extra, yaml.StreamEndEvent):
-                raise self.stop(extra.start_mark, "more than one YAML document (---): a roster is one document")
+                raise self.stop(extra.start_mark, "yaml-syntax",
+                                "more than one YAML document (---): a roster is one document")
             return data
         finally:
             parser.dispose()
@@ -169,24 +169,26 @@ class _Builder:
         if kind is yaml.ScalarEvent:
             text = event.value
             if len(text) > MAX_SCALAR:
-                raise self.stop(event.start_mark, f"a value of {len(text):,} characters: "
+                raise self.stop(event.start_mark, "yaml-limit", f"a value of {len(text):,} characters: "
                                                   f"far longer than any field takes")
             plain = event.tag is None and event.implicit[0]
             value, size = (text if plain and text[:1] not in _MAYBE_TYPED else self.scalar(event)), 1
         elif kind is yaml.AliasEvent:
             if event.anchor not in self.anchors:
-                raise self.stop(event.start_mark, f"alias *{event.anchor} names no anchor defined before it")
+                raise self.stop(event.start_mark, "yaml-syntax",
+                                f"alias *{event.anchor} names no anchor defined before it")
             value, size = self.anchors[event.anchor]
             event = None
         elif depth > MAX_DEPTH:
-            raise self.stop(event.start_mark, f"nested more than {MAX_DEPTH} levels deep")
+            raise self.stop(event.start_mark, "yaml-limit", f"nested more than {MAX_DEPTH} levels deep")
         elif kind is yaml.SequenceStartEvent:
             value, size = self.sequence(parser, path, depth)
         else:
             value, size = self.mapping(parser, path, depth)
         self.nodes_left -= size
         if self.nodes_left < 0:
-            raise self.stop(start, "aliases expand to far more data than the file holds; refusing to load")
+            raise self.stop(start, "yaml-limit",
+                            "aliases expand to far more data than the file holds; refusing to load")
         if event is not None and event.anchor:
             self.anchors[event.anchor] = (value, size)
         return value, size
@@ -201,7 +203,9 @@ class _Builder:
             return text.lower() == "true"
         if tag == _TAG + "int" and _INT_TEXT.match(text):
             return int(text)
-        self.problem(event.start_mark, f"unsupported YAML tag {brief(tag)} on {brief(text)}: quote the value instead")
+        # The value is never quoted: in a secrets file it is a secret.
+        self.problem(event.start_mark, "yaml-tag", f"unsupported YAML tag {brief(tag)}: write the value as "
+                                                   f"quoted text instead")
         return text
 
     def sequence(self, parser, path: YamlPath | None, depth: int) -> tuple[list, int]:
@@ -224,7 +228,7 @@ class _Builder:
             if type(key_event) is yaml.MappingEndEvent:
                 break
             if type(key_event) is not yaml.ScalarEvent:
-                self.problem(key_event.start_mark, "a key must be plain text, not a list or mapping")
+                self.problem(key_event.start_mark, "yaml-syntax", "a key must be plain text, not a list or mapping")
                 self.node(parser, key_event, None, depth + 1)
                 self.node(parser, parser.get_event(), None, depth + 1)
                 continue
@@ -235,7 +239,7 @@ class _Builder:
                 size += count
                 continue
             if key in first_line:
-                self.problem(key_event.start_mark,
+                self.problem(key_event.start_mark, "yaml-duplicate-key",
                              f"duplicate key {brief(key)}: first at line {first_line[key]}, again at line {line}")
                 self.node(parser, parser.get_event(), None, depth + 1)
                 continue
@@ -254,7 +258,7 @@ class _Builder:
     def merge_sources(self, key_event, value: Any) -> list[dict]:
         items = value if isinstance(value, list) else [value]
         if not all(isinstance(item, dict) for item in items):
-            self.problem(key_event.start_mark, "'<<' merges only mappings")
+            self.problem(key_event.start_mark, "yaml-syntax", "'<<' merges only mappings")
             return [item for item in items if isinstance(item, dict)]
         return items
 
@@ -267,7 +271,7 @@ def _decode(raw: bytes, file: str) -> tuple[str | None, Problem | None]:
         line = before.count(b"\n") + 1
         col = exc.start - (before.rfind(b"\n") + 1) + 1
         message = f"the file is not UTF-8 (byte 0x{raw[exc.start]:02x}); save it as UTF-8"
-        return None, Problem(file, line, col, None, None, message)
+        return None, Problem(file=file, line=line, col=col, code="yaml-syntax", message=message)
 
 
 def _yaml_problem(exc: yaml.YAMLError, file: str) -> Problem:
@@ -278,7 +282,7 @@ def _yaml_problem(exc: yaml.YAMLError, file: str) -> Problem:
     if context and opened and opened.line + 1 != line:
         context = f"{context} (opened at line {opened.line + 1}, column {opened.column + 1})"
     message = ", ".join(w for w in (context, problem) if w) or str(exc)
-    return Problem(file, line, col, None, None, f"YAML syntax: {message}")
+    return Problem(file=file, line=line, col=col, code="yaml-syntax", message=f"YAML syntax: {message}")
 
 
 def load_text(text: str, file: str) -> tuple[Document, list[Problem]]:
@@ -293,7 +297,7 @@ def load_text(text: str, file: str) -> tuple[Document, list[Problem]]:
         before = text[: exc.position]
         line, col = before.count("\n") + 1, exc.position - before.rfind("\n")
         message = f"YAML syntax: {str(exc).splitlines()[0]}"
-        return Document(file, None), [Problem(file, line, col, None, None, message)]
+        return Document(file, None), [Problem(file=file, line=line, col=col, code="yaml-syntax", message=message)]
     except yaml.YAMLError as exc:
         return Document(file, None), [_yaml_problem(exc, file)]
     except _Stop as stop:
@@ -321,8 +325,11 @@ def value_at(data: Any, path: YamlPath) -> Any:
 
 def read_yaml(path: Path, what: str, display: str | None = None) -> tuple[Document, list[Problem]]:
     """A file the command line named (`what`: "roster file", "secrets file"):
-    a missing or unreadable one is bad usage, not a problem in a roster."""
-    if not path.is_file():
+    a missing or unreadable one is bad usage, not a problem in a roster. Any
+    readable file will do: a pipe such as <(sops -d secrets.enc.yaml) too."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder, not a {what}")
+    if not path.exists():
         raise UsageError(f"no {what} at {path}")
     try:
         return load_file(path, display)
@@ -330,43 +337,66 @@ def read_yaml(path: Path, what: str, display: str | None = None) -> tuple[Docume
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def load_includes(document: Document, path: Path) -> tuple[list[Document], list[Problem]]:
+def load_includes(document: Document, path: Path, root: Path | None = None) -> tuple[list[Document], list[Problem]]:
     """The files `document` includes, each once, in merge order: a file's own
-    includes come before it, and all of them before `document` itself."""
-    loaded: list[Document] = []
-    problems: list[Problem] = []
-    _include(document, path.resolve(), [path.resolve()], set(), loaded, problems)
-    return loaded, problems
+    includes come before it, and all of them before `document` itself. An
+    include must stay inside `root` (the roster's folder unless given)."""
+    real = path.resolve()
+    walk = _IncludeWalk((root or real.parent).resolve())
+    walk.visit(document, real, [real])
+    return walk.loaded, walk.problems
 
 
-def _include(document: Document, real: Path, stack: list[Path], seen: set[Path],
-             loaded: list[Document], problems: list[Problem]) -> None:
-    entries = document.data.get("include") if isinstance(document.data, dict) else None
-    if not isinstance(entries, list):
-        return  # absent, or a shape the schema check reports
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, str):
-            continue
+def _at(file: str, mark, code: str, message: str) -> Problem:
+    return Problem(file=file, line=mark.line + 1, col=mark.column + 1, code=code, message=message)
+
+
+class _IncludeWalk:
+    """One walk through the include graph of a roster: what it loaded, in
+    merge order, and what was wrong on the way."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.seen: set[Path] = set()
+        self.loaded: list[Document] = []
+        self.problems: list[Problem] = []
+
+    def problem(self, document: Document, index: int, message: str) -> None:
+        line, col = document.where(("include", index))
+        self.problems.append(Problem(file=document.file, line=line, col=col, code="include", field="include",
+                                     message=message))
+
+    def visit(self, document: Document, real: Path, stack: list[Path]) -> None:
+        entries = document.data.get("include") if isinstance(document.data, dict) else None
+        if not isinstance(entries, list):
+            return  # absent, or a shape the schema check reports
+        for i, entry in enumerate(entries):
+            if isinstance(entry, str):
+                self.entry(document, real, stack, i, entry)
+
+    def entry(self, document: Document, real: Path, stack: list[Path], i: int, entry: str) -> None:
         target = (real.parent / entry).resolve()
         display = str(Path(document.file).parent / entry)
-        line, col = document.where(("include", i))
+        if not target.is_relative_to(self.root):
+            self.problem(document, i, f"{display} is outside {self.root}: an include stays in the roster's "
+                                      f"folder (pass --include-root DIR to allow a wider one)")
+            return
         if target in stack:
             chain = " -> ".join([*(p.name for p in stack[stack.index(target):]), target.name])
-            problems.append(Problem(document.file, line, col, None, "include", f"include cycle: {chain}"))
-            continue
-        if target in seen:
-            continue
+            self.problem(document, i, f"include cycle: {chain}")
+            return
+        if target in self.seen:
+            return
         if not target.is_file():
-            problems.append(Problem(document.file, line, col, None, "include", f"no such file: {display}"))
-            continue
-        seen.add(target)
+            self.problem(document, i, f"no such file: {display}")
+            return
+        self.seen.add(target)
         try:
             included, found = load_file(target, display)
         except OSError as exc:
-            message = f"cannot read {display}: {exc.strerror}"
-            problems.append(Problem(document.file, line, col, None, "include", message))
-            continue
-        problems.extend(found)
+            self.problem(document, i, f"cannot read {display}: {exc.strerror}")
+            return
+        self.problems.extend(found)
         if not found:
-            _include(included, target, [*stack, target], seen, loaded, problems)
-            loaded.append(included)
+            self.visit(included, target, [*stack, target])
+            self.loaded.append(included)

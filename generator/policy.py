@@ -11,8 +11,8 @@ import re
 import string
 from dataclasses import dataclass, fields, replace
 
-from generator.errors import Problem
 from generator.load import Document
+from generator.model import Problem
 
 SPECIALS = "~!@#$%^&*()_+="  # the special characters PortSIP's policy names
 RUN = 3  # how long a run counts as repeating or sequential (the PIN rule's examples: 111, 012)
@@ -40,8 +40,9 @@ class PinPolicy:
     disable_repeating_digits: bool = True
 
 
-# Door phone passwords (v22): 4-8 digits, by the API schema.
-DOOR_POLICY = PinPolicy(min_length=4, max_length=8)
+# Door phone passwords (v22): 4-8 digits, by the API schema, and no more:
+# no PortSIP source applies the PIN rules (runs, sequences) to them.
+DOOR_POLICY = PinPolicy(min_length=4, max_length=8, disable_sequential_digits=False, disable_repeating_digits=False)
 
 
 @dataclass(frozen=True)
@@ -174,4 +175,4 @@ def _min_above_max(document: Document, name: str, rules) -> Problem:
 
 def _problem(document: Document, path: tuple, message: str) -> Problem:
     line, col = document.where(path)
-    return Problem(document.file, line, col, None, ".".join(path), message)
+    return Problem(file=document.file, line=line, col=col, code="policy", field=".".join(path), message=message)

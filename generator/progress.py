@@ -1,12 +1,13 @@
 """Progress on stderr for long runs: only on a terminal, and only once a run
-has taken a while, so piped output, CI logs and short runs stay quiet."""
+has taken a while, so piped output, CI logs and short runs stay quiet.
+
+A Progress is made by the command line and handed to the stages that walk
+users; a stage given none reports nothing."""
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TextIO
 
 DELAY = 1.5  # seconds before anything is shown
@@ -14,17 +15,19 @@ EVERY = 0.2  # seconds between updates
 
 
 class Progress:
-    def __init__(self, stream: TextIO | None, delay: float = DELAY):
-        self.stream = stream
-        self.start = time.monotonic()
+    def __init__(self, stream: TextIO | None, delay: float = DELAY, clock: Callable[[], float] = time.monotonic):
+        self.stream = stream if stream is not None and stream.isatty() else None
+        self.clock = clock
+        self.start = clock()
         self.delay = delay
         self.last = 0.0
         self.shown = False
 
     def tick(self, stage: str, done: int, total: int) -> None:
-        if self.stream is None:
+        """Called by the stages for each user; cheap when quiet or between updates."""
+        if self.stream is None or done % 256:
             return
-        now = time.monotonic()
+        now = self.clock()
         if now - self.start < self.delay or now - self.last < EVERY:
             return
         self.last, self.shown = now, True
@@ -35,25 +38,3 @@ class Progress:
         if self.shown and self.stream is not None:
             self.stream.write("\r\033[K")
             self.stream.flush()
-
-
-_current = Progress(None)
-
-
-def tick(stage: str, done: int, total: int) -> None:
-    """Called by the stages every so many users; costs nothing when quiet."""
-    if done % 256 == 0:
-        _current.tick(stage, done, total)
-
-
-@contextmanager
-def reporting(stream: TextIO = sys.stderr, delay: float = DELAY) -> Iterator[None]:
-    """Show progress during the block if `stream` is a terminal."""
-    global _current
-    saved = _current
-    _current = Progress(stream if stream.isatty() else None, delay)
-    try:
-        yield
-    finally:
-        _current.clear()
-        _current = saved

@@ -9,108 +9,32 @@ sandbox.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
-from functools import lru_cache
-from operator import itemgetter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateError
 
-from generator import progress
-from generator.errors import Problem, RosterInvalid, UsageError
+from generator.cells import cell_text, to_json
+from generator.errors import RosterInvalid, UsageError
 from generator.load import Document, load_file
 from generator.memo import ByIdentity
-from generator.resolve import ResolvedUser
+from generator.model import ColumnSet, Problem, ResolvedUser
+from generator.progress import Progress
 from generator.resources import data_dir
-from generator.sandbox import ENV
+from generator.sandbox import expression
+
+# The range PortSIP's password policy allows (tenant_password_policy); a
+# column set asking for more could never be met.
+PASSWORD_MIN_LENGTH_RANGE = (1, 32)
 
 
-@lru_cache(maxsize=4096)
-def _jsonb_keys(keys: tuple[str, ...]) -> tuple[tuple[str, ...], Callable[[dict], tuple]]:
-    """The keys in jsonb order, and a getter of their values in that order."""
-    ordered = tuple(sorted(keys, key=lambda k: (len(k.encode()), k.encode())))
-    getter = itemgetter(*ordered) if len(ordered) > 1 else (lambda d: (d[ordered[0]],) if ordered else ())
-    return ordered, getter
-
-
-def jsonb_order(value: Any) -> Any:
-    """Keys as PostgreSQL jsonb stores them (shorter first, then bytewise),
-    which is how a real PortSIP export orders them. Values are fetched and
-    the mapping rebuilt in C; only nested mappings and lists go round again."""
-    if type(value) is list:
-        return [jsonb_order(v) if type(v) in (dict, list) else v for v in value]
-    if type(value) is not dict:
-        return value
-    ordered, getter = _jsonb_keys(tuple(value))
-    values = getter(value)
-    out = dict(zip(ordered, values))
-    if not _CONTAINERS.isdisjoint(map(type, values)):
-        for key, inner in out.items():
-            if type(inner) in _CONTAINERS:
-                out[key] = jsonb_order(inner)
-    return out
-
-
-_CONTAINERS = frozenset({dict, list})
-
-
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
-
-def to_json(value: Any) -> str:
-    return _ENCODER.encode(jsonb_order(value))
-
-
-def cell_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, (dict, list)):
-        return to_json(value)
-    if value is None:
-        return ""
-    return str(value)
-
-
-def _pick(mapping: dict, keys: Iterable[str]) -> dict:
-    return {k: mapping[k] for k in keys if k in mapping}
-
-
-def _pick_each(items: Iterable[dict], keys: Iterable[str]) -> list[dict]:
-    keys = tuple(keys)
-    wanted = _keyset(keys)
-    return [item if item.keys() <= wanted else _pick(item, keys) for item in items]
-
-
-@lru_cache(maxsize=64)
-def _keyset(keys: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(keys)
-
-
-ENV.filters["pick"] = _pick
-ENV.filters["pick_each"] = _pick_each
-ENV.filters["json"] = to_json
-
-
-@dataclass
-class ColumnSet:
-    version: str
-    document: Document
-    columns: list[str]
-    cells: list[str]
-    phone_keys: list[str]
-    password_min_length: int
-
-    @property
-    def fields(self) -> list[str | None]:
-        """Per cell, the user field it is when it is exactly `user.<field>`
-        (read directly, the common case); None where Jinja must evaluate it."""
-        return [m.group(1) if (m := _PLAIN_FIELD.match(cell)) else None for cell in self.cells]
-
-
-_PLAIN_FIELD = re.compile(r"^\s*user\.([A-Za-z_][A-Za-z0-9_]*)\s*$")
+def unknown_version(version: str, known: list[str], templates: Path | None = None) -> str:
+    """Words for a version with no column set; "22" gets "did you mean v22?"."""
+    hint = f"; did you mean v{version}?" if f"v{version}" in known else ""
+    where = f" in {templates}" if templates is not None else ""
+    return f"unknown PBX version {version!r}{where} (known: {', '.join(known) or 'none'}){hint}"
 
 
 def versions(templates: Path | None = None) -> list[str]:
@@ -120,10 +44,9 @@ def versions(templates: Path | None = None) -> list[str]:
 
 def _structure_problems(document: Document) -> list[Problem]:
     data = document.data
-    where = document.where
     wrong = []
     if not isinstance(data, dict):
-        return [Problem(document.file, 1, 1, None, None, "a column set must be a mapping")]
+        return [_column_set_problem(document, (), "a column set must be a mapping")]
     columns = data.get("columns")
     if not isinstance(columns, list) or not columns:
         wrong.append(((), "needs a non-empty columns: list"))
@@ -134,14 +57,16 @@ def _structure_problems(document: Document) -> list[Problem]:
             wrong.append((("columns", i), "each column needs name: and cell: (text)"))
     if not isinstance(data.get("phone_keys", []), list):
         wrong.append((("phone_keys",), "phone_keys must be a list"))
-    if not isinstance(data.get("password_min_length", 6), int):
-        wrong.append((("password_min_length",), "password_min_length must be a whole number"))
-    return [Problem(document.file, *where(path), None, None, msg) for path, msg in wrong]
+    low, high = PASSWORD_MIN_LENGTH_RANGE
+    minimum = data.get("password_min_length", 6)
+    if not isinstance(minimum, int) or isinstance(minimum, bool) or not low <= minimum <= high:
+        wrong.append((("password_min_length",), f"password_min_length must be a whole number from {low} to {high}"))
+    return [_column_set_problem(document, path, message) for path, message in wrong]
 
 
-@lru_cache(maxsize=256)
-def _expression(cell: str):
-    return ENV.compile_expression(cell, undefined_to_none=False)
+def _column_set_problem(document: Document, path: tuple, message: str, code: str = "column-set") -> Problem:
+    line, col = document.where(path)
+    return Problem(file=document.file, line=line, col=col, code=code, message=message)
 
 
 def _check_cells(document: Document, cells: list[str]) -> None:
@@ -150,11 +75,10 @@ def _check_cells(document: Document, cells: list[str]) -> None:
     problems = []
     for i, cell in enumerate(cells):
         try:
-            _expression(cell)
+            expression(cell)
         except TemplateError as exc:
-            line, col = document.where(("columns", i, "cell"))
-            problems.append(Problem(document.file, line, col, None, None,
-                                    f"cell template is not one Jinja expression: {exc}"))
+            problems.append(_column_set_problem(document, ("columns", i, "cell"),
+                                                f"cell template is not one Jinja expression: {exc}"))
     if problems:
         raise RosterInvalid(problems)
 
@@ -163,8 +87,7 @@ def load_column_set(version: str, templates: Path | None = None) -> ColumnSet:
     folder = templates or data_dir("templates")
     path = folder / f"{version}.yaml"
     if not path.is_file():
-        known = ", ".join(versions(folder)) or "none"
-        raise UsageError(f"no column set for PBX version {version!r} in {folder} (known: {known})")
+        raise UsageError(unknown_version(version, versions(templates), templates))
     document, problems = load_file(path, display=str(path))
     problems = problems or _structure_problems(document)
     if problems:
@@ -175,9 +98,9 @@ def load_column_set(version: str, templates: Path | None = None) -> ColumnSet:
     return ColumnSet(
         version=version,
         document=document,
-        columns=[c["name"] for c in data["columns"]],
-        cells=cells,
-        phone_keys=[str(k) for k in data.get("phone_keys", [])],
+        columns=tuple(c["name"] for c in data["columns"]),
+        cells=tuple(cells),
+        phone_keys=tuple(str(k) for k in data.get("phone_keys", [])),
         password_min_length=data.get("password_min_length", 6),
     )
 
@@ -191,10 +114,12 @@ def with_extra_columns(column_set: ColumnSet, document: Document) -> tuple[Colum
         name, after = (spec, None) if isinstance(spec, str) else (spec["name"], spec.get("after"))
         line, col = document.where(("extra_columns", i))
         if name in columns:
-            problems.append(Problem(document.file, line, col, None, "extra_columns", f"{name!r} is a column already"))
+            problems.append(Problem(file=document.file, line=line, col=col, code="column-set", field="extra_columns",
+                                    message=f"{name!r} is a column already"))
             continue
         if after is not None and after not in columns:
-            problems.append(Problem(document.file, line, col, None, "extra_columns", f"no column {after!r} to follow"))
+            problems.append(Problem(file=document.file, line=line, col=col, code="column-set", field="extra_columns",
+                                    message=f"no column {after!r} to follow"))
             continue
         at = columns.index(after) + 1 if after is not None else len(columns)
         quoted = json.dumps(name)
@@ -202,7 +127,7 @@ def with_extra_columns(column_set: ColumnSet, document: Document) -> tuple[Colum
         cells.insert(at, f"user.extra[{quoted}] if {quoted} in user.extra else ''")
     if not specs or problems:
         return column_set, problems
-    return replace(column_set, columns=columns, cells=cells), []
+    return replace(column_set, columns=tuple(columns), cells=tuple(cells)), []
 
 
 class _Row:
@@ -213,7 +138,7 @@ class _Row:
 
     def __init__(self, column_set: ColumnSet):
         self.column_set = column_set
-        self.plan = [(name, None if name else _expression(cell)) for name, cell in
+        self.plan = [(name, None if name else expression(cell)) for name, cell in
                      zip(column_set.fields, column_set.cells)]
         self.json = ByIdentity(to_json)
 
@@ -223,9 +148,9 @@ class _Row:
     def __call__(self, user: ResolvedUser) -> list[str]:
         fields, keys, text = user.fields, self.column_set.phone_keys, self.text
         row = []
-        for name, expression in self.plan:
+        for name, compiled in self.plan:
             # A missing field fails here as Jinja's StrictUndefined would.
-            value = fields[name] if name is not None else expression(user=fields, phone_keys=keys)
+            value = fields[name] if name is not None else compiled(user=fields, phone_keys=keys)
             row.append(value if type(value) is str else text(value))
         return row
 
@@ -235,31 +160,46 @@ def _failing_columns(user: ResolvedUser, column_set: ColumnSet, error: Exception
     problems = []
     for i, (name, cell) in enumerate(zip(column_set.columns, column_set.cells)):
         try:
-            cell_text(_expression(cell)(user=user.fields, phone_keys=column_set.phone_keys))
+            cell_text(expression(cell)(user=user.fields, phone_keys=column_set.phone_keys))
         except Exception as exc:  # noqa: BLE001 - an admin's template may raise anything
             line, col = column_set.document.where(("columns", i, "cell"))
-            problems.append(Problem(column_set.document.file, line, col, user.name, name,
-                                    f"cell template failed: {exc}"))
+            problems.append(Problem(file=column_set.document.file, line=line, col=col, code="cell-template",
+                                    user=user.name, field=name, message=f"cell template failed: {exc}"))
     # Never lose a row silently, even if no single cell fails on its own.
-    return problems or [Problem(column_set.document.file, 1, 1, user.name, None, f"row failed: {error}")]
+    return problems or [Problem(file=column_set.document.file, line=1, col=1, code="cell-template",
+                                user=user.name, message=f"row failed: {error}")]
 
 
-def iter_rows(users: list[ResolvedUser], column_set: ColumnSet) -> Iterator[list[str]]:
-    """Rows in roster order, made as they are asked for (so a large CSV is
-    never all in memory). A cell template that fails is a located problem:
-    once one has, no more rows are given, every other user is still tried,
-    and RosterInvalid carries all of them at the end."""
-    failed = []
-    row = _Row(column_set)
-    for done, user in enumerate(users):
-        progress.tick("writing users", done, len(users))
-        try:
-            made = row(user)
-        except Exception as exc:  # noqa: BLE001 - located per column below
-            failed.extend(_failing_columns(user, column_set, exc))
-            continue
-        if not failed:
-            yield made
-    if failed:
-        raise RosterInvalid(failed)
+@dataclass
+class Rendered:
+    """Rows made as they are asked for, so a large CSV is never all in memory.
+    A cell template that fails is a problem here: once one has, no more rows
+    are given (the writer keeps nothing), and every other user is still tried
+    so that all failures are known once `rows` is used up."""
 
+    column_set: ColumnSet
+    users: list[ResolvedUser]
+    progress: Progress | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def header(self) -> list[str]:
+        return list(self.column_set.columns)
+
+    def rows(self) -> Iterator[list[str]]:
+        self.problems.clear()
+        row = _Row(self.column_set)
+        for done, user in enumerate(self.users):
+            if self.progress:
+                self.progress.tick("writing users", done, len(self.users))
+            try:
+                made = row(user)
+            except Exception as exc:  # noqa: BLE001 - located per column below
+                self.problems.extend(_failing_columns(user, self.column_set, exc))
+                continue
+            if not self.problems:
+                yield made
+
+
+def render(users: list[ResolvedUser], column_set: ColumnSet, progress: Progress | None = None) -> Rendered:
+    return Rendered(column_set, users, progress)

@@ -16,42 +16,20 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jinja2 import TemplateError
 
-from generator import expand, progress
-from generator.errors import Problem, brief, dotted
-from generator.load import Document, YamlPath
+from generator import expand
+from generator.errors import brief
+from generator.load import Document
+from generator.model import SECRET_KEYS, Layer, Problem, ResolvedUser, YamlPath, owner
+from generator.progress import Progress
 from generator.resources import builtin_defaults
-from generator.sandbox import compiled, is_template
-from generator.secrets import SECRET_KEYS, SecretRef
+from generator.sandbox import TemplateLimit, is_template, render
 
 META_KEYS = ("profiles", "phone_defaults")
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One source of values: its label, and where its data sits in which file."""
-
-    label: str
-    document: Document
-    base: YamlPath
-    data: dict
-    evaluates: bool  # strings here may be Jinja templates
-
-    @cached_property
-    def template_keys(self) -> frozenset[str]:
-        """Top-level keys whose value holds a template (none where nothing is evaluated)."""
-        if not self.evaluates:
-            return frozenset()
-        return frozenset(k for k, v in self.data.items() if _holds_template(v))
-
-    def position(self, path: YamlPath) -> tuple[str, int, int]:
-        line, col = self.document.where(_as_written(self.document, (*self.base, *path)))
-        return self.document.file, line, col
 
 
 def _holds_template(value: Any) -> bool:
@@ -62,66 +40,9 @@ def _holds_template(value: Any) -> bool:
     return is_template(value)
 
 
-def _as_written(document: Document, path: YamlPath) -> YamlPath:
-    """A day that was written as `weekdays:` or `weekend:` is found there."""
-    for i, part in enumerate(path):
-        shorthand = expand.SHORTHAND_OF.get(part)
-        if shorthand and path[: i + 1] not in document.marks:
-            written = (*path[:i], shorthand)
-            if written in document.marks:
-                return (*written, *path[i + 1 :])
-    return path
-
-
-@dataclass
-class ResolvedUser:
-    index: int
-    name: str
-    fields: dict[str, Any]
-    layers: list[Layer]  # lowest first
-    phone_layers: list[list[Layer]] = field(default_factory=list)
-    computed: list[YamlPath] = field(default_factory=list)  # paths whose value a template gave
-    secret_sources: dict[YamlPath, SecretRef] = field(default_factory=dict)  # secrets filled from a source
-    stand_ins: set[YamlPath] = field(default_factory=set)  # secrets not at hand (see secrets.stand_in)
-
-    def origin(self, path: YamlPath) -> tuple[Layer, YamlPath] | None:
-        """The layer that gave the value at `path` (a path into `fields`)."""
-        if len(path) > 2 and path[0] == "phones" and isinstance(path[1], int) \
-                and path[1] < len(self.phone_layers):
-            layer = owner(self.phone_layers[path[1]], path[2:])
-            if layer:
-                return layer, path[2:]
-        layer = owner(self.layers, path)
-        return (layer, path) if layer else None
-
-    def problem(self, path: YamlPath, message: str, warning: bool = False) -> Problem:
-        found = self.origin(path)
-        if found is None:
-            user_layer = self.layers[-1]
-            file, line, col = user_layer.position(())
-        else:
-            layer, sub = found
-            file, line, col = layer.position(sub)
-        return Problem(file, line, col, self.name, dotted(path) or None, message, warning)
-
-
-def _has(data: Any, path: YamlPath) -> bool:
-    """Whether `data` sets `path`; a list owns everything below it (lists replace)."""
-    for part in path:
-        if isinstance(data, list):
-            return True
-        if not isinstance(data, dict) or part not in data:
-            return False
-        data = data[part]
-    return True
-
-
-def owner(layers: list[Layer], path: YamlPath) -> Layer | None:
-    """The most specific layer that sets `path`."""
-    for layer in reversed(layers):
-        if _has(layer.data, path):
-            return layer
-    return None
+def make_layer(label: str, document: Document, base: YamlPath, data: dict, evaluates: bool) -> Layer:
+    keys = frozenset(k for k, v in data.items() if _holds_template(v)) if evaluates else frozenset()
+    return Layer(label, document, base, data, evaluates, keys)
 
 
 class Merger:
@@ -169,7 +90,7 @@ class Merger:
 
 
 @dataclass(frozen=True)
-class Source:
+class SplitLayer:
     """One written layer, split into its user fields and its phone_defaults."""
 
     fields: Layer
@@ -181,20 +102,21 @@ class Roster:
     """The roster's shared layers, expanded and split once; users are resolved against it."""
 
     document: Document
-    builtin: Source
-    defaults: list[Source]  # included files' first, the roster's last
-    profiles: dict[str, list[Source]]
+    builtin: SplitLayer
+    defaults: list[SplitLayer]  # included files' first, the roster's last
+    profiles: dict[str, list[SplitLayer]]
     phone_models: dict[str, list[Layer]]
     merger: Merger = field(default_factory=Merger)
 
 
-def _layer(label: str, document: Document, base: YamlPath, data: Any, evaluates: bool) -> Layer:
-    return Layer(label, document, base, expand.layer(data or {}), evaluates)
+def _layer(label: str, document: Document, base: YamlPath, data: Any, evaluates: bool,
+           canonical: Callable[[Any], Any] = expand.layer) -> Layer:
+    return make_layer(label, document, base, canonical(data or {}), evaluates)
 
 
-def _source(label: str, document: Document, base: YamlPath, data: Any, evaluates: bool) -> Source:
+def _source(label: str, document: Document, base: YamlPath, data: Any, evaluates: bool) -> SplitLayer:
     layer = _layer(label, document, base, data, evaluates)
-    return Source(_without(layer, META_KEYS), _sub(layer, "phone_defaults"))
+    return SplitLayer(_without(layer, META_KEYS), _sub(layer, "phone_defaults"))
 
 
 def prepare(document: Document, included: list[Document] = ()) -> Roster:
@@ -207,42 +129,42 @@ def prepare(document: Document, included: list[Document] = ()) -> Roster:
             layer = _source(f"profile {name}", source, ("profiles", name), value, True)
             roster.profiles.setdefault(name, []).append(layer)
         for name, value in (data.get("phone_models") or {}).items():
-            layer = _layer(f"phone_models[{name}]", source, ("phone_models", name), value, True)
+            layer = _layer(f"phone_models[{name}]", source, ("phone_models", name), value, True, expand.phone)
             roster.phone_models.setdefault(name, []).append(layer)
     return roster
 
 
 def _without(layer: Layer, keys: tuple[str, ...]) -> Layer:
     data = {k: v for k, v in layer.data.items() if k not in keys}
-    return Layer(layer.label, layer.document, layer.base, data, layer.evaluates)
+    return make_layer(layer.label, layer.document, layer.base, data, layer.evaluates)
 
 
 def _sub(layer: Layer, key: str) -> Layer:
-    return Layer(layer.label, layer.document, (*layer.base, key), layer.data.get(key) or {},
-                 layer.evaluates)
+    return make_layer(layer.label, layer.document, (*layer.base, key), layer.data.get(key) or {}, layer.evaluates)
 
 
-def _user_sources(roster: Roster, index: int, entry: dict, problems: list[Problem], name: str) -> list[Source]:
+def _user_sources(roster: Roster, index: int, entry: dict, name: str) -> tuple[list[SplitLayer], list[Problem]]:
     user = _source("user", roster.document, ("users", index), entry, False)
-    chain = [roster.builtin, *roster.defaults]
+    chain, problems = [roster.builtin, *roster.defaults], []
     for i, wanted in enumerate(entry.get("profiles") or []):
         profile = roster.profiles.get(wanted)
         if profile is None:
             close = difflib.get_close_matches(wanted, roster.profiles, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             line, col = roster.document.where(("users", index, "profiles", i))
-            problems.append(Problem(roster.document.file, line, col, name, f"profiles[{i}]",
-                                    f"unknown profile {brief(wanted)}{hint}"))
+            problems.append(Problem(file=roster.document.file, line=line, col=col, code="unknown-profile",
+                                    user=name, field=f"profiles[{i}]",
+                                    message=f"unknown profile {brief(wanted)}{hint}"))
             continue
         chain.extend(profile)
     chain.append(user)
-    return chain
+    return chain, problems
 
 
-def _phone_layers(roster: Roster, chain: list[Source], phones_owner: Layer, i: int, phone: dict):
+def _phone_layers(roster: Roster, chain: list[SplitLayer], phones_owner: Layer, i: int, phone: dict):
     layers = [source.phone for source in chain]
-    item = Layer(phones_owner.label, phones_owner.document, (*phones_owner.base, "phones", i),
-                 phone, phones_owner.evaluates)
+    item = make_layer(phones_owner.label, phones_owner.document, (*phones_owner.base, "phones", i),
+                      phone, phones_owner.evaluates)
     # The model may be the phone's own or a default for all of a user's phones.
     model = next((layer.data["model"] for layer in reversed([*layers, item]) if "model" in layer.data), None)
     if isinstance(model, str) and model in roster.phone_models:
@@ -250,55 +172,68 @@ def _phone_layers(roster: Roster, chain: list[Source], phones_owner: Layer, i: i
     return [*layers, item]
 
 
-def _evaluate(user: ResolvedUser, value: Any, path: YamlPath, base: YamlPath, layers: list[Layer],
-              context: dict, problems: list[Problem]) -> Any:
-    """`value` with the template strings that came from a layer allowed to hold
-    them rendered. Containers are rebuilt only where something changed, since
-    merged values share structure with the layers (and so with other users)."""
-    if isinstance(value, dict):
-        items = {k: _evaluate(user, v, (*path, k), base, layers, context, problems) for k, v in value.items()}
-        return value if all(items[k] is value[k] for k in value) else items
-    if isinstance(value, list):
-        items = [_evaluate(user, v, (*path, i), base, layers, context, problems) for i, v in enumerate(value)]
-        return value if all(a is b for a, b in zip(items, value)) else items
-    if not is_template(value):
-        return value
-    found = owner(layers, path)
-    if found is None or not found.evaluates:
-        return value
-    try:
-        rendered = compiled(value).render(context)
-        user.computed.append((*base, *path))
+class _Evaluation:
+    """Templates of one user evaluated: the paths they computed, and what failed."""
+
+    def __init__(self, user: ResolvedUser):
+        self.user = user
+        self.computed: list[YamlPath] = []
+        self.problems: list[Problem] = []
+
+    def value(self, value: Any, path: YamlPath, base: YamlPath, layers: list[Layer], context: dict) -> Any:
+        """`value` with the template strings that came from a layer allowed to hold
+        them rendered. Containers are rebuilt only where something changed, since
+        merged values share structure with the layers (and so with other users)."""
+        if isinstance(value, dict):
+            items = {k: self.value(v, (*path, k), base, layers, context) for k, v in value.items()}
+            return value if all(items[k] is value[k] for k in value) else items
+        if isinstance(value, list):
+            items = [self.value(v, (*path, i), base, layers, context) for i, v in enumerate(value)]
+            return value if all(a is b for a, b in zip(items, value)) else items
+        if not is_template(value):
+            return value
+        found = owner(layers, path)
+        if found is None or not found.evaluates:
+            return value
+        try:
+            rendered = render(value, context)
+        except Exception as exc:  # noqa: BLE001 - roster-supplied code may raise anything
+            self.problems.append(self.user.problem((*base, *path), "computed-value",
+                                                   f"computed value {brief(value)}: {_reason(exc)}"))
+            return value
+        self.computed.append((*base, *path))
         return rendered
-    except Exception as exc:  # noqa: BLE001 - roster-supplied code may raise anything
-        problems.append(user.problem((*base, *path), f"computed value {brief(value)}: {_reason(exc)}"))
-        return value
+
+    def fields(self, values: dict, base: YamlPath, layers: list[Layer], context: Callable[[], dict]) -> dict:
+        """Evaluate only the fields some layer of this user gave a template to;
+        the template context is made only then."""
+        keys = _template_keys(layers)
+        if not keys & values.keys():
+            return values
+        made = context()
+        out = dict(values)
+        for key in keys & values.keys():
+            out[key] = self.value(values[key], (key,), base, layers, made)
+        return out
 
 
 def _reason(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, TemplateError) else f"{type(exc).__name__}: {exc}"
+    return str(exc) if isinstance(exc, (TemplateError, TemplateLimit)) else f"{type(exc).__name__}: {exc}"
 
 
-def _evaluate_fields(user: ResolvedUser, values: dict, base: YamlPath, layers: list[Layer],
-                     context: Callable[[], dict], problems: list[Problem]) -> dict:
-    """Evaluate only the fields some layer of this user gave a template to;
-    the template context is made only then."""
-    keys = _template_keys(layers)
-    if not keys & values.keys():
-        return values
-    context = context()
-    out = dict(values)
-    for key in keys & values.keys():
-        out[key] = _evaluate(user, values[key], (key,), base, layers, context, problems)
-    return out
+def without_secrets(value: Any) -> Any:
+    """`value` with every secret field removed, at any depth (a phone's password too)."""
+    if isinstance(value, dict):
+        return {k: without_secrets(v) for k, v in value.items() if k not in SECRET_KEYS}
+    if isinstance(value, list):
+        return [without_secrets(v) for v in value]
+    return value
 
 
 def _context(values: dict, template_keys: Iterable[str]) -> dict:
-    """What a template may read: every field not itself computed, and no secret,
-    so that no template can copy one into a field that is shown."""
-    out = dict(values)
-    for key in SECRET_KEYS:
-        out.pop(key, None)
+    """What a template may read: every field not itself computed, and no secret
+    at any depth, so that no template can copy one into a field that is shown."""
+    out = without_secrets(values)
     for key in template_keys:
         if is_template(out.get(key)):
             del out[key]
@@ -309,39 +244,47 @@ def _template_keys(layers: list[Layer]) -> set[str]:
     return set().union(*(layer.template_keys for layer in layers))
 
 
-def resolve_user(roster: Roster, index: int, entry: dict, problems: list[Problem]) -> ResolvedUser:
+def resolve_user(roster: Roster, index: int, entry: dict) -> tuple[ResolvedUser, list[Problem]]:
+    """One user entry merged through its layers, templates evaluated."""
     name = str(entry.get("name"))
-    chain = _user_sources(roster, index, entry, problems, name)
+    chain, problems = _user_sources(roster, index, entry, name)
     layers = [source.fields for source in chain]
-    user = ResolvedUser(index, name, roster.merger.all(layers), layers)
-    written = user.fields  # as merged, before any template is evaluated
+    written = roster.merger.all(layers)  # as merged, before any template is evaluated
+    user = ResolvedUser(index, name, written, tuple(layers))
+    evaluation = _Evaluation(user)
     user_context = lambda: _context(written, _template_keys(layers))  # noqa: E731
-    user.fields = _evaluate_fields(user, written, (), layers, user_context, problems)
+    fields = evaluation.fields(written, (), layers, user_context)
     phones_owner = owner(layers, ("phones",))  # built-in has phones: [], so always found
-    phones = []
-    for i, phone in enumerate(user.fields.get("phones") or []):
-        phone_layers = _phone_layers(roster, chain, phones_owner, i, phone)
-        user.phone_layers.append(phone_layers)
-        merged = roster.merger.all(phone_layers)
-        context = lambda merged=merged, phone_layers=phone_layers: {  # noqa: E731
-            **user_context(), "phone": _context(merged, _template_keys(phone_layers))}
-        phones.append(_evaluate_fields(user, merged, ("phones", i), phone_layers, context, problems))
-    user.fields = {**user.fields, "phones": phones}
-    return user
+    phones, phone_layers = [], []
+    for i, phone in enumerate(fields.get("phones") or []):
+        layers_of_phone = _phone_layers(roster, chain, phones_owner, i, phone)
+        phone_layers.append(tuple(layers_of_phone))
+        merged = roster.merger.all(layers_of_phone)
+        user = replace(user, phone_layers=tuple(phone_layers))  # so that a problem here is located
+        evaluation.user = user
+        context = lambda merged=merged, layers_of_phone=layers_of_phone: {  # noqa: E731
+            **user_context(), "phone": _context(merged, _template_keys(layers_of_phone))}
+        phones.append(evaluation.fields(merged, ("phones", i), layers_of_phone, context))
+    resolved = replace(user, fields={**fields, "phones": phones}, phone_layers=tuple(phone_layers),
+                       computed=frozenset(evaluation.computed))
+    return resolved, problems + evaluation.problems
 
 
-def _split_name(display_name: str) -> tuple[str, str]:
+def split_name(display_name: str) -> tuple[str, str]:
+    """A display name as PortSIP's first and last name: the first word, and the rest."""
     first, _, last = display_name.strip().partition(" ")
     return first, last.strip()
 
 
-def link_blfs(users: list[ResolvedUser], problems: list[Problem], held_back: set[str]) -> None:
-    """Fill compact BLFs (an extension number) from the roster user who has it.
+def link_blfs(users: list[ResolvedUser], held_back: set[str]) -> tuple[list[ResolvedUser], list[Problem]]:
+    """Users with compact BLFs (an extension number) filled in from the roster
+    user who has that extension.
 
     A BLF naming a user held back by schema problems is left for the next run:
     that user's own problems are reported already.
     """
     by_extension = {u.fields.get("extension_number"): u for u in users}
+    out, problems = [], []
     for user in users:
         blfs = []
         for i, blf in enumerate(user.fields.get("blfs") or []):
@@ -352,25 +295,29 @@ def link_blfs(users: list[ResolvedUser], problems: list[Problem], held_back: set
             if target is None and blf in held_back:
                 continue
             if target is None:
-                problems.append(user.problem(("blfs", i),
-                                             f"no user in the roster has extension {blf}"))
+                problems.append(user.problem(("blfs", i), "blf-unknown", f"no user in the roster has extension {blf}"))
                 continue
-            first, last = _split_name(str(target.fields.get("display_name", "")))
+            first, last = split_name(str(target.fields.get("display_name", "")))
             blfs.append({"key": blf, "value": blf, "first_name": first, "last_name": last})
-        user.fields["blfs"] = blfs
+        out.append(replace(user, fields={**user.fields, "blfs": blfs}))
+    return out, problems
 
 
-def resolve(document: Document, included: list[Document] = (),
-            skip: set[int] = frozenset()) -> tuple[list[ResolvedUser], list[Problem]]:
-    """Resolve every user but those in `skip` (indexes of users with schema problems)."""
+def resolve(document: Document, included: list[Document] = (), skip: frozenset[int] = frozenset(),
+            progress: Progress | None = None) -> tuple[list[ResolvedUser], list[Problem]]:
+    """Every user but those in `skip` (indexes of users with schema problems),
+    resolved; problems in file order of discovery."""
     roster = prepare(document, included)
     problems: list[Problem] = []
     entries = document.data.get("users") or []
     users = []
     for i, entry in enumerate(entries):
-        progress.tick("resolving users", i, len(entries))
+        if progress:
+            progress.tick("resolving users", i, len(entries))
         if i not in skip:
-            users.append(resolve_user(roster, i, entry, problems))
+            user, found = resolve_user(roster, i, entry)
+            users.append(user)
+            problems += found
     held_back = {str(entries[i].get("extension_number")) for i in skip if isinstance(entries[i], dict)}
-    link_blfs(users, problems, held_back)
-    return users, problems
+    users, found = link_blfs(users, held_back)
+    return users, problems + found

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from generator.load import Document, load_file
 
@@ -18,11 +16,6 @@ def data_dir(name: str) -> Path:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parent.parent / name
-
-
-@cache
-def roster_schema() -> dict[str, Any]:
-    return json.loads((data_dir("schemas") / "roster.schema.json").read_text("utf-8"))
 
 
 @cache

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from functools import cache
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from generator.errors import Problem, brief, dotted
-from generator.fastschema import Compiler
-from generator.load import Document, YamlPath, value_at
-from generator.resources import roster_schema
+from generator.errors import brief
+from generator.load import Document, value_at
+from generator.model import SECRET_KEYS, Problem, YamlPath, dotted
 from generator.sandbox import is_template
+from generator.schema import facts, quick, schema_errors, unknown_keys, validator
 
 if TYPE_CHECKING:  # jsonschema is imported only when a value fails the quick check
-    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
-from generator.secrets import SECRET_KEYS
 
 _TYPE_WORDS = {
     "boolean": "true or false",
@@ -39,43 +36,6 @@ _JSON_TYPES = {
     dict: "object",
     type(None): "null",
 }
-
-
-@cache
-def validator(pointer: str | None = None) -> Draft202012Validator:
-    """The whole roster schema, or the part of it at `#/$defs/<pointer>`."""
-    from jsonschema import Draft202012Validator
-
-    schema = roster_schema()
-    if pointer:
-        shared = {k: v for k, v in schema.items() if k in ("$schema", "$id", "$defs")}
-        schema = {**shared, "$ref": f"#/$defs/{pointer}"}
-    return Draft202012Validator(schema)
-
-
-@cache
-def quick(pointer: str | None = None) -> Callable[[Any], bool]:
-    """A fast yes/no for the same schema (see fastschema); "no" means: ask `validator`."""
-    schema = roster_schema()
-    node = schema
-    for part in ["$defs", *pointer.split("/")] if pointer else []:
-        node = node[part]
-    return Compiler(schema).compile(node)
-
-
-def schema_errors(data: Any, pointer: str | None = None) -> Iterable[ValidationError]:
-    """jsonschema's errors for `data`, skipped when the quick check passes it."""
-    if quick(pointer)(data):
-        return ()
-    return validator(pointer).iter_errors(data)
-
-
-@cache
-def _fields(kind: str) -> frozenset[str]:
-    defs = roster_schema()["$defs"]
-    if kind == "phone":
-        return frozenset(defs["phone"]["properties"])
-    return frozenset(defs["userFields"]["properties"]) | {"profiles", "phone_defaults"}
 
 
 _PHONE_PARENTS = frozenset({"phones", "phone_defaults", "phone_models"})
@@ -95,7 +55,7 @@ def _shown(path: YamlPath, value: Any) -> str:
 
 def _accepts(branch: dict, value: Any) -> bool:
     if "$ref" in branch:
-        branch = roster_schema()["$defs"][branch["$ref"].rsplit("/", 1)[-1]]
+        branch = validator().schema["$defs"][branch["$ref"].rsplit("/", 1)[-1]]
     wanted = branch.get("type")
     if wanted is None:
         return "enum" in branch and isinstance(value, str)
@@ -113,12 +73,6 @@ def _branch_errors(error: ValidationError) -> list[ValidationError] | None:
     return [e for e in error.context if e.relative_schema_path[0] == fitting[0]]
 
 
-def _unexpected(error: ValidationError) -> list[str]:
-    # jsonschema names the unexpected keys only in its message.
-    inside = re.search(r"\((.*)\)", error.message)
-    return re.findall(r"'([^']*)'", inside.group(1)) if inside else []
-
-
 def _message(error: ValidationError, path: YamlPath, custom: str | None) -> str:
     value, kind = error.instance, error.validator
     if kind == "type":
@@ -129,8 +83,8 @@ def _message(error: ValidationError, path: YamlPath, custom: str | None) -> str:
         choices = ", ".join(str(c) for c in error.validator_value)
         return f"must be one of {choices}{_shown(path, value)}"
     if kind == "required":
-        missing = re.match(r"'([^']*)'", error.message)
-        return f"missing required field {missing.group(1) if missing else error.message}"
+        missing = [name for name in error.validator_value if name not in (error.instance or {})]
+        return f"missing required field {missing[0] if missing else '?'}"
     if custom:
         return f"{custom}{_shown(path, value)}"
     if kind == "minimum":
@@ -146,14 +100,32 @@ def _message(error: ValidationError, path: YamlPath, custom: str | None) -> str:
 
 def _suggest(name: str, path: YamlPath) -> str:
     in_phone = any(part in _PHONE_PARENTS for part in path)
+    known = facts()
     if len(path) == 1:
-        candidates = frozenset(roster_schema()["properties"])
+        candidates = known.top_fields
     else:
-        candidates = _fields("phone" if in_phone else "user")
-    if not in_phone and len(path) > 1 and name in _fields("phone"):
+        candidates = known.phone_fields if in_phone else known.user_fields | known.user_only | {"phone_defaults"}
+    if not in_phone and len(path) > 1 and name in known.phone_fields:
         return " (a phone setting: put it in phone_defaults or on a phone)"
     close = difflib.get_close_matches(name, candidates, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.'-]{1,40}")
+
+
+def _key_shown(name: Any) -> str:
+    """An unknown key is named only when it looks like a field name: a file
+    included by mistake (a key file, /etc/shadow) is not echoed line by line."""
+    return repr(name) if isinstance(name, str) and _PLAIN_KEY.fullmatch(name) else "(a key that is no field name)"
+
+
+_CODES = {"type": "schema-type", "enum": "schema-enum", "const": "schema-enum", "required": "schema-required",
+          "additionalProperties": "schema-unknown-field", "unevaluatedProperties": "schema-unknown-field"}
+
+
+def code_of(error: ValidationError) -> str:
+    return _CODES.get(error.validator, "schema-format")
 
 
 def _flatten(
@@ -177,8 +149,8 @@ def describe(
     for leaf, wording in _flatten([error]):
         path = (*base, *leaf.absolute_path)
         if leaf.validator in ("additionalProperties", "unevaluatedProperties"):
-            for name in _unexpected(leaf):
-                yield (*path, name), f"unknown field {brief(name)}{_suggest(name, (*path, name))}", leaf
+            for name in unknown_keys(leaf):
+                yield (*path, name), f"unknown field {_key_shown(name)}{_suggest(str(name), (*path, name))}", leaf
         else:
             yield path, _message(leaf, path, wording), leaf
 
@@ -224,40 +196,45 @@ def _errors(data: dict, included: bool) -> Iterable[tuple[ValidationError, YamlP
         return
     users = data.get("users")
     if not isinstance(users, list):
-        yield from ((e, ()) for e in validator().iter_errors(data))
+        yield from ((e, ()) for e in schema_errors(data))
         return
     yield from ((e, ()) for e in schema_errors({**data, "users": []}))
     for i, user in enumerate(users):
         yield from ((e, ("users", i)) for e in schema_errors(user, "user"))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Validation:
     """Schema problems, and which users they hold back.
 
     A problem outside `users:` (defaults, profiles, phone_models) holds back
-    everyone; a problem inside one user holds back only that user, so the
-    other users still go through the field rules in the same run.
+    everyone (`blocking`); a problem inside one user holds back only that
+    user, so the other users still go through the field rules in the same run.
     """
 
-    problems: list[Problem] = field(default_factory=list)
-    bad_users: set[int] = field(default_factory=set)
+    problems: tuple[Problem, ...] = ()
+    bad_users: frozenset[int] = frozenset()
     blocking: bool = False
+
+
+def _shape_problem(document: Document, included: bool) -> Problem:
+    if document.data is None:
+        message = "the roster is empty: it needs a users: list"
+    elif included:
+        message = "is not a shared roster file: expected a mapping of defaults:, profiles: and phone_models:"
+    else:
+        message = "the roster must be a mapping with defaults:, profiles: and users:"
+    return Problem(file=document.file, line=1, col=1, code="roster-shape", message=message)
 
 
 def validate(document: Document, included: bool = False) -> Validation:
     """The roster, or (`included`) a file it includes, against the schema."""
     data = document.data
-    if data is None and not included:
-        message = "the roster is empty: it needs a users: list"
-        return Validation([Problem(document.file, 1, 1, None, None, message)], blocking=True)
-    if data is None:
+    if data is None and included:
         return Validation()
     if not isinstance(data, dict):
-        kind = "an included file" if included else "the roster"
-        message = f"{kind} must be a mapping with defaults:, profiles: and {'phone_models:' if included else 'users:'}"
-        return Validation([Problem(document.file, 1, 1, None, None, message)], blocking=True)
-    result = Validation()
+        return Validation((_shape_problem(document, included),), blocking=True)
+    problems, bad_users, blocking = [], set(), False
     for error, base in _errors(data, included):
         for path, message, leaf in describe(error, base):
             if _computed_later(data, path, leaf):
@@ -265,9 +242,10 @@ def validate(document: Document, included: bool = False) -> Validation:
             unknown = leaf.validator in ("additionalProperties", "unevaluatedProperties")
             line, col = document.where(path, key=unknown)
             user, field_path = subject(data, path)
-            result.problems.append(Problem(document.file, line, col, user, field_path or None, message))
+            problems.append(Problem(file=document.file, line=line, col=col, code=code_of(leaf), message=message,
+                                    user=user, field=field_path or None))
             if len(path) >= 2 and path[0] == "users" and isinstance(path[1], int):
-                result.bad_users.add(path[1])
+                bad_users.add(path[1])
             else:
-                result.blocking = True
-    return result
+                blocking = True
+    return Validation(tuple(problems), frozenset(bad_users), blocking)

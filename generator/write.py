@@ -1,7 +1,14 @@
 """Stage 6, write: CSV bytes to stdout, or atomically to a file.
 
-A file is written to a temporary sibling and renamed over the target, so a run
-that fails or is interrupted leaves the previous file exactly as it was.
+A regular file (or a new path) is written to a temporary sibling and renamed
+over the target, so a run that fails or is interrupted leaves the previous
+file exactly as it was. A FIFO or a character device (/dev/stdout) is
+written in place: renaming over it would take it away from its reader.
+Anything else (a folder, a socket, a block device) is refused.
+
+Where the temporary file needs a name (between linkat and rename, or on a
+system without O_TMPFILE), the name holds the writer's process id, and a
+later write to the same folder removes such files whose writer is gone.
 """
 
 from __future__ import annotations
@@ -9,11 +16,14 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import secrets
+import stat
 import sys
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+
+from generator.errors import UsageError
 
 BOM = "\ufeff"
 
@@ -55,7 +65,7 @@ def _give_name(fd: int, folder: Path, name: str) -> str:
     folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         while True:
-            temporary = f".{name}.{secrets.token_hex(6)}.tmp"
+            temporary = _temporary_name(name)
             try:
                 os.link(f"/proc/self/fd/{fd}", temporary, dst_dir_fd=folder_fd, follow_symlinks=True)
                 return str(folder / temporary)
@@ -65,30 +75,131 @@ def _give_name(fd: int, folder: Path, name: str) -> str:
         os.close(folder_fd)
 
 
-def write_atomic(path: Path, text: str | Iterable[str]) -> None:
+def _temporary_name(name: str) -> str:
+    return f".{name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
+
+
+def _clean_leftovers(folder: Path, name: str) -> None:
+    """Remove temporary files of earlier writes to `name` whose process is gone
+    (killed between naming and renaming): each may hold every password."""
+    pattern = re.compile(rf"\.{re.escape(name)}\.(\d+)\.[0-9a-f]{{12}}\.tmp")
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        found = pattern.fullmatch(entry.name)
+        if found and not _alive(int(found.group(1))) and entry.is_file(follow_symlinks=False):
+            Path(entry.path).unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: leave its file alone
+    return True
+
+
+def _named_temporary(folder: Path, name: str) -> tuple[int, str]:
+    while True:
+        temporary = str(folder / _temporary_name(name))
+        try:
+            return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), temporary
+        except FileExistsError:
+            continue
+
+
+def write_atomic(path: Path, text: str | Iterable[str], ok: Callable[[], bool] = lambda: True) -> None:
     """Replace `path` with `text` (UTF-8; a string or pieces of one) in one
-    rename, so the old file stays whole until the new one is. The file is
-    created readable by its owner only: every row holds passwords."""
+    rename, so the old file stays whole until the new one is; nothing is
+    kept when `ok()` says no once the text is written. The file is created
+    readable by its owner only: every row holds passwords."""
     folder = path.parent if str(path.parent) else Path(".")
+    _clean_leftovers(folder, path.name)
     pieces = [text] if isinstance(text, str) else text
     fd = _unnamed_file(folder)
     unnamed = fd is not None
     temporary = None
     if not unnamed:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        fd, temporary = _named_temporary(folder, path.name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             for piece in pieces:
                 handle.write(piece)
             handle.flush()
+            if not ok():
+                return
             os.fsync(handle.fileno())
             if unnamed:
                 temporary = _give_name(handle.fileno(), folder, path.name)
         os.replace(temporary, path)
-    except BaseException:
+        temporary = None
+    finally:
         if temporary is not None:
             Path(temporary).unlink(missing_ok=True)
-        raise
+
+
+def _write_in_place(path: Path, pieces: Iterable[str]) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        for piece in pieces:
+            handle.write(piece)
+
+
+def output_kind(path: Path) -> str:
+    """"replace" (a regular file or a new path), "stream" (a FIFO or a
+    character device, written in place) or "refuse"."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "refuse" if path.is_symlink() else "replace"  # a link to nothing: where would it go?
+    if stat.S_ISREG(mode):
+        return "replace" if not path.is_symlink() else "stream"
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
+        return "stream"
+    return "refuse"
+
+
+def write_output(path: Path | None, pieces: Iterable[str], ok: Callable[[], bool] = lambda: True) -> None:
+    """The CSV to stdout (None), or to `path` as its kind allows (output_kind)."""
+    if path is None:
+        write_stdout(pieces)
+        return
+    kind = output_kind(path)
+    if kind == "refuse":
+        raise UsageError(f"cannot write {path}: not a regular file, a pipe or a terminal")
+    try:
+        if kind == "stream":
+            _write_in_place(path, pieces)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, pieces, ok)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def write_new_private(path: Path, text: str) -> None:
+    """A new file readable by its owner only; an existing one is never replaced."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise UsageError(f"{path} exists; a key is never overwritten (remove it first)") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (through links, or both new and equal)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 def write_stdout(text: str | Iterable[str]) -> None:

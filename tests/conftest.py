@@ -32,8 +32,9 @@ def master_key():
 class Ran:
     """What a run of the command gave: the shape of subprocess.CompletedProcess."""
 
-    def __init__(self, returncode: int, stdout: str, stderr: str):
+    def __init__(self, returncode: int, stdout: str, stderr: str, stdout_bytes: bytes = b""):
         self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+        self.stdout_bytes = stdout_bytes  # as written: `stdout` has its line ends made \n by click
 
 
 def run_module(*args: str, cwd: Path | None = None, env: dict | None = None) -> Ran:
@@ -52,7 +53,7 @@ def run_module(*args: str, cwd: Path | None = None, env: dict | None = None) -> 
         os.chdir(saved)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
-    return Ran(result.exit_code, result.stdout, result.stderr)
+    return Ran(result.exit_code, result.stdout, result.stderr, result.stdout_bytes)
 
 
 def run_real(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, read_csv
 from jsonschema import Draft202012Validator
 
-from generator.pipeline import generate
+from generator.commands.generate import generate
 
 API = json.loads((Path(__file__).parent / "fixtures" / "portsip-v22-openapi-user-schemas.json")
                  .read_text("utf-8"))
@@ -23,7 +23,7 @@ JSON_COLUMNS = ["office_hours", "custom_forward_rules", "blfs", "offline_office_
 
 @pytest.fixture(scope="module")
 def rows():
-    text = generate(ROOT / "roster.example.yaml").text
+    text = generate(ROOT / "roster.example.yaml").text()
     header, *body = read_csv(text)
     assert len(header) == 32
     return [dict(zip(header, row)) for row in body]
@@ -96,7 +96,7 @@ def test_cells_have_the_key_sets_of_the_guide_examples(rows):
 
 
 def test_v16_phones_have_the_v16_guide_keys():
-    text = generate(ROOT / "tests" / "cases" / "full-v16" / "roster.yaml").text
+    text = generate(ROOT / "tests" / "cases" / "full-v16" / "roster.yaml").text()
     header, *body = read_csv(text)
     assert len(header) == 31 and "sms" not in header
     phones = json.loads(dict(zip(header, body[0]))["phones"])

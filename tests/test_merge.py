@@ -6,11 +6,12 @@ import json
 
 from conftest import MINIMAL_USER, read_csv
 
-from generator.pipeline import generate, resolve_roster
+from generator.commands.generate import generate
+from generator.pipeline import run as resolve_roster
 
 
 def _rows(write_roster, text: str) -> list[dict[str, str]]:
-    csv_text = generate(write_roster(text)).text
+    csv_text = generate(write_roster(text)).text()
     header, *rows = read_csv(csv_text)
     return [dict(zip(header, row)) for row in rows]
 

@@ -13,9 +13,10 @@ from conftest import ROOT, read_csv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from generator.cells import cell_text
 from generator.cli import app
-from generator.pipeline import generate, resolve_roster
-from generator.render import cell_text
+from generator.commands.generate import generate
+from generator.pipeline import run as resolve_roster
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -57,7 +58,7 @@ def test_valid_roster_reads_back_as_its_resolved_users(tmp_path, case):
     roster, users = case
     path = tmp_path / "roster.yaml"
     path.write_text(yaml.safe_dump(roster, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    header, *rows = read_csv(generate(path).text)
+    header, *rows = read_csv(generate(path).text())
     resolved = resolve_roster(path).users
     assert len(rows) == len(users) == len(resolved)
     for row, user, written in zip(rows, resolved, users):

@@ -6,7 +6,7 @@ import re
 
 from conftest import DEMO_KEY, ROOT, read_csv
 
-from generator.pipeline import generate
+from generator.commands.generate import generate
 
 README = (ROOT / "README.md").read_text("utf-8")
 
@@ -16,7 +16,7 @@ def test_readme_roster_generates(write_roster, monkeypatch):
     roster = re.findall(r"```yaml\n(.*?)```", README, re.S)[0]
     generated = generate(write_roster(roster))
     assert generated.count == 2
-    header, *rows = read_csv(generated.text)
+    header, *rows = read_csv(generated.text())
     assert len(header) == 32 and len(rows) == 2
     assert not generated.warnings
 

@@ -6,8 +6,8 @@ import json
 
 from conftest import read_csv
 
+from generator.commands.generate import generate
 from generator.load import load_text
-from generator.pipeline import generate
 
 ROSTER = """\
 pbx_version: v22
@@ -30,7 +30,7 @@ users:
 def _row(write_roster, **values) -> dict[str, str]:
     fields = {"name": "jim1", "extension": "101", "pin": "409296", "forward": "voicemail",
               "mac": "cc:5e:f8:41:b7:95", **values}
-    text = generate(write_roster(ROSTER.format(**fields))).text
+    text = generate(write_roster(ROSTER.format(**fields))).text()
     header, row = read_csv(text)
     return dict(zip(header, row))
 
@@ -69,7 +69,7 @@ def test_number_to_forward_to_keeps_plus_and_zeros(write_roster):
 def test_duplicate_key_names_both_lines():
     _, problems = load_text("users:\n  - name: a\n    email: x\n    email: y\n", "r.yaml")
     assert [str(p) for p in problems] == [
-        "r.yaml:4:5: duplicate key 'email': first at line 3, again at line 4"
+        "r.yaml:4:5: duplicate key 'email': first at line 3, again at line 4 [yaml-duplicate-key]"
     ]
 
 

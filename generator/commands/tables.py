@@ -1,22 +1,24 @@
-"""`diff`: what a change to a roster (or between two CSVs) does to the PBX.
+"""Rosters and CSVs as tables of cells, and what differs between two of them.
 
 Both sides are compared as CSV tables, whatever they came from, so a roster
 can be compared with an export. Users are matched by name; inside JSON cells
-changes are reported per leaf (`phones[0].mac`). Secret values never leave
-this module: a changed secret is reported as changed, without its value.
+changes are reported per leaf (`phones[0].mac`). A changed secret is reported
+as changed, without its value.
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from generator.errors import dotted
-from generator.secrets import SECRET_KEYS
+from generator.commands.revision import git_show
+from generator.errors import RosterInvalid, UsageError
+from generator.load import load_text
+from generator.model import SECRET_KEYS, dotted
 
 
 @dataclass
@@ -133,84 +135,22 @@ def compare(old: Table, new: Table) -> Plan:
     return plan
 
 
-# ---- formats ---------------------------------------------------------------
-
-def _value(value: Any) -> str:
-    return "(none)" if value is None else json.dumps(value, ensure_ascii=False)
 
 
-def _summary(plan: Plan) -> str:
-    return f"{len(plan.added)} added, {len(plan.removed)} removed, {len(plan.changed)} changed"
+def is_csv(path: Path) -> bool:
+    return path.suffix.lower() == ".csv"
 
 
-ADDED = "Added: importing the CSV creates them"
-REMOVED = "Removed: delete them in the portal (an import never deletes a user)"
-CHANGED = "Changed: edit them in the portal (an import does not update a user that exists)"
-
-
-def as_text(plan: Plan) -> str:
-    if plan.empty:
-        return f"no differences ({plan.old} -> {plan.new})\n"
-    lines = [f"{_summary(plan)} ({plan.old} -> {plan.new})"]
-    if plan.columns_added or plan.columns_removed:
-        lines.append(f"columns added: {', '.join(plan.columns_added) or '-'}; "
-                     f"removed: {', '.join(plan.columns_removed) or '-'}")
-    for title, mark, users in ((ADDED, "+", plan.added), (REMOVED, "-", plan.removed), (CHANGED, "~", plan.changed)):
-        if not users:
-            continue
-        lines += ["", f"{title}:"]
-        for user in users:
-            lines.append(f"  {mark} {user.name}  (extension {user.extension})")
-            for change in user.changes:
-                if change.secret:
-                    lines.append(f"      {change.field}: changed (secret, not shown)")
-                else:
-                    lines.append(f"      {change.field}: {_value(change.old)} -> {_value(change.new)}")
-    return "\n".join(lines) + "\n"
-
-
-def _code(value: Any) -> str:
-    return f"<code>{html.escape(_value(value))}</code>"
-
-
-def as_markdown(plan: Plan) -> str:
-    lines = [f"### PortSIP roster plan: {_summary(plan)}", "",
-             f"<code>{html.escape(plan.old)}</code> → <code>{html.escape(plan.new)}</code>", ""]
-    if plan.empty:
-        return "\n".join([*lines, "No differences."]) + "\n"
-    if plan.columns_added or plan.columns_removed:
-        lines += [f"Columns added: {', '.join(plan.columns_added) or '-'}; "
-                  f"removed: {', '.join(plan.columns_removed) or '-'}", ""]
-    for title, users in ((ADDED, plan.added), (REMOVED, plan.removed), (CHANGED, plan.changed)):
-        if not users:
-            continue
-        lines += [f"**{title}**", ""]
-        for user in users:
-            lines.append(f"- <code>{html.escape(user.name)}</code> (extension {html.escape(user.extension)})")
-            for change in user.changes:
-                shown = "changed (secret, not shown)" if change.secret else \
-                    f"{_code(change.old)} → {_code(change.new)}"
-                lines.append(f"  - <code>{html.escape(change.field)}</code>: {shown}")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def as_json(plan: Plan) -> str:
-    def user(u: UserChange) -> dict:
-        return {"name": u.name, "extension": u.extension}
-
-    def change(c: Change) -> dict:
-        return {"field": c.field, "secret": True} if c.secret else {"field": c.field, "old": c.old, "new": c.new}
-
-    data = {
-        "old": plan.old,
-        "new": plan.new,
-        "added": [user(u) for u in plan.added],
-        "removed": [user(u) for u in plan.removed],
-        "changed": [{**user(u), "changes": [change(c) for c in u.changes]} for u in plan.changed],
-        "columns": {"added": plan.columns_added, "removed": plan.columns_removed},
-    }
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-
-
-FORMATS = {"text": as_text, "markdown": as_markdown, "json": as_json}
+def names_at(path: Path, rev: str | None) -> set[str]:
+    """The user names of a roster or CSV, now or at `rev`; no checks, as the
+    old version only tells which users already exist."""
+    if rev is None and not path.is_file():
+        raise UsageError(f"no file at {path}")
+    data = git_show(path, rev) if rev else path.read_bytes()
+    if is_csv(path):
+        return set(read_table(data.decode("utf-8", "replace"), str(path)).rows)
+    document, problems = load_text(data.decode("utf-8", "replace"), str(path))
+    if document.data is None and problems:
+        raise RosterInvalid(problems)
+    users = document.data.get("users") if isinstance(document.data, dict) else None
+    return {str(u["name"]) for u in users or [] if isinstance(u, dict) and "name" in u}

@@ -14,20 +14,27 @@ import io
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import cache
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from generator import expand
-from generator.errors import UsageError
-from generator.render import ColumnSet
-from generator.resources import builtin_defaults, roster_schema
-from generator.secrets import mac_key, secret_paths
+from generator.commands.diff import table
+from generator.commands.generate import generate
+from generator.commands.tables import Plan, compare, read_table
+from generator.errors import RosterInvalid, UsageError
+from generator.model import ColumnSet, Problem, mac_key
+from generator.pipeline import Options
+from generator.render import load_column_set, versions
+from generator.resolve import split_name
+from generator.resources import builtin_defaults
+from generator.schema import facts
+from generator.secrets.fill import secret_at, secret_paths
+from generator.write import write_atomic
 
 FROM_FILE = {"secrets_file": True}
 IDENTITY = ("name", "display_name", "extension_number")  # never shared, written first
-_COMPACT_FIELDS = ("office_hours", "custom_forward_rules", "blfs")
 
 
 @dataclass
@@ -67,30 +74,8 @@ def pick_column_set(header: list[str], column_sets: list[ColumnSet], label: str)
                      f"which also has {', '.join(missing[:8])}{', ...' if len(missing) > 8 else ''}")
 
 
-@cache
-def _field_types() -> dict[str, set[str]]:
-    """The JSON types each user field may hold, by the roster schema."""
-    schema = roster_schema()
-    return {name: _kinds(spec, schema["$defs"]) for name, spec in schema["$defs"]["userFields"]["properties"].items()}
-
-
-def _kinds(spec: dict, defs: dict) -> set[str]:
-    if "$ref" in spec:
-        return _kinds(defs[spec["$ref"].rsplit("/", 1)[-1]], defs)
-    kinds = set(_listed(spec.get("type")))
-    for branch in spec.get("anyOf", []) + spec.get("oneOf", []):
-        kinds |= _kinds(branch, defs)
-    if "enum" in spec:
-        kinds.add("string")
-    return kinds
-
-
-def _listed(value: Any) -> list:
-    return value if isinstance(value, list) else [value] if value else []
-
-
 def cell_value(column: str, cell: str, warnings: list[str], where: str) -> Any:
-    kinds = _field_types().get(column, {"string"})
+    kinds = facts().field_kinds.get(column, frozenset({"string"}))
     if kinds & {"object", "array"} and cell.strip()[:1] in ("{", "["):
         try:
             return json.loads(cell)
@@ -118,8 +103,9 @@ def _take_secrets(user: dict) -> dict:
     """Move the user's secrets out of `user`, leaving a reference to the
     secrets file; they come back in the shape --secrets reads."""
     found: dict[str, Any] = {}
-    for path, _, holder in list(secret_paths(user)):
-        value = holder[path[-1]]
+    for path, _ in list(secret_paths(user)):
+        holder = user if len(path) == 1 else user["phones"][path[1]]
+        value = secret_at(user, path)
         if value in (None, ""):
             continue
         if path[0] != "phones":
@@ -259,8 +245,7 @@ def _compact_blf(blf: Any, display_names: dict[str, str]) -> Any:
     number = blf["value"]
     if blf["key"] != number or number not in display_names:
         return blf
-    first, _, last = display_names[number].strip().partition(" ")
-    return number if (first, last.strip()) == (blf["first_name"], blf["last_name"]) else blf
+    return number if split_name(display_names[number]) == (blf["first_name"], blf["last_name"]) else blf
 
 
 def compact(users: list[dict], columns: list[str]) -> tuple[dict, list[dict], dict]:
@@ -363,3 +348,57 @@ def _space_users(text: str) -> str:
     """A blank line between users, as a person would write it."""
     head, found, users = text.partition("\nusers:\n")
     return head + found + users.replace("\n  - name:", "\n\n  - name:")
+
+
+# ---- the command ----------------------------------------------------------------
+
+def import_file(path: Path, templates: Path | None = None, literal_secrets: bool = False) -> Imported:
+    """A PortSIP export as a roster (and its secrets); the version is told by the header."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    export = read_export(data, str(path))
+    column_sets = [load_column_set(v, templates) for v in versions(templates)]
+    return import_export(export, pick_column_set(export.header, column_sets, str(path)), literal_secrets)
+
+
+def round_trip(export: Path, roster: Path, options: Options) -> Plan:
+    """What generating the imported roster changes against the export: nothing, when all is well."""
+    before = table(export, options, str(export))
+    after = read_table(generate(roster, options, str(roster)).text(), str(roster))
+    return compare(before, after)
+
+
+@dataclass
+class ImportResult:
+    imported: Imported
+    secrets_file: Path | None  # where the secrets went, if the export had any
+    problems: list[Problem]  # the new roster's, when the export's values break a rule
+    plan: Plan | None  # what generating the new roster changes against the export
+
+
+def import_to(export: Path, roster: Path, secrets_file: Path | None, templates: Path | None = None,
+              force: bool = False) -> ImportResult:
+    """Write the roster (and the secrets file) made from `export`, then
+    generate it and compare with the export. `secrets_file` None: keep the
+    secrets in the roster."""
+    for target in (roster, secrets_file):
+        if target is not None and target.exists() and not force:
+            raise UsageError(f"{target} exists; pass --force to overwrite it")
+    imported = import_file(export, templates, literal_secrets=secrets_file is None)
+    comment = f"Imported from {export.name} (PortSIP {imported.version}, {imported.users} users) by portsip-roster."
+    if imported.secrets:
+        comment += f"\nPasswords and PINs are in {secrets_file.name}: generate with --secrets {secrets_file.name}."
+    try:
+        write_atomic(roster, to_yaml(imported.roster, comment))
+        if imported.secrets:
+            write_atomic(secrets_file, to_yaml(imported.secrets, "Secrets by user name. Keep this file out of git."))
+    except OSError as exc:
+        raise UsageError(f"cannot write: {exc.strerror}") from exc
+    kept = secrets_file if imported.secrets else None
+    try:
+        plan = round_trip(export, roster, Options(templates=templates, secrets=kept))
+    except RosterInvalid as exc:
+        return ImportResult(imported, kept, exc.problems, None)
+    return ImportResult(imported, kept, [], plan)

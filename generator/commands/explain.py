@@ -6,10 +6,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from generator.errors import UsageError, dotted
+from generator.errors import UsageError
+from generator.model import MASK, SECRET_KEYS, ResolvedUser, dotted
 from generator.pipeline import Resolved
-from generator.resolve import ResolvedUser
-from generator.secrets import MASK, SECRET_KEYS
 
 
 def _leaves(value: Any, path: tuple) -> Iterator[tuple[tuple, Any]]:

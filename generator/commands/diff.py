@@ -1,0 +1,120 @@
+"""`diff`: what a change to a roster (or between two CSVs) does to the PBX,
+in words for a terminal, a pull request (markdown) or a script (json).
+Secret values never reach these: a changed secret shows as changed."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from generator.commands.generate import generate
+from generator.commands.revision import at_revision
+from generator.commands.tables import Change, Plan, Table, UserChange, is_csv, read_table
+from generator.errors import UsageError
+from generator.pipeline import Options
+
+
+def table(path: Path, options: Options, display: str) -> Table:
+    """A roster or a CSV as a table of cells, for comparing. A roster's secrets
+    that cannot be had here become stand-ins: only whether they changed matters."""
+    if is_csv(path):
+        try:
+            with open(path, "rb") as handle:
+                return read_table(handle.read().decode("utf-8"), display)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read {display}: {getattr(exc, 'strerror', None) or exc}") from exc
+    text = generate(path, replace(options, lenient_secrets=True), display).text()
+    return read_table(text, display)
+
+
+def table_at(path: Path, options: Options, rev: str | None) -> Table:
+    if rev is None:
+        if not path.exists():
+            raise UsageError(f"no file at {path}")
+        return table(path, options, str(path))
+    with at_revision(path, rev) as old:
+        return table(old, options, f"{path} at {rev}")
+
+
+def _value(value: Any) -> str:
+    return "(none)" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _summary(plan: Plan) -> str:
+    return f"{len(plan.added)} added, {len(plan.removed)} removed, {len(plan.changed)} changed"
+
+
+ADDED = "Added: importing the CSV creates them"
+REMOVED = "Removed: delete them in the portal (an import never deletes a user)"
+CHANGED = "Changed: edit them in the portal (an import does not update a user that exists)"
+
+
+def as_text(plan: Plan) -> str:
+    if plan.empty:
+        return f"no differences ({plan.old} -> {plan.new})\n"
+    lines = [f"{_summary(plan)} ({plan.old} -> {plan.new})"]
+    if plan.columns_added or plan.columns_removed:
+        lines.append(f"columns added: {', '.join(plan.columns_added) or '-'}; "
+                     f"removed: {', '.join(plan.columns_removed) or '-'}")
+    for title, mark, users in ((ADDED, "+", plan.added), (REMOVED, "-", plan.removed), (CHANGED, "~", plan.changed)):
+        if not users:
+            continue
+        lines += ["", f"{title}:"]
+        for user in users:
+            lines.append(f"  {mark} {user.name}  (extension {user.extension})")
+            for change in user.changes:
+                if change.secret:
+                    lines.append(f"      {change.field}: changed (secret, not shown)")
+                else:
+                    lines.append(f"      {change.field}: {_value(change.old)} -> {_value(change.new)}")
+    return "\n".join(lines) + "\n"
+
+
+def _code(value: Any) -> str:
+    return f"<code>{html.escape(_value(value))}</code>"
+
+
+def as_markdown(plan: Plan) -> str:
+    lines = [f"### PortSIP roster plan: {_summary(plan)}", "",
+             f"<code>{html.escape(plan.old)}</code> → <code>{html.escape(plan.new)}</code>", ""]
+    if plan.empty:
+        return "\n".join([*lines, "No differences."]) + "\n"
+    if plan.columns_added or plan.columns_removed:
+        lines += [f"Columns added: {', '.join(plan.columns_added) or '-'}; "
+                  f"removed: {', '.join(plan.columns_removed) or '-'}", ""]
+    for title, users in ((ADDED, plan.added), (REMOVED, plan.removed), (CHANGED, plan.changed)):
+        if not users:
+            continue
+        lines += [f"**{title}**", ""]
+        for user in users:
+            lines.append(f"- <code>{html.escape(user.name)}</code> (extension {html.escape(user.extension)})")
+            for change in user.changes:
+                shown = "changed (secret, not shown)" if change.secret else \
+                    f"{_code(change.old)} → {_code(change.new)}"
+                lines.append(f"  - <code>{html.escape(change.field)}</code>: {shown}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def as_json(plan: Plan) -> str:
+    def user(u: UserChange) -> dict:
+        return {"name": u.name, "extension": u.extension}
+
+    def change(c: Change) -> dict:
+        return {"field": c.field, "secret": True} if c.secret else {"field": c.field, "old": c.old, "new": c.new}
+
+    data = {
+        "old": plan.old,
+        "new": plan.new,
+        "added": [user(u) for u in plan.added],
+        "removed": [user(u) for u in plan.removed],
+        "changed": [{**user(u), "changes": [change(c) for c in u.changes]} for u in plan.changed],
+        "columns": {"added": plan.columns_added, "removed": plan.columns_removed},
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+FORMATS = {"text": as_text, "markdown": as_markdown, "json": as_json}

@@ -1,0 +1,124 @@
+"""`generate`: the CSV of each roster, written whole or not at all."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.commands.tables import Plan, compare, names_at, read_table
+from generator.errors import RosterInvalid, UsageError
+from generator.model import Problem
+from generator.pipeline import Options, few_collections, run
+from generator.progress import Progress
+from generator.render import Rendered
+from generator.write import csv_chunks
+
+DEFAULT = Options()
+
+
+@dataclass
+class Generated:
+    """A checked roster ready to be written. The rows are made while the
+    text is written (`chunks`), so a large CSV is never all in memory; a cell
+    template that fails shows in `rendered.problems` once they are used up."""
+
+    roster: Path
+    rendered: Rendered
+    warnings: list[Problem]
+
+    @property
+    def count(self) -> int:
+        return len(self.rendered.users)
+
+    def chunks(self, bom: bool = False) -> Iterator[str]:
+        return csv_chunks(self.rendered.header, self.rendered.rows(), bom)
+
+    def text(self, bom: bool = False) -> str:
+        """The whole CSV; RosterInvalid when a cell template fails."""
+        with few_collections():
+            text = "".join(self.chunks(bom))
+        if self.rendered.problems:
+            raise RosterInvalid(self.rendered.problems)
+        return text
+
+
+def generate(path: Path, options: Options = DEFAULT, display: str | None = None,
+             exclude: frozenset[str] = frozenset(), progress: Progress | None = None) -> Generated:
+    """The rows to write and the warnings; RosterInvalid when there is any error."""
+    resolved = run(path, options, display, progress)
+    if resolved.errors:
+        raise RosterInvalid(list(resolved.problems))
+    return Generated(path, resolved.rendered(exclude, progress), resolved.warnings)
+
+
+def generate_all(rosters: list[Path], options: Options, since: str | None = None,
+                 progress: Progress | None = None) -> list[Generated]:
+    """Every roster, or none: the problems of all of them in one RosterInvalid.
+
+    `since` is an older roster or CSV file, or else a git revision of each
+    roster; users whose names it has are checked but not written."""
+    results, problems = [], []
+    for roster in rosters:
+        try:
+            existing: frozenset[str] = frozenset()
+            if since is not None:
+                old = Path(since)
+                existing = frozenset(names_at(old, None) if old.is_file() else names_at(roster, since))
+            results.append(generate(roster, options, str(roster), existing, progress))
+        except RosterInvalid as exc:
+            problems += exc.problems
+    if problems:
+        raise RosterInvalid(problems)
+    return results
+
+
+def output_paths(rosters: list[Path], output: Path | None, out_dir: Path | None, check: Path | None) -> list:
+    """Where each roster's CSV goes (None: stdout), or is compared with for --check."""
+    if output is not None and out_dir is not None:
+        raise UsageError("give -o FILE or --out-dir DIR, not both")
+    if len(rosters) == 1 and out_dir is None:
+        return [check or output]
+    if output is not None:
+        raise UsageError("-o takes one roster; for several, use --out-dir DIR")
+    folder = check or out_dir
+    if folder is None:
+        raise UsageError("several rosters need --out-dir DIR (one CSV per roster), or --check DIR")
+    stems = [r.stem for r in rosters]
+    clash = sorted({s for s in stems if stems.count(s) > 1})
+    if clash:
+        raise UsageError(f"two rosters would write the same file: {', '.join(c + '.csv' for c in clash)}")
+    return [folder / f"{stem}.csv" for stem in stems]
+
+
+@dataclass
+class Freshness:
+    """How a CSV on disk compares with what its roster generates."""
+
+    target: Path
+    roster: Path | None  # None: a CSV no roster makes any more
+    state: str  # "current", "stale", "missing" or "orphan"
+    plan: Plan | None = None  # for a stale file: what differs (empty when only the bytes do)
+
+
+def freshness(result: Generated, target: Path, bom: bool = False) -> Freshness:
+    if not target.exists():
+        return Freshness(target, result.roster, "missing")
+    try:
+        with open(target, "rb") as handle:
+            current = handle.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {target}: {exc.strerror}") from exc
+    text = result.text(bom)
+    if current == text.encode("utf-8"):
+        return Freshness(target, result.roster, "current")
+    plan = compare(read_table(current.decode("utf-8", "replace"), str(target)), read_table(text, str(result.roster)))
+    return Freshness(target, result.roster, "stale", plan)
+
+
+def orphans(folder: Path, targets: list[Path]) -> list[Freshness]:
+    """CSVs in a --check folder that no roster makes any more."""
+    if not folder.is_dir():
+        return []
+    made = {t.resolve() for t in targets}
+    return [Freshness(p, None, "orphan") for p in sorted(folder.glob("*.csv")) if p.resolve() not in made]

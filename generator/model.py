@@ -1,0 +1,248 @@
+"""The vocabulary every stage shares: problems and their codes, secret fields,
+layers, resolved users and column sets. A leaf: it imports nothing of ours,
+so any stage may import it and it can never take part in an import cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from generator.load import Document
+
+YamlPath = tuple[str | int, ...]
+Level = Literal["error", "warning"]
+
+# Every problem has one of these codes: stable names to grep for, to assert in
+# tests and to look up in docs/problems.md. A new rule adds a line here.
+CODES: Mapping[str, str] = MappingProxyType({
+    "yaml-syntax": "the file is not valid YAML, or not UTF-8",
+    "yaml-duplicate-key": "a key written twice in one mapping",
+    "yaml-tag": "a YAML tag this tool does not read (!!int, !vault ...)",
+    "yaml-limit": "nesting, a value's length or alias expansion past the safe limit",
+    "include": "an included file that is missing, outside the roster's folder, unreadable or a cycle",
+    "roster-shape": "the roster (or an included file) is not a mapping",
+    "schema-type": "a value of the wrong type",
+    "schema-enum": "a value outside the allowed choices",
+    "schema-required": "a field the PBX requires is missing once the layers are merged",
+    "schema-unknown-field": "a field no PBX version has",
+    "schema-format": "a value of the right type in the wrong format (pattern, length, range)",
+    "pbx-version": "no column set for the PBX version asked for",
+    "pbx-unsupported": "a field this PBX version has no column for",
+    "column-set": "a column set (templates/<version>.yaml) that cannot be used",
+    "cell-template": "a column's cell template that fails for a user",
+    "unknown-profile": "a user names a profile no layer defines",
+    "unknown-phone-model": "a phone's model has no vendor and provisioning file in any layer",
+    "computed-value": "a computed default (a template) that fails or gives too much",
+    "blf-unknown": "a compact BLF names an extension no user in the roster has",
+    "reserved-name": "a user name the PBX keeps for itself",
+    "duplicate": "a name, extension or MAC address used twice",
+    "control-character": "a control character (escaped or raw) in a value",
+    "formula": "text a spreadsheet would run as a formula",
+    "office-hours": "a time range that ends before it starts, or overlaps another",
+    "forward-number": "a forward rule that needs a number and has none",
+    "target-unknown": "a forward or BLF target that looks like an extension but is not in the roster",
+    "policy": "a password or PIN policy that cannot be met",
+    "secret-policy": "a password or PIN that breaks the tenant's policy",
+    "secret-missing": "a secret whose source cannot be read (no key, unset variable, no entry)",
+    "secret-unchecked": "a secret not at hand here, so not checked (validate, --redact)",
+    "secrets-file": "the --secrets file is not shaped as the tool reads it",
+    "secrets-file-unused": "an entry in the --secrets file for a user the roster does not have",
+    "literal-secret": "a password or PIN written in the roster itself (--no-literal-secrets)",
+    "key-file": "a key or secrets file that others can read, or the README's demo key in use",
+})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """One thing wrong with a roster, located in the file that caused it.
+
+    Lines and columns are 1-based, as editors show them. `code` is one of CODES.
+    """
+
+    file: str
+    line: int
+    col: int
+    code: str
+    message: str
+    user: str | None = None
+    field: str | None = None
+    level: Level = "error"
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise ValueError(f"unknown problem code {self.code!r}")
+
+    @property
+    def warning(self) -> bool:
+        return self.level == "warning"
+
+    def __str__(self) -> str:
+        parts = [f"{self.file}:{self.line}:{self.col}:"]
+        if self.warning:
+            parts.append("warning:")
+        if self.user is not None:
+            parts.append(f"user {self.user}:")
+        if self.field:
+            parts.append(f"{self.field}:")
+        parts.append(" ".join(self.message.split()) if "\n" in self.message else self.message)
+        parts.append(f"[{self.code}]")
+        return " ".join(parts)  # always one line: problems are read, grepped and counted by the line
+
+
+# ---- secrets ------------------------------------------------------------------
+
+# Field -> kind, which decides how a value is generated and checked.
+USER_SECRETS: Mapping[str, str] = MappingProxyType(
+    {"password": "password", "extension_password": "password", "voicemail_pin": "pin"})
+PHONE_SECRETS: Mapping[str, str] = MappingProxyType(
+    {"password": "phone", "door_password1": "door", "door_password2": "door"})
+SECRET_KEYS = frozenset(USER_SECRETS) | frozenset(PHONE_SECRETS)
+MASK = "********"
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A secret's source, standing in for its value until the secrets stage."""
+
+    kind: str  # generate, env or secrets_file
+    name: str = ""  # the variable, for env
+
+    def __str__(self) -> str:
+        if self.kind == "env":
+            return f"environment variable {self.name}"
+        return "the secrets file" if self.kind == "secrets_file" else "generated from the master key"
+
+
+def mac_key(mac: str) -> str:
+    """A MAC address however written (upper case, '-', '.', bare digits) as 0c:38:3e:63:fe:e8."""
+    digits = "".join(c for c in mac.lower() if c in "0123456789abcdef")
+    return ":".join(digits[i : i + 2] for i in range(0, len(digits), 2))
+
+
+def is_secret_path(path: YamlPath) -> bool:
+    """Whether `path` (into a user's fields, a roster or a secrets file) ends at a secret."""
+    return bool(path) and isinstance(path[-1], str) and path[-1] in SECRET_KEYS
+
+
+# ---- layers and users -----------------------------------------------------------
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+SHORTHANDS: Mapping[str, tuple[str, ...]] = MappingProxyType({"weekdays": WEEKDAYS[:5], "weekend": WEEKDAYS[5:]})
+SHORTHAND_OF = MappingProxyType({day: name for name, days in SHORTHANDS.items() for day in days})
+
+
+def dotted(path: YamlPath) -> str:
+    """A data path as an admin writes it: phones[0].mac."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One source of values: its label, and where its data sits in which file.
+    `data` is shared by every user the layer applies to: nothing writes to it."""
+
+    label: str
+    document: Document
+    base: YamlPath
+    data: dict
+    evaluates: bool  # strings here may be Jinja templates
+    template_keys: frozenset[str] = frozenset()  # top-level keys whose value holds a template
+
+    def position(self, path: YamlPath) -> tuple[str, int, int]:
+        line, col = self.document.where(_as_written(self.document, (*self.base, *path)))
+        return self.document.file, line, col
+
+
+def _as_written(document: Document, path: YamlPath) -> YamlPath:
+    """A day that was written as `weekdays:` or `weekend:` is found there."""
+    for i, part in enumerate(path):
+        shorthand = SHORTHAND_OF.get(part)
+        if shorthand and path[: i + 1] not in document.marks:
+            written = (*path[:i], shorthand)
+            if written in document.marks:
+                return (*written, *path[i + 1 :])
+    return path
+
+
+def _has(data: Any, path: YamlPath) -> bool:
+    """Whether `data` sets `path`; a list owns everything below it (lists replace)."""
+    for part in path:
+        if isinstance(data, list):
+            return True
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
+def owner(layers: tuple[Layer, ...] | list[Layer], path: YamlPath) -> Layer | None:
+    """The most specific layer that sets `path`."""
+    for layer in reversed(layers):
+        if _has(layer.data, path):
+            return layer
+    return None
+
+
+@dataclass(frozen=True)
+class ResolvedUser:
+    """One user with every layer merged. Frozen: a stage that changes a user
+    makes a new one (dataclasses.replace) with new containers where it writes,
+    since `fields` shares nested values with the layers and other users."""
+
+    index: int
+    name: str
+    fields: dict[str, Any]
+    layers: tuple[Layer, ...]  # lowest first
+    phone_layers: tuple[tuple[Layer, ...], ...] = ()
+    computed: frozenset[YamlPath] = frozenset()  # paths whose value a template gave
+    secret_sources: Mapping[YamlPath, SecretRef] = field(default_factory=lambda: MappingProxyType({}))
+    stand_ins: frozenset[YamlPath] = frozenset()  # secrets not at hand, given a stand-in
+
+    def origin(self, path: YamlPath) -> tuple[Layer, YamlPath] | None:
+        """The layer that gave the value at `path` (a path into `fields`)."""
+        if len(path) > 2 and path[0] == "phones" and isinstance(path[1], int) \
+                and path[1] < len(self.phone_layers):
+            layer = owner(self.phone_layers[path[1]], path[2:])
+            if layer:
+                return layer, path[2:]
+        layer = owner(self.layers, path)
+        return (layer, path) if layer else None
+
+    def problem(self, path: YamlPath, code: str, message: str, level: Level = "error") -> Problem:
+        found = self.origin(path)
+        layer, sub = found if found is not None else (self.layers[-1], ())
+        file, line, col = layer.position(sub)
+        return Problem(file=file, line=line, col=col, code=code, message=message, user=self.name,
+                       field=dotted(path) or None, level=level)
+
+
+@dataclass(frozen=True)
+class ColumnSet:
+    """A PBX version's CSV: the columns in order, each cell's Jinja expression,
+    and the keys each phone object gets."""
+
+    version: str
+    document: Document
+    columns: tuple[str, ...]
+    cells: tuple[str, ...]
+    phone_keys: tuple[str, ...]
+    password_min_length: int
+
+    @property
+    def fields(self) -> tuple[str | None, ...]:
+        """Per cell, the user field it is when it is exactly `user.<field>`
+        (read directly, the common case); None where Jinja must evaluate it."""
+        import re
+
+        plain = re.compile(r"\s*user\.([A-Za-z_][A-Za-z0-9_]*)\s*")
+        return tuple(m.group(1) if (m := plain.fullmatch(cell)) else None for cell in self.cells)

@@ -1,0 +1,143 @@
+"""Stage 3b, fill: every secret source replaced by its value.
+
+Users come in and new users go out: a user whose secrets are filled gets a
+new fields mapping (and new phone mappings where a phone's secret is
+filled), since the values it merged are shared with the layers and with
+other users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from types import MappingProxyType
+
+from generator.model import PHONE_SECRETS, USER_SECRETS, Problem, ResolvedUser, SecretRef, mac_key
+from generator.policy import Policy
+from generator.progress import Progress
+from generator.secrets.derive import derive
+from generator.secrets.sources import SecretSources, master_key
+
+
+def secret_paths(fields: dict) -> Iterator[tuple[tuple, str]]:
+    """(path, kind) for every secret field a user has."""
+    for key, kind in USER_SECRETS.items():
+        if key in fields:
+            yield (key,), kind
+    for i, phone in enumerate(fields.get("phones") or []):
+        for key, kind in PHONE_SECRETS.items():
+            if isinstance(phone, dict) and key in phone:
+                yield ("phones", i, key), kind
+
+
+def secret_at(fields: dict, path: tuple):
+    return fields[path[0]] if len(path) == 1 else fields["phones"][path[1]][path[2]]
+
+
+def _derivation_field(path: tuple, fields: dict) -> str | None:
+    """A phone's secrets are tied to its MAC, so reordering phones changes nothing."""
+    if path[0] != "phones":
+        return path[0]
+    mac = fields["phones"][path[1]].get("mac")
+    return f"phones[{mac_key(mac)}].{path[2]}" if isinstance(mac, str) else None
+
+
+def _from_file(given: SecretSources, user: str, path: tuple, fields: dict) -> str | None:
+    entry = given.file.entries.get(user, {})
+    if path[0] != "phones":
+        return entry.get(path[0])
+    mac = fields["phones"][path[1]].get("mac")
+    return entry.get("phones", {}).get(mac_key(mac), {}).get(path[2]) if isinstance(mac, str) else None
+
+
+def _value(ref: SecretRef, user: ResolvedUser, path: tuple, kind: str, given: SecretSources, policy: Policy,
+           key: bytes | None) -> tuple[str | None, str]:
+    """The secret, or None and why not (a reason that never depends on a secret's value)."""
+    if ref.kind == "env":
+        value = given.environ.get(ref.name)
+        return (value, "") if value else (None, f"environment variable {ref.name} is not set")
+    if ref.kind == "secrets_file":
+        if given.file is None:
+            return None, "it comes from the secrets file, but no --secrets FILE was given"
+        value = _from_file(given, user.name, path, user.fields)
+        return (value, "") if value else (None, f"the secrets file {given.file.name} has no entry for it")
+    if key is None:
+        return None, f"it is generated, but there is no master key: set the {given.key_origin} or pass --key-file"
+    field = _derivation_field(path, user.fields)
+    if field is None:
+        return None, "it is generated from the phone's MAC address, which is missing"
+    rotate = user.fields.get("rotate", 0)
+    return derive(key, user.name, field, rotate, kind, policy, user.fields), ""
+
+
+def stand_in(ref: SecretRef, user: ResolvedUser) -> str:
+    """What a secret that cannot be had is compared as, where only changes
+    matter (diff, a redacted copy): a new source or rotation still shows."""
+    rotate = f" rotate {user.fields.get('rotate', 0)}" if ref.kind == "generate" else ""
+    return f"<{ref}{rotate}>"
+
+
+def _with_values(fields: dict, values: dict[tuple, str]) -> dict:
+    """A copy of `fields` with the secrets at `values`' paths set; only what changes is copied."""
+    out = dict(fields)
+    phones = None
+    for path, value in values.items():
+        if len(path) == 1:
+            out[path[0]] = value
+            continue
+        if phones is None:
+            phones = list(out["phones"])
+        index = path[1]
+        if phones[index] is fields["phones"][index]:
+            phones[index] = dict(phones[index])
+        phones[index][path[2]] = value
+    if phones is not None:
+        out["phones"] = phones
+    return out
+
+
+def fill(users: list[ResolvedUser], given: SecretSources, policy: Policy, lenient: bool = False,
+         progress: Progress | None = None) -> tuple[list[ResolvedUser], list[Problem]]:
+    """Every user with each source replaced by its value. A value that cannot
+    be had is a problem naming the user and field, located where the source is
+    written. `lenient`: such a secret gets a stand-in instead, never checked or
+    shown, and one warning per cause."""
+    refs = [(u, [(p, k) for p, k in secret_paths(u.fields) if isinstance(secret_at(u.fields, p), SecretRef)])
+            for u in users]
+    generates = any(secret_at(u.fields, p).kind == "generate" for u, paths in refs for p, _ in paths)
+    key = master_key(given) if generates else None
+    total = sum(len(paths) for _, paths in refs)
+    done = 0
+    by_cause: dict[tuple[str, str], list] = {}  # one problem per cause, with how many values it affects
+    out = []
+    for user, paths in refs:
+        if not paths:
+            out.append(user)
+            continue
+        values, sources, stand_ins = {}, dict(user.secret_sources), set(user.stand_ins)
+        for path, kind in paths:
+            if progress:
+                progress.tick("making secrets", done, total)
+            done += 1
+            ref = secret_at(user.fields, path)
+            value, why = _value(ref, user, path, kind, given, policy, key)
+            sources[path] = ref
+            if value is not None:
+                values[path] = value
+            elif lenient:
+                values[path] = stand_in(ref, user)
+                stand_ins.add(path)
+                by_cause.setdefault(("warning", why), [user.problem(path, "secret-unchecked", f"not checked: {why}",
+                                                                    level="warning"), 0])[1] += 1
+            else:
+                by_cause.setdefault(("error", why), [user.problem(path, "secret-missing", why), 0])[1] += 1
+        out.append(replace(user, fields=_with_values(user.fields, values),
+                           secret_sources=MappingProxyType(sources), stand_ins=frozenset(stand_ins)))
+    return out, [_and_more(first, count) for first, count in by_cause.values()]
+
+
+def _and_more(problem: Problem, count: int) -> Problem:
+    """The first place a cause was met, standing for all of them."""
+    if count == 1:
+        return problem
+    return replace(problem, message=f"{problem.message} ({count:,} secrets in all, the first shown here)")

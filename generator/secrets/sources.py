@@ -1,0 +1,159 @@
+"""Where secret values come from: the master key, the environment, the --secrets file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generator.errors import UsageError
+from generator.load import Document, read_yaml
+from generator.model import PHONE_SECRETS, USER_SECRETS, Problem, SecretRef, mac_key
+
+KEY_ENV = "PORTSIP_ROSTER_KEY"
+MIN_KEY_LENGTH = 16
+
+
+def as_ref(value: Any) -> Any:
+    """A source mapping as a SecretRef (so that merging replaces it whole); else the value."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return value
+    (kind, arg), = value.items()
+    if kind == "env" and isinstance(arg, str):
+        return SecretRef("env", arg)
+    if kind in ("generate", "secrets_file") and arg is True:
+        return SecretRef(kind)
+    return value
+
+
+@dataclass(frozen=True)
+class SecretsFile:
+    """The --secrets file: user name -> {field: value, phones: {mac: {field: value}}}."""
+
+    name: str
+    entries: Mapping[str, dict]
+    document: Document
+
+
+@dataclass(frozen=True)
+class SecretSources:
+    """What this run may read secrets from."""
+
+    environ: Mapping[str, str]
+    key_text: str | None  # the master key as given
+    key_origin: str  # where the key comes from, for messages
+    file: SecretsFile | None = None
+
+
+def secret_sources(document: Document, key_file: Path | None, secrets_file: SecretsFile | None = None,
+                   environ: Mapping[str, str] | None = None) -> SecretSources:
+    environ = os.environ if environ is None else environ
+    if key_file is not None:
+        text = read_key_file(key_file)
+        return SecretSources(environ, text, f"key file {key_file}", secrets_file)
+    data = document.data if isinstance(document.data, dict) else {}
+    block = data.get("secrets") if isinstance(data.get("secrets"), dict) else {}
+    name = block.get("key_env") or KEY_ENV
+    return SecretSources(environ, environ.get(name) or None, f"environment variable {name}", secrets_file)
+
+
+def read_key_file(path: Path) -> str:
+    """The key in `path`: any readable file, a pipe from a password manager included."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4096).decode("utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the key file {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+
+
+def master_key(given: SecretSources) -> bytes | None:
+    if given.key_text is None:
+        return None
+    if len(given.key_text) < MIN_KEY_LENGTH:
+        raise UsageError(f"the master key in the {given.key_origin} is too short: use at least {MIN_KEY_LENGTH} "
+                         f"characters, e.g. from `portsip-roster keygen`")
+    return given.key_text.encode("utf-8")
+
+
+def load_secrets_file(path: Path, display: str | None = None) -> tuple[SecretsFile, list[Problem]]:
+    document, problems = read_yaml(path, "secrets file", display)
+    if problems:
+        return SecretsFile(document.file, {}, document), problems
+    data = document.data if document.data is not None else {}
+    if not isinstance(data, dict):
+        return SecretsFile(document.file, {}, document), [
+            _file_problem(document, (), "must be a mapping of user names to their secrets")]
+    entries = {}
+    for user, entry in data.items():
+        fields, entry_problems = _file_entry(document, user, entry)
+        entries[str(user)] = fields
+        problems += entry_problems
+    return SecretsFile(document.file, entries, document), problems
+
+
+def _file_entry(document: Document, key: Any, entry: Any) -> tuple[dict, list[Problem]]:
+    user = str(key)
+    if not isinstance(entry, dict):
+        return {}, [_file_problem(document, (key,), "must be a mapping of fields to secrets", user)]
+    fields, problems = {}, []
+    for name, value in entry.items():
+        if name == "phones" and isinstance(value, dict):
+            phones = {}
+            for mac, phone in value.items():
+                shaped, found = _secret_values(document, (key, name, mac), phone, PHONE_SECRETS, user)
+                phones[mac_key(str(mac))] = shaped
+                problems += found
+            fields["phones"] = phones
+        elif name in USER_SECRETS and _is_text(value):
+            fields[name] = str(value)
+        else:
+            problems.append(_file_problem(document, (key, name), _file_hint(name), user))
+    return fields, problems
+
+
+def _secret_values(document, path, value, allowed, user) -> tuple[dict, list[Problem]]:
+    if not isinstance(value, dict):
+        return {}, [_file_problem(document, path, "must be a mapping such as {password: ...}", user)]
+    out, problems = {}, []
+    for key, secret in value.items():
+        if key in allowed and _is_text(secret):
+            out[key] = str(secret)
+        else:
+            problems.append(_file_problem(document, (*path, key), _file_hint(key, allowed), user))
+    return out, problems
+
+
+def _file_hint(key: Any, allowed: Mapping = USER_SECRETS) -> str:
+    if key == "phones" and allowed is USER_SECRETS:
+        return "must be a mapping of MAC addresses to phone secrets"
+    if key in allowed:
+        return "must be text"
+    names = [*allowed, "phones"] if allowed is USER_SECRETS else list(allowed)
+    return f"not a secret field (expected one of: {', '.join(names)})"
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _file_problem(document: Document, path: tuple, message: str, user: str | None = None,
+                  code: str = "secrets-file", level: str = "error") -> Problem:
+    # Located at the key, never at a value: the value may be a secret.
+    line, col = document.where(path, key=True)
+    field = ".".join(str(p) for p in path[1:]) or None
+    return Problem(file=document.file, line=line, col=col, code=code, message=message, user=user, field=field,
+                   level=level)
+
+
+def unused_entries(names: set[str], given: SecretSources) -> list[Problem]:
+    """A name in the secrets file that no user has is likely a typo or a leaver."""
+    if given.file is None:
+        return []
+    document = given.file.document
+    keys = document.data if isinstance(document.data, dict) else {}
+    return [_file_problem(document, (key,), "in the secrets file but not in the roster", str(key),
+                          code="secrets-file-unused", level="warning")
+            for key in keys if str(key) not in names]
+
