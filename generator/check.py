@@ -9,6 +9,7 @@ rest are the functions here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -144,6 +145,7 @@ class Run:
     policy: Policy
     places: tuple[frozenset, frozenset]  # the fields and phone keys the version has a place for
     week_faults: ByIdentity
+    control_paths: ByIdentity
 
 
 def user_problems(user: ResolvedUser, run: Run) -> list[Problem]:
@@ -155,11 +157,21 @@ def user_problems(user: ResolvedUser, run: Run) -> list[Problem]:
         *hours_issues(fields, run.week_faults),
         *forward_issues(fields),
         *version_issues(user, run.column_set, run.places),
+        *control_issues(fields, run.control_paths),
     ]
     return [user.problem(path, code, message + _from_source(user, path)) for path, code, message in issues]
 
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# OWASP's CSV-injection list (= + - @ tab CR), their full-width forms, and the
+# same behind characters a spreadsheet may skip (space, NBSP, U+3000, line
+# feed, zero-width space, byte-order mark): what LibreOffice or Excel runs
+# varies, so everything any of them might run is refused.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_SKIPPED = " \u00a0\u3000\n\u200b\ufeff"
+
+
+def _is_formula(value: str) -> bool:
+    return value.startswith(FORMULA_STARTS) or value.lstrip(_SKIPPED).startswith(FORMULA_STARTS)
 # Numbers to call, and secrets, are not free text: "+1555..." is a number.
 NOT_FREE_TEXT = frozenset({"number", "caller_id", "key", "value"}) | SECRET_KEYS
 
@@ -167,7 +179,7 @@ NOT_FREE_TEXT = frozenset({"number", "caller_id", "key", "value"}) | SECRET_KEYS
 def _formula_leaves(value: object, path: tuple = ()) -> Iterator[tuple]:
     """Paths below `value` to free text that a spreadsheet would run as a formula."""
     if isinstance(value, str):
-        if value.startswith(FORMULA_STARTS):
+        if _is_formula(value):
             yield path
     elif isinstance(value, (dict, list)):
         for key, inner in value.items() if isinstance(value, dict) else enumerate(value):
@@ -176,7 +188,8 @@ def _formula_leaves(value: object, path: tuple = ()) -> Iterator[tuple]:
 
 
 def _formula_message(value: str) -> str:
-    return f"starts with {value[:1]!r}: a spreadsheet would run it as a formula (change it, or pass --allow-formulas)"
+    first = value.lstrip(_SKIPPED)[:1] if not value.startswith(FORMULA_STARTS) else value[:1]
+    return f"starts with {first!r}: a spreadsheet would run it as a formula (change it, or pass --allow-formulas)"
 
 
 def formula_problems(users: list[ResolvedUser]) -> Iterator[Problem]:
@@ -200,8 +213,32 @@ def formula_problems(users: list[ResolvedUser]) -> Iterator[Problem]:
                               field=dotted(where), message=_formula_message(value_at(layer.data, path)))
         for path in user.computed:
             value = value_at(user.fields, path)
-            if isinstance(value, str) and value.startswith(FORMULA_STARTS) and path[-1] not in NOT_FREE_TEXT:
+            if isinstance(value, str) and _is_formula(value) and path[-1] not in NOT_FREE_TEXT:
                 yield user.problem(path, "formula", _formula_message(value))
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# A tab or a CR at the start is the formula rule's to report; anywhere else in text it is refused here.
+
+
+def _control_leaves(value: object, path: tuple = ()) -> Iterator[tuple]:
+    if isinstance(value, str):
+        if _CONTROL.search(value):
+            yield path
+    elif isinstance(value, (dict, list)):
+        for key, inner in value.items() if isinstance(value, dict) else enumerate(value):
+            yield from _control_leaves(inner, (*path, key))
+
+
+def control_issues(fields: dict, per_value: ByIdentity) -> Iterator[Issue]:
+    """Control characters (NUL, ESC, BEL, a line break, bidi overrides),
+    however the YAML wrote them ("\\x1b" in double quotes too): they reach
+    terminals, spreadsheets and the PBX as they are. `per_value`: the paths
+    below one shared value, found once."""
+    for key, value in fields.items():
+        for path in per_value(value) if isinstance(value, (dict, list)) else _control_leaves(value):
+            yield (key, *path), "control-character", "holds a control character (such as a line break, " \
+                                                    "ESC or NUL): remove it"
 
 
 def _from_source(user: ResolvedUser, path: tuple) -> str:
@@ -269,7 +306,8 @@ def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy, allo
           progress: Progress | None = None) -> list[Problem]:
     """Every problem of every user, then those between users."""
     places = (frozenset(column_set.columns) | NOT_COLUMNS, frozenset(column_set.phone_keys))
-    run = Run(column_set, policy, places, ByIdentity(lambda week: list(_week_issues((), week))))
+    run = Run(column_set, policy, places, ByIdentity(lambda week: list(_week_issues((), week))),
+              ByIdentity(lambda value: list(_control_leaves(value))))
     problems = []
     for done, user in enumerate(users):
         if progress:

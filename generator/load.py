@@ -26,7 +26,7 @@ try:  # libyaml's event parser is much faster; every value is still built here
 except ImportError:  # pragma: no cover - libyaml is missing on some platforms
     _Parser = None
 
-_INT_TEXT = re.compile(r"^(?:0|-?[1-9][0-9]*)$")
+_INT_TEXT = re.compile(r"(?:0|-?[1-9][0-9]{0,17})")  # longer digit runs stay text: no field is such a number
 _BOOL_TEXT = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _NULL_TEXT = re.compile(r"^(?:~|null|Null|NULL|)$")
 _TAG = "tag:yaml.org,2002:"
@@ -63,7 +63,7 @@ def _implicit_tag(event: yaml.ScalarEvent) -> str:
     text = event.value
     if _BOOL_TEXT.match(text):
         return _TAG + "bool"
-    if _INT_TEXT.match(text):
+    if _INT_TEXT.fullmatch(text):
         return _TAG + "int"
     if _NULL_TEXT.match(text):
         return _TAG + "null"
@@ -201,8 +201,10 @@ class _Builder:
             return None
         if tag == _TAG + "bool" and text.lower() in ("true", "false"):
             return text.lower() == "true"
-        if tag == _TAG + "int" and _INT_TEXT.match(text):
+        if tag == _TAG + "int" and _INT_TEXT.fullmatch(text):
             return int(text)
+        if tag == _TAG + "int" and re.fullmatch(r"-?[0-9]+", text):
+            return text  # !!int on a long run of digits: kept as typed
         # The value is never quoted: in a secrets file it is a secret.
         self.problem(event.start_mark, "yaml-tag", f"unsupported YAML tag {brief(tag)}: write the value as "
                                                    f"quoted text instead")

@@ -21,7 +21,8 @@ from generator.pipeline import run as resolve_roster
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 # Display names with what makes CSV and YAML hard: quotes, commas, newlines, accents.
-TEXT = st.text(alphabet=st.sampled_from(list("abcXYZ 09,;'\"\\é漢\n:#&*!{}[]|>-=+@")), min_size=1, max_size=30)
+# No control characters (a line break is refused as one): quotes, commas and other scripts.
+TEXT = st.text(alphabet=st.sampled_from(list("abcXYZ 09,;'\"\\é漢:#&*!{}[]|>-=+@")), min_size=1, max_size=30)
 NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True)
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import CASES, ROOT, read_csv, run_module
 
+from generator.commands.diff import md as escaped
+
 FIXTURES = Path(__file__).parent / "fixtures"
 # Golden CSVs that the tool makes with its default options.
 GOLDEN = sorted(p for p in CASES.iterdir() if (p / "expected.csv").is_file() and not (p / "args.txt").exists())
@@ -171,7 +173,8 @@ def test_diff_formats_and_exit_code(repo):
     md = run_module("diff", "--base", "HEAD", "roster.yaml", "--format", "markdown", "--exit-code", cwd=repo)
     assert md.returncode == 1
     assert md.stdout.startswith("### PortSIP roster plan: 1 added, 1 removed, 1 changed")
-    assert "<code>phones[0].mac</code>: <code>&quot;cc:5e:f8:41:b7:95&quot;</code>" in md.stdout
+    assert f"<code>{escaped('phones[0].mac')}</code>: <code>{escaped(chr(34) + 'cc:5e:f8:41:b7:95' + chr(34))}</code>" \
+        in md.stdout
     data = json.loads(run_module("diff", "--base", "HEAD", "roster.yaml", "--format", "json", cwd=repo).stdout)
     assert [u["name"] for u in data["added"]] == ["kate.new"]
     assert [u["name"] for u in data["removed"]] == ["sam.patel"]

@@ -4,7 +4,6 @@ Secret values never reach these: a changed secret shows as changed."""
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -74,27 +73,36 @@ def as_text(plan: Plan) -> str:
 
 
 def _code(value: Any) -> str:
-    return f"<code>{html.escape(_value(value))}</code>"
+    return f"<code>{md(_value(value))}</code>"
+
+
+_MARKDOWN = {c: f"&#{ord(c)};" for c in "\\`*_{}[]()#+-.!|~<>\"'&:@"}
+
+
+def md(text: object) -> str:
+    """Text that GitHub shows as itself: no link, image, mention or HTML can
+    come from a roster value (a display name such as [approve](https://...))."""
+    return "".join(_MARKDOWN.get(c, c) for c in str(text)).replace("\n", " ").replace("\r", " ")
 
 
 def as_markdown(plan: Plan) -> str:
     lines = [f"### PortSIP roster plan: {_summary(plan)}", "",
-             f"<code>{html.escape(plan.old)}</code> → <code>{html.escape(plan.new)}</code>", ""]
+             f"<code>{md(plan.old)}</code> → <code>{md(plan.new)}</code>", ""]
     if plan.empty:
         return "\n".join([*lines, "No differences."]) + "\n"
     if plan.columns_added or plan.columns_removed:
-        lines += [f"Columns added: {', '.join(plan.columns_added) or '-'}; "
-                  f"removed: {', '.join(plan.columns_removed) or '-'}", ""]
+        lines += [f"Columns added: {md(', '.join(plan.columns_added) or '-')}; "
+                  f"removed: {md(', '.join(plan.columns_removed) or '-')}", ""]
     for title, users in ((ADDED, plan.added), (REMOVED, plan.removed), (CHANGED, plan.changed)):
         if not users:
             continue
         lines += [f"**{title}**", ""]
         for user in users:
-            lines.append(f"- <code>{html.escape(user.name)}</code> (extension {html.escape(user.extension)})")
+            lines.append(f"- <code>{md(user.name)}</code> (extension {md(user.extension)})")
             for change in user.changes:
                 shown = "changed (secret, not shown)" if change.secret else \
                     f"{_code(change.old)} → {_code(change.new)}"
-                lines.append(f"  - <code>{html.escape(change.field)}</code>: {shown}")
+                lines.append(f"  - <code>{md(change.field)}</code>: {shown}")
         lines.append("")
     return "\n".join(lines)
 

@@ -9,8 +9,6 @@ expands back to exactly the same value. Secrets go to a separate file.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,13 +20,14 @@ import yaml
 from generator import expand
 from generator.commands.diff import table
 from generator.commands.generate import generate
-from generator.commands.tables import Plan, compare, read_table
+from generator.commands.tables import Plan, canonical_header, compare, csv_rows, read_table
 from generator.errors import RosterInvalid, UsageError
 from generator.model import ColumnSet, Problem, mac_key
 from generator.pipeline import Options
 from generator.render import load_column_set, versions
 from generator.resolve import split_name
 from generator.resources import builtin_defaults
+from generator.sandbox import is_template
 from generator.schema import facts
 from generator.secrets.fill import secret_at, secret_paths
 from generator.write import write_atomic
@@ -57,10 +56,11 @@ def read_export(data: bytes, label: str) -> Export:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UsageError(f"{label} is not UTF-8 (byte {exc.start}): in Excel, save it as 'CSV UTF-8'") from exc
-    rows = [row for row in csv.reader(io.StringIO(text, newline="")) if any(cell.strip() for cell in row)]
+    rows = [row for row in csv_rows(text, label) if any(cell.strip() for cell in row)]
     if not rows:
         raise UsageError(f"{label} is empty: expected a PortSIP user export with a header row")
-    return Export([h.strip() for h in rows[0]], rows[1:])
+    known = facts().user_fields | facts().phone_fields
+    return Export(canonical_header(rows[0], known), rows[1:])
 
 
 def pick_column_set(header: list[str], column_sets: list[ColumnSet], label: str) -> ColumnSet:
@@ -79,9 +79,11 @@ def cell_value(column: str, cell: str, warnings: list[str], where: str) -> Any:
     if kinds & {"object", "array"} and cell.strip()[:1] in ("{", "["):
         try:
             return json.loads(cell)
-        except ValueError:
-            warnings.append(f"{where}: {column} is not valid JSON; kept as text")
-            return cell
+        except (ValueError, RecursionError):
+            # Never kept as text: a phones cell holds passwords, and the roster goes to git.
+            warnings.append(f"{where}: {column} is not valid JSON (cut short by a spreadsheet?); left out of the "
+                            f"roster: write it again there")
+            return _LEFT_OUT
     if "boolean" in kinds and cell.strip().upper() in ("TRUE", "FALSE"):
         return cell.strip().upper() == "TRUE"
     if kinds & {"object", "array"} and cell == "":
@@ -89,10 +91,14 @@ def cell_value(column: str, cell: str, warnings: list[str], where: str) -> Any:
     return cell
 
 
+_LEFT_OUT = object()
+
+
 def _user(header: list[str], row: list[str], column_set: ColumnSet, number: int,
           warnings: list[str]) -> dict:
     cells = dict(zip(header, row + [""] * (len(header) - len(row))))
     user = {c: cell_value(c, cells[c], warnings, f"row {number}") for c in column_set.columns}
+    user = {k: v for k, v in user.items() if v is not _LEFT_OUT}
     extra = {c: cells[c] for c in header if c not in column_set.columns}
     if extra:
         user["extra"] = extra
@@ -138,9 +144,19 @@ def _shared(items: list[dict], keys: list[str], below: dict) -> dict:
     for key in keys:
         values = [item[key] for item in items if key in item]
         value, count = _most_common(values)
-        if count * 2 > len(items) and _key(value) != _key(below.get(key)):
+        if count * 2 > len(items) and _key(value) != _key(below.get(key)) and not _holds_template_text(value):
             out[key] = value
     return out
+
+
+def _holds_template_text(value: Any) -> bool:
+    """Export text that looks like Jinja stays on its users, whose values are
+    never evaluated: in defaults or a phone model it would run as a template."""
+    if isinstance(value, dict):
+        return any(_holds_template_text(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_template_text(v) for v in value)
+    return is_template(value)
 
 
 def _differs(item: dict, keys: list[str], below: dict) -> dict:
@@ -166,7 +182,8 @@ def _compact_phones(users: list[dict], builtin: dict) -> tuple[dict, dict]:
     models: dict[str, dict] = {}
     for model in dict.fromkeys(p.get("model") for p in phones if isinstance(p.get("model"), str)):
         same = [p for p in phones if p.get("model") == model]
-        common = {k: same[0][k] for k in keys if all(k in p and _key(p[k]) == _key(same[0][k]) for p in same)}
+        common = {k: same[0][k] for k in keys if all(k in p and _key(p[k]) == _key(same[0][k]) for p in same)
+                  and not _holds_template_text(same[0][k])}
         models[model] = _differs(common, list(common), below)
     for user in users:
         if not isinstance(user.get("phones"), list):

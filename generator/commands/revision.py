@@ -12,12 +12,27 @@ from pathlib import Path
 from generator.errors import UsageError
 
 
+def _git(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def _commit(path: Path, rev: str) -> str:
+    """`rev` as a commit id. A revision is never passed where git could read
+    it as an option (`--output=FILE`)."""
+    if not rev or rev.startswith("-") or any(c in rev for c in "\0\n"):
+        raise UsageError(f"cannot read {path} at {rev!r}: not a git revision")
+    done = _git(path.resolve().parent, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
+    if done.returncode != 0:
+        raise UsageError(f"cannot read {path} at {rev}: not a git revision here")
+    return done.stdout.decode("ascii", "replace").strip()
+
+
 def git_show(path: Path, rev: str) -> bytes:
     """The bytes of `path` at `rev`, read through git in the file's own folder."""
     folder = path.resolve().parent
     try:
-        done = subprocess.run(["git", "-C", str(folder), "show", f"{rev}:./{path.name}"],
-                              capture_output=True, timeout=60)
+        commit = _commit(path, rev)
+        done = _git(folder, "show", f"{commit}:./{path.name}")
     except FileNotFoundError as exc:
         raise UsageError("git is not installed, so --base/--since cannot read a revision") from exc
     except subprocess.TimeoutExpired as exc:
@@ -33,7 +48,11 @@ def at_revision(path: Path, rev: str) -> Iterator[Path]:
     """A temporary copy of `path` as it was at `rev`, beside it so that its
     relative `include:` paths still resolve (to today's files). Removed after."""
     content = git_show(path, rev)
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.at-", suffix=path.suffix, dir=path.resolve().parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.at-", suffix=path.suffix, dir=path.resolve().parent)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path} at {rev}: its folder is not writable ({exc.strerror}), and the old "
+                         f"version must sit beside it for its includes to resolve") from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)

@@ -30,15 +30,41 @@ class Table:
     rows: dict[str, dict[str, str]]
 
 
-def read_table(text: str, label: str) -> Table:
+MAX_CELL = 1_000_000  # characters; Excel cuts a cell at 32,767, PortSIP's longest is far below this
+
+
+def csv_rows(text: str, label: str) -> list[list[str]]:
+    """Every row of a CSV; a cell past MAX_CELL or a broken quote is bad usage, said by row."""
+    csv.field_size_limit(MAX_CELL)
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
-    header = next(reader, [])
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        raise UsageError(f"{label}: row {reader.line_num}: not a CSV this tool reads ({exc})") from exc
+
+
+def canonical_header(header: list[str], known: frozenset[str]) -> list[str]:
+    """Column names as PortSIP spells them, whatever their case ("Password" is password)."""
+    by_fold = {name.casefold(): name for name in known}
+    return [by_fold.get(h.strip().casefold(), h.strip()) for h in header]
+
+
+def read_table(text: str, label: str) -> Table:
+    rows_read = csv_rows(text, label)
+    header = canonical_header(rows_read[0], _known_columns()) if rows_read else []
     rows = {}
-    for row in reader:
+    for row in rows_read[1:]:
         if any(row):
             cells = dict(zip(header, row))
             rows[cells.get("name", "")] = cells
     return Table(label, header, rows)
+
+
+def _known_columns() -> frozenset[str]:
+    from generator.schema import facts
+
+    known = facts()
+    return known.user_fields | known.phone_fields
 
 
 @dataclass(frozen=True)
@@ -71,12 +97,26 @@ class Plan:
         return not (self.added or self.removed or self.changed or self.columns_added or self.columns_removed)
 
 
+class Unreadable:
+    """A JSON cell that does not parse (cut short by Excel, or not JSON): it is
+    compared as a whole and never shown, since it may hold phone passwords."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Unreadable) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+
 def _cell_data(cell: str) -> Any:
     if cell[:1] in ("{", "["):
         try:
             return json.loads(cell)
-        except ValueError:
-            return cell
+        except (ValueError, RecursionError):
+            return Unreadable(cell)
     return cell
 
 
@@ -97,8 +137,10 @@ def _leaves(value: Any, path: tuple) -> dict[tuple, Any]:
 _MISSING = object()
 
 
-def _is_secret(path: tuple) -> bool:
-    return isinstance(path[-1], str) and path[-1] in SECRET_KEYS
+def _is_secret(path: tuple, old: Any, new: Any) -> bool:
+    """A secret field, or a cell that could not be read: neither is shown."""
+    return (isinstance(path[-1], str) and path[-1] in SECRET_KEYS) or isinstance(old, Unreadable) \
+        or isinstance(new, Unreadable)
 
 
 def cell_changes(column: str, old: str | None, new: str | None) -> list[Change]:
@@ -109,7 +151,7 @@ def cell_changes(column: str, old: str | None, new: str | None) -> list[Change]:
         a, b = before.get(path, _MISSING), after.get(path, _MISSING)
         if a == b:
             continue
-        if _is_secret(path):
+        if _is_secret(path, a, b):
             changes.append(Change(dotted(path), secret=True))
         else:
             changes.append(Change(dotted(path), None if a is _MISSING else a, None if b is _MISSING else b))
