@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from generator.expand import FORWARD_RULES
 from generator.load import value_at
@@ -241,6 +241,24 @@ def control_issues(fields: dict, per_value: ByIdentity) -> Iterator[Issue]:
                                                     "ESC or NUL): remove it"
 
 
+def once_per_source(problems: list[Problem]) -> list[Problem]:
+    """A value from one environment variable breaks the policy the same way for
+    every user it serves: said once, with a count. Said per user, which users
+    fail the account-information rule would tell an attacker who chooses
+    email names which pieces the variable holds."""
+    out, shared = [], {}
+    for problem in problems:
+        if problem.code == "secret-policy" and "(the value from environment variable" in problem.message:
+            shared.setdefault(problem.message, []).append(problem)
+        else:
+            out.append(problem)
+    for message, same in shared.items():
+        first = same[0]
+        count = f" ({len(same)} users get this value)" if len(same) > 1 else ""
+        out.append(replace(first, message=f"{message}{count}", user=None if count else first.user))
+    return out
+
+
 def _from_source(user: ResolvedUser, path: tuple) -> str:
     source = user.secret_sources.get(path)
     return f" (the value from {source})" if source else ""
@@ -313,6 +331,7 @@ def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy, allo
         if progress:
             progress.tick("checking users", done, len(users))
         problems += user_problems(user, run)
+    problems = once_per_source(problems)
     if not allow_formulas:
         problems.extend(formula_problems(users))
     for keys in (_names, _extensions, _macs):

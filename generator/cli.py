@@ -183,7 +183,8 @@ def _refuse_inputs_as_outputs(rosters: list[Path], targets: list, *inputs: Path 
     read = [*rosters, *(p for p in inputs if p is not None)]
     for target in targets:
         for source in read:
-            if target is not None and same_file(target, source):
+            inside = source.is_dir() and target is not None and same_file(target.parent, source)
+            if target is not None and (same_file(target, source) or inside):
                 raise UsageError(f"{target} is one of the inputs ({source}); write the CSV somewhere else")
 
 

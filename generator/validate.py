@@ -114,10 +114,14 @@ def _suggest(name: str, path: YamlPath) -> str:
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_.'-]{1,40}")
 
 
+def _plain(name: Any) -> bool:
+    return isinstance(name, str) and _PLAIN_KEY.fullmatch(name) is not None
+
+
 def _key_shown(name: Any) -> str:
     """An unknown key is named only when it looks like a field name: a file
     included by mistake (a key file, /etc/shadow) is not echoed line by line."""
-    return repr(name) if isinstance(name, str) and _PLAIN_KEY.fullmatch(name) else "(a key that is no field name)"
+    return repr(name) if _plain(name) else "(a key that is no field name)"
 
 
 _CODES = {"type": "schema-type", "enum": "schema-enum", "const": "schema-enum", "required": "schema-required",
@@ -241,7 +245,7 @@ def validate(document: Document, included: bool = False) -> Validation:
                 continue
             unknown = leaf.validator in ("additionalProperties", "unevaluatedProperties")
             line, col = document.where(path, key=unknown)
-            user, field_path = subject(data, path)
+            user, field_path = subject(data, path if not unknown or _plain(path[-1]) else path[:-1])
             problems.append(Problem(file=document.file, line=line, col=col, code=code_of(leaf), message=message,
                                     user=user, field=field_path or None))
             if len(path) >= 2 and path[0] == "users" and isinstance(path[1], int):
