@@ -145,7 +145,6 @@ class Run:
     policy: Policy
     places: tuple[frozenset, frozenset]  # the fields and phone keys the version has a place for
     week_faults: ByIdentity
-    control_paths: ByIdentity
 
 
 def user_problems(user: ResolvedUser, run: Run) -> list[Problem]:
@@ -157,7 +156,6 @@ def user_problems(user: ResolvedUser, run: Run) -> list[Problem]:
         *hours_issues(fields, run.week_faults),
         *forward_issues(fields),
         *version_issues(user, run.column_set, run.places),
-        *control_issues(fields, run.control_paths),
     ]
     return [user.problem(path, code, message + _from_source(user, path)) for path, code, message in issues]
 
@@ -192,33 +190,38 @@ def _formula_message(value: str) -> str:
     return f"starts with {first!r}: a spreadsheet would run it as a formula (change it, or pass --allow-formulas)"
 
 
-def formula_problems(users: list[ResolvedUser]) -> Iterator[Problem]:
-    """Excel, which the PortSIP guide uses for these files, runs a cell that
-    starts with = + - @ (or a tab or carriage return) as a formula.
-
-    Every value comes from a layer or a template, so each layer is read once
-    (a default's problem is reported once, at the default, not per user),
-    and then each value a template computed."""
+def _text_problems(users: list[ResolvedUser], code: str, leaves, bad, message) -> Iterator[Problem]:
+    """Problems of text values, found where they are written: every value comes
+    from a layer or a template, so each layer is read once (a default's problem
+    is reported once, at the default, not per user), then each computed value.
+    `leaves(data)`: paths to bad text in a layer; `bad(path, value)` for a
+    computed one; `message(value)`: what to say."""
     seen: set[int] = set()
     for user in users:
         for layer in [*user.layers, *(layer for layers in user.phone_layers for layer in layers)]:
             if id(layer) in seen:
                 continue
             seen.add(id(layer))
-            for path in _formula_leaves(layer.data):
+            for path in leaves(layer.data):
                 file, line, col = layer.position(path)
                 owned = layer.label == "user"
                 where = (*layer.base[2:], *path) if owned else (*layer.base, *path)
-                yield Problem(file=file, line=line, col=col, code="formula", user=user.name if owned else None,
-                              field=dotted(where), message=_formula_message(value_at(layer.data, path)))
+                yield Problem(file=file, line=line, col=col, code=code, user=user.name if owned else None,
+                              field=dotted(where), message=message(value_at(layer.data, path)))
         for path in user.computed:
             value = value_at(user.fields, path)
-            if isinstance(value, str) and _is_formula(value) and path[-1] not in NOT_FREE_TEXT:
-                yield user.problem(path, "formula", _formula_message(value))
+            if isinstance(value, str) and bad(path, value):
+                yield user.problem(path, code, message(value))
+
+
+def formula_problems(users: list[ResolvedUser]) -> Iterator[Problem]:
+    """A spreadsheet runs a cell that starts with = + - @ (or a tab or a
+    carriage return, and more: see FORMULA_STARTS) as a formula."""
+    return _text_problems(users, "formula", _formula_leaves,
+                          lambda path, value: _is_formula(value) and path[-1] not in NOT_FREE_TEXT, _formula_message)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-# A tab or a CR at the start is the formula rule's to report; anywhere else in text it is refused here.
 
 
 def _control_leaves(value: object, path: tuple = ()) -> Iterator[tuple]:
@@ -230,15 +233,13 @@ def _control_leaves(value: object, path: tuple = ()) -> Iterator[tuple]:
             yield from _control_leaves(inner, (*path, key))
 
 
-def control_issues(fields: dict, per_value: ByIdentity) -> Iterator[Issue]:
-    """Control characters (NUL, ESC, BEL, a line break, bidi overrides),
-    however the YAML wrote them ("\\x1b" in double quotes too): they reach
-    terminals, spreadsheets and the PBX as they are. `per_value`: the paths
-    below one shared value, found once."""
-    for key, value in fields.items():
-        for path in per_value(value) if isinstance(value, (dict, list)) else _control_leaves(value):
-            yield (key, *path), "control-character", "holds a control character (such as a line break, " \
-                                                    "ESC or NUL): remove it"
+def control_problems(users: list[ResolvedUser]) -> Iterator[Problem]:
+    """Control characters (NUL, ESC, BEL, a line break, bidi overrides), however
+    the YAML wrote them ("\\x1b" in double quotes too): they reach terminals,
+    spreadsheets and the PBX as they are. Never quoted: the value may be a secret."""
+    return _text_problems(users, "control-character", _control_leaves,
+                          lambda path, value: bool(_CONTROL.search(value)),
+                          lambda value: "holds a control character (such as a line break, ESC or NUL): remove it")
 
 
 def once_per_source(problems: list[Problem]) -> list[Problem]:
@@ -324,8 +325,7 @@ def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy, allo
           progress: Progress | None = None) -> list[Problem]:
     """Every problem of every user, then those between users."""
     places = (frozenset(column_set.columns) | NOT_COLUMNS, frozenset(column_set.phone_keys))
-    run = Run(column_set, policy, places, ByIdentity(lambda week: list(_week_issues((), week))),
-              ByIdentity(lambda value: list(_control_leaves(value))))
+    run = Run(column_set, policy, places, ByIdentity(lambda week: list(_week_issues((), week))))
     problems = []
     for done, user in enumerate(users):
         if progress:
@@ -334,6 +334,7 @@ def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy, allo
     problems = once_per_source(problems)
     if not allow_formulas:
         problems.extend(formula_problems(users))
+    problems.extend(control_problems(users))
     for keys in (_names, _extensions, _macs):
         problems.extend(_duplicates(users, keys))
     problems.extend(target_warnings(users))

@@ -35,7 +35,6 @@ CODES: Mapping[str, str] = MappingProxyType({
     "column-set": "a column set (templates/<version>.yaml) that cannot be used",
     "cell-template": "a column's cell template that fails for a user",
     "unknown-profile": "a user names a profile no layer defines",
-    "unknown-phone-model": "a phone's model has no vendor and provisioning file in any layer",
     "computed-value": "a computed default (a template) that fails or gives too much",
     "blf-unknown": "a compact BLF names an extension no user in the roster has",
     "reserved-name": "a user name the PBX keeps for itself",
@@ -52,7 +51,6 @@ CODES: Mapping[str, str] = MappingProxyType({
     "secrets-file": "the --secrets file is not shaped as the tool reads it",
     "secrets-file-unused": "an entry in the --secrets file for a user the roster does not have",
     "literal-secret": "a password or PIN written in the roster itself (--no-literal-secrets)",
-    "key-file": "a key or secrets file that others can read, or the README's demo key in use",
 })
 
 

@@ -221,13 +221,15 @@ def _reason(exc: Exception) -> str:
     return str(exc) if isinstance(exc, (TemplateError, TemplateLimit)) else f"{type(exc).__name__}: {exc}"
 
 
-def without_secrets(value: Any) -> Any:
-    """`value` with every secret field removed, at any depth (a phone's password too)."""
-    if isinstance(value, dict):
-        return {k: without_secrets(v) for k, v in value.items() if k not in SECRET_KEYS}
-    if isinstance(value, list):
-        return [without_secrets(v) for v in value]
-    return value
+def without_secrets(fields: dict) -> dict:
+    """A user's (or a phone's) fields without a secret: the schema lets them
+    sit only at the top and in each phone, so only those are copied."""
+    out = {k: v for k, v in fields.items() if k not in SECRET_KEYS}
+    if isinstance(out.get("phones"), list):
+        out["phones"] = [without_secrets(p) if isinstance(p, dict) else p for p in out["phones"]]
+    if isinstance(out.get("phone_defaults"), dict):
+        out["phone_defaults"] = without_secrets(out["phone_defaults"])
+    return out
 
 
 def _context(values: dict, template_keys: Iterable[str]) -> dict:
