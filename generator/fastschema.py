@@ -33,6 +33,20 @@ _IGNORED = frozenset({"description", "title", "examples", "default", "x-error", 
 _NUMBER = _TYPES["number"]
 
 
+def evaluated_names(node: dict, defs: dict) -> set[str] | None:
+    """Property names a schema node (with what it refers to) evaluates; None
+    when that depends on the value (an anyOf with properties)."""
+    names = set(node.get("properties", {}))
+    if "$ref" in node:
+        inner = evaluated_names(defs.get(node["$ref"].rsplit("/", 1)[-1], {}), defs)
+        if inner is None:
+            return None
+        names |= inner
+    if any("properties" in b or "$ref" in b for b in node.get("anyOf", [])):
+        return None
+    return names
+
+
 def _never(_value: Any) -> bool:
     return False
 
@@ -95,19 +109,6 @@ class Compiler:
             compiled = self.compile(self.defs[name])
             self.refs[name] = compiled
         return lambda v: self.refs[name](v)
-
-    def evaluated(self, node: dict) -> set[str] | None:
-        """Property names `node` (with what it refers to) evaluates; None when
-        that depends on the value (anyOf with properties)."""
-        names = set(node.get("properties", {}))
-        if "$ref" in node:
-            inner = self.evaluated(self.defs.get(node["$ref"].rsplit("/", 1)[-1], {}))
-            if inner is None:
-                return None
-            names |= inner
-        if any("properties" in b or "$ref" in b for b in node.get("anyOf", [])):
-            return None
-        return names
 
     def compile(self, node: Any) -> Check:
         if node is True:
@@ -172,7 +173,7 @@ class Compiler:
         return lambda v: any(b(v) for b in branches)
 
     def k_unevaluatedProperties(self, arg: Any, node: dict) -> Check:  # noqa: N802
-        names = self.evaluated(node)
+        names = evaluated_names(node, self.defs)
         if arg is not False or names is None:
             return _never
         return lambda v: not isinstance(v, dict) or all(k in names for k in v)

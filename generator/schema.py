@@ -15,7 +15,7 @@ from functools import cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from generator.fastschema import Compiler, casefold_enum, compiled_pattern, same
+from generator.fastschema import Compiler, casefold_enum, compiled_pattern, evaluated_names, same
 from generator.resources import data_dir
 
 if TYPE_CHECKING:
@@ -101,20 +101,6 @@ def facts() -> Facts:
         user_enums=_enums(user_fields, defs),
         phone_enums=_enums(defs["phone"]["properties"], defs),
     )
-
-
-def evaluated_names(node: dict, defs: dict) -> set[str] | None:
-    """Property names a schema node (with what it refers to) evaluates; None
-    when that depends on the value (an anyOf with properties)."""
-    names = set(node.get("properties", {}))
-    if "$ref" in node:
-        inner = evaluated_names(defs.get(node["$ref"].rsplit("/", 1)[-1], {}), defs)
-        if inner is None:
-            return None
-        names |= inner
-    if any("properties" in b or "$ref" in b for b in node.get("anyOf", [])):
-        return None
-    return names
 
 
 def unknown_keys(error: ValidationError) -> list[str]:
