@@ -28,3 +28,38 @@ def test_readme_opens_with_the_two_commands():
     assert "pytest" in commands[1]
     ci = (ROOT / ".ci" / "run").read_text("utf-8")
     assert commands[1] in ci, "CI must run the README test command"
+
+
+def _command_lines() -> list[tuple[str, str]]:
+    """(page, line) for every `portsip-roster ...` line in a sh block of the README and docs/."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    found = []
+    for page in pages:
+        for block in re.findall(r"```(?:sh|bash|yaml)?\n(.*?)```", page.read_text("utf-8"), re.S):
+            for line in block.splitlines():
+                at = line.find("portsip-roster ")
+                if at >= 0 and not line.lstrip().startswith("#") and "entry:" not in line:
+                    found.append((page.name, line[at:].split("#")[0].split("|")[0].split(">")[0].strip()))
+    return found
+
+
+def test_every_documented_command_line_names_real_options():
+    import shlex
+
+    import typer
+
+    from generator.cli import app
+
+    group = typer.main.get_command(app)
+    lines = _command_lines()
+    assert len(lines) > 10
+    for page, line in lines:
+        words = shlex.split(line.replace("<(", "(").replace("...", ""))[1:]
+        if not words or words[0].startswith("-"):
+            continue
+        command = group.commands.get(words[0])
+        assert command is not None, f"{page}: {line}: no command {words[0]!r}"
+        options = {name for param in command.params for name in (*param.opts, *param.secondary_opts)}
+        for word in words[1:]:
+            if word.startswith("-"):
+                assert word.split("=")[0] in options, f"{page}: {line}: {words[0]} has no option {word}"
