@@ -198,8 +198,10 @@ class _Evaluation:
         try:
             rendered = render(value, context)
         except Exception as exc:  # noqa: BLE001 - roster-supplied code may raise anything
+            # A template at a secret's place is that secret's recipe: not quoted.
+            shown = "at a secret's place" if path[-1] in SECRET_KEYS else brief(value)
             self.problems.append(self.user.problem((*base, *path), "computed-value",
-                                                   f"computed value {brief(value)}: {_reason(exc)}"))
+                                                   f"computed value {shown}: {_reason(exc)}"))
             return value
         self.computed.append((*base, *path))
         return rendered
@@ -288,6 +290,9 @@ def link_blfs(users: list[ResolvedUser], held_back: set[str]) -> tuple[list[Reso
     by_extension = {u.fields.get("extension_number"): u for u in users}
     out, problems = [], []
     for user in users:
+        if not user.fields.get("blfs"):
+            out.append(user)  # nothing to link: no copy
+            continue
         blfs = []
         for i, blf in enumerate(user.fields.get("blfs") or []):
             if isinstance(blf, dict):

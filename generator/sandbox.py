@@ -6,9 +6,10 @@ become template source unless they come from `defaults`, a profile or
 `phone_models`, where the docs say strings are templates.
 
 Defence in depth against sandbox escapes (CVE-2024-56326, CVE-2025-27516):
-the environment has no globals at all (cycler, joiner, lipsum... are Python
-functions whose __globals__ lead to `os`), and not the `attr` and `format`
-filters those escapes went through. What a template sees is plain data.
+the environment has no globals but Python's C-level `range` (cycler, joiner,
+lipsum... are Python functions whose __globals__ lead to `os`), and only
+filters whose output is bounded (not `attr` and `format`, which those escapes
+went through). What a template sees is plain data.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template
+from jinja2 import StrictUndefined, Template, nodes
+from jinja2.exceptions import TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from generator.cells import pick, pick_each, to_json
@@ -29,7 +31,22 @@ from generator.cells import pick, pick_each, to_json
 MAX_TEXT = 100_000  # characters a template may make; the longest field takes 1,024
 MAX_NUMBER = 10**6  # the largest repeat count or call argument a template may use
 SECONDS = 2.0  # wall-clock time one template may take
-_REMOVED_FILTERS = ("attr", "format", "xmlattr", "pprint", "urlize", "filesizeformat")
+# Filters whose output is at most a small multiple of their input; the ones
+# that can grow text without bound are wrapped below with an estimate made
+# before any work is done. Every other filter (attr and format, which past
+# sandbox escapes went through; random, which would make output differ run to
+# run; safe) is removed.
+_BOUNDED_FILTERS = frozenset({
+    "abs", "batch", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first", "float", "groupby",
+    "int", "items", "last", "length", "list", "lower", "map", "max", "min", "reject", "rejectattr", "reverse",
+    "round", "select", "selectattr", "slice", "sort", "string", "striptags", "title", "tojson", "trim", "truncate",
+    "unique", "upper", "urlencode", "wordcount",
+})
+# Statements a computed value may use: no macros (a recursive one can double a
+# text at every call), no set, include, import or recursive loops.
+_ALLOWED_STATEMENTS = (nodes.Output, nodes.If, nodes.For)
+_STATEMENT_WORDS = {"Assign": "set", "AssignBlock": "set", "CallBlock": "call", "FilterBlock": "filter",
+                    "ExprStmt": "do", "FromImport": "from"}
 
 
 class TemplateLimit(Exception):
@@ -44,6 +61,77 @@ def _too_big(value: Any) -> bool:
     return isinstance(value, (str, list, tuple, dict)) and len(value) > MAX_TEXT
 
 
+def _refuse_if(size: int, what: str = "a value") -> None:
+    if size > MAX_TEXT:
+        raise TemplateLimit(f"{what} of more than {MAX_TEXT:,} characters or items is refused")
+
+
+def _length(value: Any) -> int:
+    return len(value) if isinstance(value, (str, list, tuple, dict)) else len(str(value))
+
+
+def _repeat_size(left: Any, right: Any) -> int | None:
+    """The size `left * right` would have, for a text or list times a count."""
+    for seq, count in ((left, right), (right, left)):
+        if isinstance(seq, (str, list, tuple)) and isinstance(count, int) and not isinstance(count, bool):
+            return len(seq) * max(count, 0)
+    return None
+
+
+def _replace_size(text: Any, old: Any, new: Any, count: Any = None) -> int:
+    text, old, new = str(text), str(old), str(new)
+    times = text.count(old) if old else len(text) + 1
+    if isinstance(count, int) and count >= 0:
+        times = min(times, count)
+    return len(text) + times * len(new)
+
+
+def _join_size(items: Any, separator: Any = "") -> int:
+    items = list(items) if not isinstance(items, (str, list, tuple)) else items
+    _refuse_if(len(items), "a list")
+    return sum(_length(item) for item in items) + len(str(separator)) * max(len(items) - 1, 0)
+
+
+def _guarded(filter_function: Callable, estimate: Callable[..., int]) -> Callable:
+    """`filter_function`, refused before it runs when `estimate` (same
+    arguments, without the evaluation context) says the result is too big."""
+    def guarded(*args, **kwargs):
+        plain = args[1:] if args and not isinstance(args[0], (str, list, tuple, dict, int, float)) else args
+        _refuse_if(estimate(*plain, **kwargs))
+        return filter_function(*args, **kwargs)
+
+    for attribute in ("jinja_pass_arg",):  # keep how Jinja passes the evaluation context
+        if hasattr(filter_function, attribute):
+            setattr(guarded, attribute, getattr(filter_function, attribute))
+    return guarded
+
+
+def _width_size(text: Any, width: Any = 80, *rest, **kwargs) -> int:
+    width = width if isinstance(width, int) and not isinstance(width, bool) else len(str(width))
+    lines = str(text).count("\n") + 1
+    return len(str(text)) + max(width, 0) * lines
+
+
+_GROWING = {
+    "replace": _replace_size,
+    "join": lambda items, d="", attribute=None: _join_size(items, d),
+    "center": _width_size,
+    "indent": _width_size,
+    "sum": lambda items, attribute=None, start=0: _join_size(items) if any(
+        isinstance(i, (str, list, tuple)) for i in items) else 0,
+}
+# str methods that can grow their text, by the size they would give.
+_GROWING_METHODS = {
+    "replace": _replace_size,
+    "join": lambda separator, items: _join_size(items, separator),
+    "center": lambda text, width, *rest: _width_size(text, width),
+    "ljust": lambda text, width, *rest: _width_size(text, width),
+    "rjust": lambda text, width, *rest: _width_size(text, width),
+    "zfill": lambda text, width: _width_size(text, width),
+    "expandtabs": lambda text, size=8: len(text) * max(size, 1) if isinstance(size, int) else len(text),
+}
+
+
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "%", "//", "+"})
 
@@ -53,6 +141,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         if operator_name == "*" and any(isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_NUMBER
                                         for v in (left, right)):
             raise TemplateLimit(f"a repeat count above {MAX_NUMBER:,} is refused")
+        if operator_name == "*" and (size := _repeat_size(left, right)) is not None:
+            _refuse_if(size)
         if operator_name == "%" and isinstance(left, str):
             raise TemplateLimit("%-formatting of text is refused in templates")
         result = super().call_binop(context, operator_name, left, right)
@@ -61,8 +151,12 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return result
 
     def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's own signature
-        if any(_too_big(v) for v in (*args, *kwargs.values()) if isinstance(v, int)):
-            raise TemplateLimit(f"a number above {MAX_NUMBER:,} is refused as an argument")
+        if any(_too_big(v) for v in (*args, *kwargs.values())):
+            raise TemplateLimit(f"an argument above {MAX_NUMBER:,}, or of more than {MAX_TEXT:,} characters, "
+                                f"is refused")
+        owner, name = getattr(__obj, "__self__", None), getattr(__obj, "__name__", "")
+        if isinstance(owner, str) and name in _GROWING_METHODS:
+            _refuse_if(_GROWING_METHODS[name](owner, *args, **kwargs))
         result = super().call(__context, __obj, *args, **kwargs)
         if _too_big(result) and not isinstance(result, int):
             raise TemplateLimit(f"a value of more than {MAX_TEXT:,} characters is refused")
@@ -72,8 +166,13 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
 def _environment() -> BoundedSandbox:
     env = BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.globals.clear()
-    for name in _REMOVED_FILTERS:
-        env.filters.pop(name, None)
+    # Python's own range: a C type, with nothing that leads to a module's
+    # globals; call() bounds its arguments like any other call's.
+    env.globals["range"] = range
+    kept = {name: f for name, f in env.filters.items() if name in _BOUNDED_FILTERS}
+    kept.update({name: _guarded(env.filters[name], size) for name, size in _GROWING.items()})
+    env.filters.clear()
+    env.filters.update(kept)
     env.filters.update({"pick": pick, "pick_each": pick_each, "json": to_json})
     return env
 
@@ -85,8 +184,18 @@ def is_template(value: object) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
+def _statements_allowed(source: str) -> None:
+    for statement in ENV.parse(source).find_all(nodes.Stmt):
+        if not isinstance(statement, _ALLOWED_STATEMENTS) or getattr(statement, "recursive", False):
+            kind = type(statement).__name__
+            word = "recursive for" if kind == "For" else _STATEMENT_WORDS.get(kind, kind.lower())
+            raise TemplateSyntaxError(f"{{% {word} %}} is not allowed here: a computed value may use expressions, "
+                                      f"if and for", statement.lineno)
+
+
 @lru_cache(maxsize=4096)
 def compiled(source: str) -> Template:
+    _statements_allowed(source)
     return ENV.from_string(source)
 
 
@@ -115,12 +224,19 @@ def _deadline(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+@contextmanager
+def _no_deadline() -> Iterator[None]:
+    yield
+
+
 def render(source: str, context: dict) -> str:
     """`source` rendered with `context`, within the limits: the text is made
     piece by piece and refused as soon as it grows past MAX_TEXT."""
     template = compiled(source)
     made, size, started = [], 0, time.monotonic()
-    with _deadline(SECONDS):
+    # Only a loop can run long: expressions are bounded by the limits above,
+    # and a timer per value would cost every user of a large roster.
+    with _deadline(SECONDS) if "{%" in source else _no_deadline():
         for piece in template.generate(context):
             size += len(piece)
             if size > MAX_TEXT:

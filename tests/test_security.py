@@ -172,6 +172,14 @@ def test_imported_template_text_stays_text(tmp_path):
     "{{ 'a' * 10**8 }}",
     "{{ 'ab' ~ 'c' * 60000 ~ 'd' * 60000 }}",
     "{{ 2 ** 10000000 }}",
+    "{{ ('a' * 100000) | replace('a', 'a' * 100000) }}",
+    "{{ 'x' | center(999999) }}",
+    "{{ (['a' * 99999] * 1000) | join }}",
+    "{{ ('a' * 1000).replace('a', 'x' * 1000) }}",
+    "{{ [[1] * 99999, [2] * 99999] | sum(start=[]) }}",
+    "{% macro f(s) %}{{ f(s ~ s) }}{% endmacro %}{{ f('a') }}",
+    "{% set s = 'a' %}{{ s }}",
+    "{% for i in range(3) recursive %}{{ loop([i]) }}{% endfor %}",
 ])
 def test_a_greedy_template_is_stopped(tmp_path, template):
     path = _roster(tmp_path, f"pbx_version: v22\ndefaults:\n  custom_options: {template!r}\nusers:\n" + MINIMAL_USER)
@@ -179,6 +187,23 @@ def test_a_greedy_template_is_stopped(tmp_path, template):
     result = run_module("generate", path.name, cwd=tmp_path)
     assert time.monotonic() - started < 10
     assert result.returncode == 1 and "[computed-value]" in result.stderr
+
+
+def test_random_is_not_a_filter(tmp_path):
+    """Output is the same bytes for the same roster: no template may draw at random."""
+    path = _roster(tmp_path, "pbx_version: v22\ndefaults:\n  custom_options: \"{{ ['a', 'b'] | random }}\"\nusers:\n"
+                   + MINIMAL_USER)
+    result = run_module("generate", path.name, cwd=tmp_path)
+    assert result.returncode == 1 and "No filter named 'random'" in result.stderr
+
+
+def test_a_failing_template_at_a_secrets_place_is_not_quoted(tmp_path):
+    text = ("pbx_version: v22\ndefaults:\n  password: \"{{ undefined_thing }}Recipe-Part-9\"\nusers:\n"
+            + MINIMAL_USER.replace('    password: "Pa55word!x"\n', ""))
+    path = _roster(tmp_path, text)
+    result = run_module("validate", path.name, cwd=tmp_path)
+    assert result.returncode == 1 and "[computed-value]" in result.stderr
+    assert "Recipe-Part-9" not in result.stderr
 
 
 # 8. a trailing newline gets past no pattern
