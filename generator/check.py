@@ -9,6 +9,7 @@ rest are the functions here.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -30,9 +31,21 @@ NOT_COLUMNS = frozenset({"extra", "rotate"})  # user fields that are not a colum
 Issue = tuple[tuple, str, str]  # (path into the user's fields, code, message)
 
 
-def schema_issues(user: ResolvedUser) -> Iterator[Issue]:
+MODEL_FIELDS = ("vendor", "filename")  # what a phone model tells: the provisioning template
+
+
+def _model_message(model: str, missing: list[str], phone_models: frozenset[str]) -> str:
+    close = difflib.get_close_matches(model, phone_models, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    known = ", ".join(sorted(phone_models)) or "none"
+    return (f"phone model {model!r} has no {' or '.join(missing)}: {hint}give them under "
+            f"phone_models[{model!r}] (known models: {known})")
+
+
+def schema_issues(user: ResolvedUser, phone_models: frozenset[str] = frozenset()) -> Iterator[Issue]:
     """What the roster's schema check could not see: required fields, which may
-    come from any layer, and values that templates computed. Every other value
+    come from any layer (a phone's vendor and filename from its model), and
+    values that templates computed. Every other value
     was validated in its layer, and merging valid layers keeps them valid."""
     known = facts()
     fields = user.fields
@@ -40,8 +53,12 @@ def schema_issues(user: ResolvedUser) -> Iterator[Issue]:
         if name not in fields:
             yield (), "schema-required", f"missing required field {name}"
     for i, phone in enumerate(fields.get("phones") or []):
+        model_missing = [name for name in MODEL_FIELDS if name not in phone]
+        if model_missing and isinstance(phone.get("model"), str):
+            yield ("phones", i, "model"), "unknown-phone-model", _model_message(phone["model"], model_missing,
+                                                                               phone_models)
         for name in known.required_phone:
-            if name not in phone:
+            if name not in phone and not (name in model_missing and isinstance(phone.get("model"), str)):
                 yield ("phones", i), "schema-required", f"missing required field {name}"
     for path in dict.fromkeys(p[:3] if p[0] == "phones" else p[:1] for p in user.computed):
         if path[0] == "phones":
@@ -145,12 +162,13 @@ class Run:
     policy: Policy
     places: tuple[frozenset, frozenset]  # the fields and phone keys the version has a place for
     week_faults: ByIdentity
+    phone_models: frozenset[str] = frozenset()  # the models some layer defines
 
 
 def user_problems(user: ResolvedUser, run: Run) -> list[Problem]:
     fields = user.fields
     issues = [
-        *schema_issues(user),
+        *schema_issues(user, run.phone_models),
         *name_issues(fields),
         *secret_issues(user, run.policy),
         *hours_issues(fields, run.week_faults),
@@ -322,10 +340,10 @@ def target_warnings(users: list[ResolvedUser]) -> Iterator[Problem]:
 
 
 def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy, allow_formulas: bool = False,
-          progress: Progress | None = None) -> list[Problem]:
+          progress: Progress | None = None, phone_models: frozenset[str] = frozenset()) -> list[Problem]:
     """Every problem of every user, then those between users."""
     places = (frozenset(column_set.columns) | NOT_COLUMNS, frozenset(column_set.phone_keys))
-    run = Run(column_set, policy, places, ByIdentity(lambda week: list(_week_issues((), week))))
+    run = Run(column_set, policy, places, ByIdentity(lambda week: list(_week_issues((), week))), phone_models)
     problems = []
     for done, user in enumerate(users):
         if progress:

@@ -137,7 +137,14 @@ class Compiler:
         return lambda v: any(k(v) for k in kinds)
 
     def k_enum(self, arg: list, _node: dict) -> Check:
-        return lambda v: any(same(casefold_enum(v, arg), e) for e in arg)
+        exact = frozenset(e for e in arg if isinstance(e, str))  # the common case: spelt as documented
+
+        def check(v: Any) -> bool:
+            if type(v) is str and v in exact:
+                return True
+            return any(same(casefold_enum(v, arg), e) for e in arg)
+
+        return check
 
     def k_const(self, arg: Any, _node: dict) -> Check:
         return lambda v: same(v, arg)

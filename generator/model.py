@@ -35,6 +35,7 @@ CODES: Mapping[str, str] = MappingProxyType({
     "column-set": "a column set (templates/<version>.yaml) that cannot be used",
     "cell-template": "a column's cell template that fails for a user",
     "unknown-profile": "a user names a profile no layer defines",
+    "unknown-phone-model": "a phone whose model has no vendor or provisioning file in any layer",
     "computed-value": "a computed default (a template) that fails or gives too much",
     "blf-unknown": "a compact BLF names an extension no user in the roster has",
     "reserved-name": "a user name the PBX keeps for itself",

@@ -145,7 +145,9 @@ def _run(path: Path, options: Options, display: str, progress: Progress | None) 
     problems += found
     users, found = fill(users, given, policy, lenient=options.lenient_secrets or options.redact, progress=progress)
     problems += found
-    problems += check(users, column_set, policy, options.allow_formulas, progress)
+    models = frozenset(name for d in (*included, document) if isinstance(d.data, dict)
+                       for name in (d.data.get("phone_models") or {}))
+    problems += check(users, column_set, policy, options.allow_formulas, progress, models)
     if options.redact:
         users = [replace(user, fields=masked(user.fields)) for user in users]
     return Resolved(document, tuple(included), column_set, tuple(users), ordered(problems))

@@ -259,18 +259,17 @@ def resolve_user(roster: Roster, index: int, entry: dict) -> tuple[ResolvedUser,
     user_context = lambda: _context(written, _template_keys(layers))  # noqa: E731
     fields = evaluation.fields(written, (), layers, user_context)
     phones_owner = owner(layers, ("phones",))  # built-in has phones: [], so always found
-    phones, phone_layers = [], []
-    for i, phone in enumerate(fields.get("phones") or []):
-        layers_of_phone = _phone_layers(roster, chain, phones_owner, i, phone)
-        phone_layers.append(tuple(layers_of_phone))
-        merged = roster.merger.all(layers_of_phone)
-        user = replace(user, phone_layers=tuple(phone_layers))  # so that a problem here is located
-        evaluation.user = user
+    listed = fields.get("phones") or []
+    phone_layers = tuple(tuple(_phone_layers(roster, chain, phones_owner, i, phone)) for i, phone in enumerate(listed))
+    if phone_layers:
+        evaluation.user = user = replace(user, phone_layers=phone_layers)  # so that a phone's problem is located
+    phones = []
+    for i, layers_of_phone in enumerate(phone_layers):
+        merged = roster.merger.all(list(layers_of_phone))
         context = lambda merged=merged, layers_of_phone=layers_of_phone: {  # noqa: E731
             **user_context(), "phone": _context(merged, _template_keys(layers_of_phone))}
-        phones.append(evaluation.fields(merged, ("phones", i), layers_of_phone, context))
-    resolved = replace(user, fields={**fields, "phones": phones}, phone_layers=tuple(phone_layers),
-                       computed=frozenset(evaluation.computed))
+        phones.append(evaluation.fields(merged, ("phones", i), list(layers_of_phone), context))
+    resolved = replace(user, fields={**fields, "phones": phones}, computed=frozenset(evaluation.computed))
     return resolved, problems + evaluation.problems
 
 

@@ -224,19 +224,18 @@ def _deadline(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-@contextmanager
-def _no_deadline() -> Iterator[None]:
-    yield
-
-
 def render(source: str, context: dict) -> str:
     """`source` rendered with `context`, within the limits: the text is made
     piece by piece and refused as soon as it grows past MAX_TEXT."""
     template = compiled(source)
+    if "{%" not in source:
+        # No loop: the limits above bound it, and a timer per value would cost
+        # every user of a large roster.
+        text = template.render(context)
+        _refuse_if(len(text), "a computed value")
+        return text
     made, size, started = [], 0, time.monotonic()
-    # Only a loop can run long: expressions are bounded by the limits above,
-    # and a timer per value would cost every user of a large roster.
-    with _deadline(SECONDS) if "{%" in source else _no_deadline():
+    with _deadline(SECONDS):
         for piece in template.generate(context):
             size += len(piece)
             if size > MAX_TEXT:

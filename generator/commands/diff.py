@@ -51,10 +51,19 @@ REMOVED = "Removed: delete them in the portal (an import never deletes a user)"
 CHANGED = "Changed: edit them in the portal (an import does not update a user that exists)"
 
 
+def uncompared_note(plan: Plan) -> str:
+    """Said once: secrets one side could not work out were left out of the comparison."""
+    if not plan.uncompared:
+        return ""
+    return (f"{plan.uncompared} secret(s) not compared: one side could not work them out (no master key, an unset "
+            f"variable or no --secrets file here); give the same sources to compare them")
+
+
 def as_text(plan: Plan) -> str:
+    note = f"{uncompared_note(plan)}\n" if plan.uncompared else ""
     if plan.empty:
-        return f"no differences ({plan.old} -> {plan.new})\n"
-    lines = [f"{_summary(plan)} ({plan.old} -> {plan.new})"]
+        return f"no differences ({plan.old} -> {plan.new})\n{note}"
+    lines = [f"{_summary(plan)} ({plan.old} -> {plan.new})"] + ([note.rstrip()] if note else [])
     if plan.columns_added or plan.columns_removed:
         lines.append(f"columns added: {', '.join(plan.columns_added) or '-'}; "
                      f"removed: {', '.join(plan.columns_removed) or '-'}")
@@ -88,6 +97,8 @@ def md(text: object) -> str:
 def as_markdown(plan: Plan) -> str:
     lines = [f"### PortSIP roster plan: {_summary(plan)}", "",
              f"<code>{md(plan.old)}</code> → <code>{md(plan.new)}</code>", ""]
+    if plan.uncompared:
+        lines += [md(uncompared_note(plan)), ""]
     if plan.empty:
         return "\n".join([*lines, "No differences."]) + "\n"
     if plan.columns_added or plan.columns_removed:
@@ -121,6 +132,7 @@ def as_json(plan: Plan) -> str:
         "removed": [user(u) for u in plan.removed],
         "changed": [{**user(u), "changes": [change(c) for c in u.changes]} for u in plan.changed],
         "columns": {"added": plan.columns_added, "removed": plan.columns_removed},
+        "secrets_not_compared": plan.uncompared,
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 

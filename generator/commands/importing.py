@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from generator import expand
+from generator.check import MODEL_FIELDS
 from generator.commands.diff import table
 from generator.commands.generate import generate
 from generator.commands.tables import Plan, canonical_header, compare, csv_rows, read_table
@@ -177,7 +178,9 @@ def _email_template(users: list[dict]) -> str | None:
 def _compact_phones(users: list[dict], builtin: dict) -> tuple[dict, dict]:
     phones = [p for u in users for p in u.get("phones") or [] if isinstance(p, dict)]
     keys = list(dict.fromkeys(k for p in phones for k in p if k not in ("mac", "model")))
-    phone_defaults = _shared(phones, keys, builtin)
+    # A model's vendor and provisioning file belong to the model: as a default
+    # they would be given to a phone of another model added later.
+    phone_defaults = _shared(phones, [k for k in keys if k not in MODEL_FIELDS], builtin)
     below = {**builtin, **phone_defaults}
     models: dict[str, dict] = {}
     for model in dict.fromkeys(p.get("model") for p in phones if isinstance(p.get("model"), str)):

@@ -19,6 +19,7 @@ from generator.commands.revision import git_show
 from generator.errors import RosterInvalid, UsageError
 from generator.load import load_text
 from generator.model import SECRET_KEYS, dotted
+from generator.secrets.fill import STAND_IN
 
 
 @dataclass
@@ -91,6 +92,7 @@ class Plan:
     changed: list[UserChange] = field(default_factory=list)
     columns_added: list[str] = field(default_factory=list)
     columns_removed: list[str] = field(default_factory=list)
+    uncompared: int = 0  # secrets that could be worked out on one side only
 
     @property
     def empty(self) -> bool:
@@ -143,19 +145,28 @@ def _is_secret(path: tuple, old: Any, new: Any) -> bool:
         or isinstance(new, Unreadable)
 
 
-def cell_changes(column: str, old: str | None, new: str | None) -> list[Change]:
+def _stand_in(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(STAND_IN)
+
+
+def cell_changes(column: str, old: str | None, new: str | None) -> tuple[list[Change], int]:
+    """The changes between two cells, and how many secrets could not be
+    compared (worked out on one side only: a real value is no stand-in)."""
     before = _leaves(_cell_data(old), (column,)) if old is not None else {}
     after = _leaves(_cell_data(new), (column,)) if new is not None else {}
-    changes = []
+    changes, uncompared = [], 0
     for path in [*before, *(p for p in after if p not in before)]:
         a, b = before.get(path, _MISSING), after.get(path, _MISSING)
         if a == b:
+            continue
+        if _stand_in(a) != _stand_in(b) and a is not _MISSING and b is not _MISSING:
+            uncompared += 1
             continue
         if _is_secret(path, a, b):
             changes.append(Change(dotted(path), secret=True))
         else:
             changes.append(Change(dotted(path), None if a is _MISSING else a, None if b is _MISSING else b))
-    return changes
+    return changes, uncompared
 
 
 def compare(old: Table, new: Table) -> Plan:
@@ -171,7 +182,11 @@ def compare(old: Table, new: Table) -> Plan:
             continue
         other = new.rows[name]
         columns = [*old.columns, *(c for c in new.columns if c not in old.columns)]
-        changes = [c for col in columns for c in cell_changes(col, row.get(col), other.get(col))]
+        changes = []
+        for column in columns:
+            found, uncompared = cell_changes(column, row.get(column), other.get(column))
+            changes += found
+            plan.uncompared += uncompared
         if changes:
             plan.changed.append(UserChange(name, other.get("extension_number", ""), changes))
     return plan

@@ -70,11 +70,17 @@ def _value(ref: SecretRef, user: ResolvedUser, path: tuple, kind: str, given: Se
     return derive(key, user.name, field, rotate, kind, policy, user.fields), ""
 
 
-def stand_in(ref: SecretRef, user: ResolvedUser) -> str:
+STAND_IN = "<not at hand: "  # how every stand-in starts (commands.tables tells them by it)
+
+
+def stand_in(ref: SecretRef, user: ResolvedUser, path: tuple) -> str:
     """What a secret that cannot be had is compared as, where only changes
-    matter (diff, a redacted copy): a new source or rotation still shows."""
-    rotate = f" rotate {user.fields.get('rotate', 0)}" if ref.kind == "generate" else ""
-    return f"<{ref}{rotate}>"
+    matter (diff, a redacted copy): a new source, rotation, or (for a phone's
+    generated secret) MAC address still shows as a change."""
+    if ref.kind != "generate":
+        return f"{STAND_IN}{ref}>"
+    derived = _derivation_field(path, user.fields)
+    return f"{STAND_IN}{ref}, {derived}, rotate {user.fields.get('rotate', 0)}>"
 
 
 def _with_values(fields: dict, values: dict[tuple, str]) -> dict:
@@ -125,7 +131,7 @@ def fill(users: list[ResolvedUser], given: SecretSources, policy: Policy, lenien
             if value is not None:
                 values[path] = value
             elif lenient:
-                values[path] = stand_in(ref, user)
+                values[path] = stand_in(ref, user, path)
                 stand_ins.add(path)
                 by_cause.setdefault(("warning", why), [user.problem(path, "secret-unchecked", f"not checked: {why}",
                                                                     level="warning"), 0])[1] += 1
