@@ -192,72 +192,60 @@ def _is_formula(value: str) -> bool:
 NOT_FREE_TEXT = frozenset({"number", "caller_id", "key", "value"}) | SECRET_KEYS
 
 
-def _formula_leaves(value: object, path: tuple = ()) -> Iterator[tuple]:
-    """Paths below `value` to free text that a spreadsheet would run as a formula."""
-    if isinstance(value, str):
-        if _is_formula(value):
-            yield path
-    elif isinstance(value, (dict, list)):
-        for key, inner in value.items() if isinstance(value, dict) else enumerate(value):
-            if key not in NOT_FREE_TEXT:
-                yield from _formula_leaves(inner, (*path, key))
-
-
 def _formula_message(value: str) -> str:
     first = value.lstrip(_SKIPPED)[:1] if not value.startswith(FORMULA_STARTS) else value[:1]
     return f"starts with {first!r}: a spreadsheet would run it as a formula (change it, or pass --allow-formulas)"
 
 
-def _text_problems(users: list[ResolvedUser], code: str, leaves, bad, message) -> Iterator[Problem]:
+def _strings(value: object, path: tuple = (), free: bool = True) -> Iterator[tuple[tuple, str, bool]]:
+    """(path, text, free) for every text below `value`; `free` is False below a
+    key that holds a number to call or a secret, which may start with '+'."""
+    if isinstance(value, str):
+        yield path, value, free
+    elif isinstance(value, (dict, list)):
+        for key, inner in value.items() if isinstance(value, dict) else enumerate(value):
+            yield from _strings(inner, (*path, key), free and key not in NOT_FREE_TEXT)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL_MESSAGE = "holds a control character (such as a line break, ESC or NUL): remove it"
+
+
+def _text_faults(text: str, free: bool, formulas: bool) -> Iterator[tuple[str, str]]:
+    """(code, message) for what is wrong with one text:
+    - a formula: a spreadsheet runs a cell that starts with = + - @ (a tab, a
+      CR, and more: see FORMULA_STARTS) as a formula;
+    - a control character (NUL, ESC, BEL, a line break, bidi overrides),
+      however the YAML wrote it ("\\x1b" in double quotes too): it reaches
+      terminals, spreadsheets and the PBX as it is. Never quoted: it may be a secret."""
+    if formulas and free and _is_formula(text):
+        yield "formula", _formula_message(text)
+    if _CONTROL.search(text):
+        yield "control-character", _CONTROL_MESSAGE
+
+
+def text_problems(users: list[ResolvedUser], formulas: bool = True) -> Iterator[Problem]:
     """Problems of text values, found where they are written: every value comes
     from a layer or a template, so each layer is read once (a default's problem
-    is reported once, at the default, not per user), then each computed value.
-    `leaves(data)`: paths to bad text in a layer; `bad(path, value)` for a
-    computed one; `message(value)`: what to say."""
+    is reported once, at the default, not per user), then each computed value."""
     seen: set[int] = set()
     for user in users:
         for layer in [*user.layers, *(layer for layers in user.phone_layers for layer in layers)]:
             if id(layer) in seen:
                 continue
             seen.add(id(layer))
-            for path in leaves(layer.data):
-                file, line, col = layer.position(path)
-                owned = layer.label == "user"
-                where = (*layer.base[2:], *path) if owned else (*layer.base, *path)
-                yield Problem(file=file, line=line, col=col, code=code, user=user.name if owned else None,
-                              field=dotted(where), message=message(value_at(layer.data, path)))
+            owned = layer.label == "user"
+            for path, text, free in _strings(layer.data):
+                for code, message in _text_faults(text, free, formulas):
+                    file, line, col = layer.position(path)
+                    where = (*layer.base[2:], *path) if owned else (*layer.base, *path)
+                    yield Problem(file=file, line=line, col=col, code=code, user=user.name if owned else None,
+                                  field=dotted(where), message=message)
         for path in user.computed:
             value = value_at(user.fields, path)
-            if isinstance(value, str) and bad(path, value):
-                yield user.problem(path, code, message(value))
-
-
-def formula_problems(users: list[ResolvedUser]) -> Iterator[Problem]:
-    """A spreadsheet runs a cell that starts with = + - @ (or a tab or a
-    carriage return, and more: see FORMULA_STARTS) as a formula."""
-    return _text_problems(users, "formula", _formula_leaves,
-                          lambda path, value: _is_formula(value) and path[-1] not in NOT_FREE_TEXT, _formula_message)
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def _control_leaves(value: object, path: tuple = ()) -> Iterator[tuple]:
-    if isinstance(value, str):
-        if _CONTROL.search(value):
-            yield path
-    elif isinstance(value, (dict, list)):
-        for key, inner in value.items() if isinstance(value, dict) else enumerate(value):
-            yield from _control_leaves(inner, (*path, key))
-
-
-def control_problems(users: list[ResolvedUser]) -> Iterator[Problem]:
-    """Control characters (NUL, ESC, BEL, a line break, bidi overrides), however
-    the YAML wrote them ("\\x1b" in double quotes too): they reach terminals,
-    spreadsheets and the PBX as they are. Never quoted: the value may be a secret."""
-    return _text_problems(users, "control-character", _control_leaves,
-                          lambda path, value: bool(_CONTROL.search(value)),
-                          lambda value: "holds a control character (such as a line break, ESC or NUL): remove it")
+            if isinstance(value, str):
+                for code, message in _text_faults(value, path[-1] not in NOT_FREE_TEXT, formulas):
+                    yield user.problem(path, code, message)
 
 
 def once_per_source(problems: list[Problem]) -> list[Problem]:
@@ -350,9 +338,7 @@ def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy, allo
             progress.tick("checking users", done, len(users))
         problems += user_problems(user, run)
     problems = once_per_source(problems)
-    if not allow_formulas:
-        problems.extend(formula_problems(users))
-    problems.extend(control_problems(users))
+    problems.extend(text_problems(users, formulas=not allow_formulas))
     for keys in (_names, _extensions, _macs):
         problems.extend(_duplicates(users, keys))
     problems.extend(target_warnings(users))

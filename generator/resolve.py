@@ -173,12 +173,12 @@ def _phone_layers(roster: Roster, chain: list[SplitLayer], phones_owner: Layer, 
 
 
 class _Evaluation:
-    """Templates of one user evaluated: the paths they computed, and what failed."""
+    """Templates of one user evaluated: the paths they computed, and what
+    failed (as paths and messages, located once the user is whole)."""
 
-    def __init__(self, user: ResolvedUser):
-        self.user = user
+    def __init__(self) -> None:
         self.computed: list[YamlPath] = []
-        self.problems: list[Problem] = []
+        self.failures: list[tuple[YamlPath, str]] = []
 
     def value(self, value: Any, path: YamlPath, base: YamlPath, layers: list[Layer], context: dict) -> Any:
         """`value` with the template strings that came from a layer allowed to hold
@@ -200,8 +200,7 @@ class _Evaluation:
         except Exception as exc:  # noqa: BLE001 - roster-supplied code may raise anything
             # A template at a secret's place is that secret's recipe: not quoted.
             shown = "at a secret's place" if path[-1] in SECRET_KEYS else brief(value)
-            self.problems.append(self.user.problem((*base, *path), "computed-value",
-                                                   f"computed value {shown}: {_reason(exc)}"))
+            self.failures.append(((*base, *path), f"computed value {shown}: {_reason(exc)}"))
             return value
         self.computed.append((*base, *path))
         return rendered
@@ -254,23 +253,21 @@ def resolve_user(roster: Roster, index: int, entry: dict) -> tuple[ResolvedUser,
     chain, problems = _user_sources(roster, index, entry, name)
     layers = [source.fields for source in chain]
     written = roster.merger.all(layers)  # as merged, before any template is evaluated
-    user = ResolvedUser(index, name, written, tuple(layers))
-    evaluation = _Evaluation(user)
+    evaluation = _Evaluation()
     user_context = lambda: _context(written, _template_keys(layers))  # noqa: E731
     fields = evaluation.fields(written, (), layers, user_context)
     phones_owner = owner(layers, ("phones",))  # built-in has phones: [], so always found
     listed = fields.get("phones") or []
     phone_layers = tuple(tuple(_phone_layers(roster, chain, phones_owner, i, phone)) for i, phone in enumerate(listed))
-    if phone_layers:
-        evaluation.user = user = replace(user, phone_layers=phone_layers)  # so that a phone's problem is located
     phones = []
     for i, layers_of_phone in enumerate(phone_layers):
         merged = roster.merger.all(list(layers_of_phone))
         context = lambda merged=merged, layers_of_phone=layers_of_phone: {  # noqa: E731
             **user_context(), "phone": _context(merged, _template_keys(layers_of_phone))}
         phones.append(evaluation.fields(merged, ("phones", i), list(layers_of_phone), context))
-    resolved = replace(user, fields={**fields, "phones": phones}, computed=frozenset(evaluation.computed))
-    return resolved, problems + evaluation.problems
+    user = ResolvedUser(index, name, {**fields, "phones": phones}, tuple(layers), phone_layers,
+                        frozenset(evaluation.computed))
+    return user, problems + [user.problem(path, "computed-value", message) for path, message in evaluation.failures]
 
 
 def split_name(display_name: str) -> tuple[str, str]:

@@ -10,6 +10,7 @@ expands back to exactly the same value. Secrets go to a separate file.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -351,6 +352,17 @@ def _represent_list(dumper: yaml.SafeDumper, value: list):
     return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flow)
 
 
+# Digits, numbers to call and MAC addresses: always quoted, whatever PyYAML
+# thinks, since a YAML 1.2 reader (yq) takes 0099 for 99 and 093513 for 93513.
+_IDENTIFIER = re.compile(r"[+\-]?[0-9][0-9:.\-]*|[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}")
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str):
+    style = "'" if _IDENTIFIER.fullmatch(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
 _Dumper.add_representer(dict, _represent_dict)
 _Dumper.add_representer(list, _represent_list)
 

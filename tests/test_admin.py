@@ -1,0 +1,199 @@
+"""What a new admin trips over: one test per item of the issue that listed
+them (each failed on the code before its fix)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import DEMO_KEY, MINIMAL_USER, ROOT, run_module
+
+GOOD = "pbx_version: v22\nusers:\n" + MINIMAL_USER
+NO_KEY = {"PORTSIP_ROSTER_KEY": ""}
+
+
+def _git(folder: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args], cwd=folder, check=True,
+                   capture_output=True)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    shutil.copy(ROOT / "roster.example.yaml", tmp_path / "roster.yaml")
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "roster")
+    return tmp_path
+
+
+# 2. diff without the key counts no generated secret as changed
+def test_diff_against_a_csv_without_the_key_says_secrets_were_not_compared(repo):
+    made = run_module("generate", "roster.yaml", "-o", "users.csv", cwd=repo)
+    assert made.returncode == 0
+    with_key = run_module("diff", "users.csv", "roster.yaml", "--exit-code", cwd=repo)
+    without = run_module("diff", "users.csv", "roster.yaml", "--exit-code", cwd=repo, env=NO_KEY)
+    assert with_key.returncode == 0 and "no differences" in with_key.stdout
+    assert without.returncode == 0, without.stdout
+    assert "no differences" in without.stdout
+    assert without.stdout.count("not compared") == 1 and "secret(s) not compared" in without.stdout
+
+
+# 3. diff --base without the key still shows a phone's password changing with its MAC
+def test_a_new_mac_changes_the_phones_password_without_the_key(repo):
+    text = (repo / "roster.yaml").read_text("utf-8")
+    (repo / "roster.yaml").write_text(text.replace('"cc:5e:f8:41:b7:95"', '"cc:5e:f8:41:b7:99"'), "utf-8")
+    result = run_module("diff", "--base", "HEAD", "roster.yaml", cwd=repo, env=NO_KEY)
+    assert "phones[0].mac" in result.stdout
+    assert "phones[0].password: changed (secret, not shown)" in result.stdout
+
+
+# 4. vendor and filename belong to the phone's model
+def test_import_puts_vendor_and_filename_in_phone_models(tmp_path):
+    csv_bytes = run_module("generate", "roster.example.yaml").stdout_bytes
+    (tmp_path / "export.csv").write_bytes(csv_bytes)
+    result = run_module("import", "export.csv", "-o", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    from generator.load import load_text
+
+    data = load_text((tmp_path / "roster.yaml").read_text("utf-8"), "roster.yaml")[0].data
+    phone_defaults = data["defaults"].get("phone_defaults", {})
+    assert "vendor" not in phone_defaults and "filename" not in phone_defaults
+    assert all({"vendor", "filename"} <= set(model) for model in data["phone_models"].values())
+
+
+def test_a_phone_of_a_model_without_vendor_names_the_model_and_the_known_ones(tmp_path):
+    text = ("pbx_version: v22\nphone_models:\n  SIP-T32G: {vendor: Yealink, filename: y.xml}\nusers:\n" + MINIMAL_USER
+            + "    phones: [{mac: 'cc:5e:f8:41:b7:95', model: SIP-T33G, password: 'Ph0ne-Pass!', timezone: UTC}]\n")
+    path = tmp_path / "roster.yaml"
+    path.write_text(text)
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    line = next(line for line in result.stderr.splitlines() if "[unknown-phone-model]" in line)
+    assert "'SIP-T33G'" in line and "did you mean 'SIP-T32G'?" in line and "known models: SIP-T32G" in line
+
+
+# spellings: enums in any case, MACs in any common form
+def test_the_guides_spellings_are_accepted_and_written_as_documented(tmp_path):
+    text = (GOOD + "    phones: [{mac: '0C-38-3E-63-FE-E8', model: M, vendor: V, filename: f.xml, "
+            "password: 'Ph0ne-Pass!', timezone: UTC, language: English}]\n"
+            "  - {name: kate, extension_number: '102', email: k@example.com, display_name: Kate, "
+            "password: 'Pa55word!y', extension_password: 'Ext-Pa55!y', voicemail_pin: '409297', "
+            "phones: [{mac: 0c38.3e63.fee9, model: M, "
+            "vendor: V, filename: f.xml, password: 'Ph0ne-Pass!', timezone: UTC}]}\n")
+    (tmp_path / "roster.yaml").write_text(text)
+    result = run_module("generate", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert '""mac"":""0c:38:3e:63:fe:e8""' in result.stdout and '""mac"":""0c:38:3e:63:fe:e9""' in result.stdout
+    assert '""language"":""ENGLISH""' in result.stdout
+
+
+def test_macs_are_duplicates_after_normalising(tmp_path):
+    phone = "{mac: '%s', model: M, vendor: V, filename: f.xml, password: 'Ph0ne-Pass!', timezone: UTC}"
+    text = (GOOD + f"    phones: [{phone % '0C383E63FEE8'}, {phone % '0c:38:3e:63:fe:e8'}]\n")
+    (tmp_path / "roster.yaml").write_text(text)
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 1 and "[duplicate]" in result.stderr
+
+
+def test_door_codes_need_only_four_to_eight_digits(tmp_path):
+    text = (GOOD + "    phones: [{mac: '0c:38:3e:63:fe:e8', model: M, vendor: V, filename: f.xml, "
+            "password: 'Ph0ne-Pass!', timezone: UTC, door_password1: '1234'}]\n")
+    (tmp_path / "roster.yaml").write_text(text)
+    assert run_module("validate", "roster.yaml", cwd=tmp_path).returncode == 0
+
+
+# 7. a duplicate key does not hide the rest of the file's problems
+def test_a_duplicate_key_and_a_duplicate_extension_in_one_run(tmp_path):
+    text = GOOD.replace("    email:", "    email: a@example.com\n    email:") + MINIMAL_USER.replace("jim1", "kate")
+    (tmp_path / "roster.yaml").write_text(text)
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert "[yaml-duplicate-key]" in result.stderr and "[duplicate]" in result.stderr
+
+
+# 8. unknown keys with an apostrophe
+@pytest.mark.parametrize("text", ["policy: {password: {\"min'length\": 12}}\n",
+                                  "users:\n  - name: x\n    o'brien: 1\n"])
+def test_unknown_keys_with_an_apostrophe_are_named(tmp_path, text):
+    roster = "pbx_version: v22\n" + text if text.startswith("policy") else "pbx_version: v22\n" + text
+    if text.startswith("policy"):
+        roster += "users:\n" + MINIMAL_USER
+    (tmp_path / "roster.yaml").write_text(roster)
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 1 and "[schema-unknown-field]" in result.stderr
+    assert "'" in result.stderr.split("unknown field", 1)[1].splitlines()[0]
+
+
+# 9, 10. words
+def test_a_version_without_v_gets_a_suggestion_and_no_path(tmp_path):
+    (tmp_path / "roster.yaml").write_text(GOOD)
+    result = run_module("generate", "roster.yaml", "--pbx-version", "22", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "unknown PBX version '22' (known: v16, v22); did you mean v22?" in result.stderr
+    assert "site-packages" not in result.stderr and "/" not in result.stderr.split("error:", 1)[1]
+
+
+def test_one_user_is_one_user(tmp_path):
+    (tmp_path / "roster.yaml").write_text(GOOD)
+    result = run_module("generate", "roster.yaml", "-o", "out.csv", cwd=tmp_path)
+    assert "(1 user)" in result.stderr
+
+
+# messages: one line per cause, help
+def test_without_the_key_one_line_per_cause(tmp_path):
+    result = run_module("generate", str(ROOT / "roster.example.yaml"), "-o", str(tmp_path / "o.csv"), env=NO_KEY)
+    assert result.returncode == 1
+    assert sum("[secret-missing]" in line for line in result.stderr.splitlines()) == 1
+
+
+def test_redact_needs_no_key_and_warns_of_none(tmp_path):
+    result = run_module("generate", str(ROOT / "roster.example.yaml"), "--redact", env=NO_KEY)
+    assert result.returncode == 0 and "warning" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["generate", "validate", "diff", "explain", "import", "keygen", "columns"])
+def test_help_lists_exit_codes_and_h_works(command):
+    result = run_module(command, "-h")
+    assert result.returncode == 0
+    assert "Exit codes" in result.stdout
+
+
+def test_help_shows_choices():
+    assert "text|markdown|json" in run_module("diff", "-h").stdout.replace(" ", "")
+    assert "v16|v22" in run_module("generate", "-h").stdout
+    assert "ROSTER..." in run_module("generate", "-h").stdout
+
+
+def test_keygen_writes_an_owner_only_file_and_never_overwrites(tmp_path):
+    assert run_module("keygen", "-o", "k.key", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "k.key").stat().st_mode & 0o077 == 0
+    first = (tmp_path / "k.key").read_text()
+    assert run_module("keygen", "-o", "k.key", cwd=tmp_path).returncode == 2
+    assert (tmp_path / "k.key").read_text() == first and len(first.strip()) >= 32 and first.strip() != DEMO_KEY
+
+
+def test_check_a_folder_fails_on_a_csv_no_roster_makes(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.yaml").write_text(GOOD)
+    assert run_module("generate", "a.yaml", "b.yaml", "--out-dir", "out", cwd=tmp_path).returncode == 0
+    assert run_module("generate", "a.yaml", "b.yaml", "--check", "out", cwd=tmp_path).returncode == 0
+    (tmp_path / "out" / "gone.csv").write_text("name\n")
+    result = run_module("generate", "a.yaml", "b.yaml", "--check", "out", cwd=tmp_path)
+    assert result.returncode == 1 and "gone.csv: no roster makes this file any more" in result.stderr
+
+
+# 5. identifiers are quoted in what import writes
+def test_import_quotes_every_identifier(tmp_path):
+    csv_bytes = run_module("generate", "roster.example.yaml").stdout_bytes
+    (tmp_path / "export.csv").write_bytes(csv_bytes)
+    assert run_module("import", "export.csv", "-o", "roster.yaml", cwd=tmp_path).returncode == 0
+    import re
+
+    roster = (tmp_path / "roster.yaml").read_text("utf-8")
+    secrets = (tmp_path / "roster.secrets.yaml").read_text("utf-8")
+    assert re.search(r"extension_number: '0101'", roster)
+    assert not re.search(r"(extension_number|number|value|key): [0-9+]", roster)
+    assert not re.search(r"mac: [0-9a-f]", roster)
+    assert not re.search(r"voicemail_pin: [0-9]", secrets)
+    assert re.search(r"voicemail_pin: '[0-9]{6}'", secrets)
