@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from generator.expand import FORWARD_RULES
 from generator.load import value_at
 from generator.memo import ByIdentity
-from generator.model import SECRET_KEYS, WEEKDAYS, ColumnSet, Problem, ResolvedUser, dotted, mac_key
+from generator.model import SECRET_KEYS, WEEKDAYS, ColumnSet, HeldBack, Problem, ResolvedUser, dotted, mac_key
 from generator.policy import Policy, account_words
 from generator.policy import faults as policy_faults
 from generator.progress import Progress
@@ -25,6 +25,7 @@ from generator.schema import facts, schema_errors
 from generator.secrets.fill import secret_at, secret_paths
 from generator.validate import code_of, describe
 
+NOTHING_HELD = HeldBack()
 RESERVED_NAMES = frozenset({"admin", "system", "administrator", "root"})
 NOT_COLUMNS = frozenset({"extra", "rotate"})  # user fields that are not a column of their own
 
@@ -149,6 +150,14 @@ def version_issues(user: ResolvedUser, column_set: ColumnSet, places: tuple[froz
                 yield ("phones", i, key), "pbx-unsupported", f"not supported by PBX {column_set.version}"
 
 
+def length_issues(fields: dict, column_set: ColumnSet) -> Iterator[Issue]:
+    """Limits this PBX version sets beyond the schema's (templates/<version>.yaml, max_lengths)."""
+    for name, limit in column_set.max_lengths.items():
+        value = fields.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            yield (name,), "schema-format", f"must be at most {limit} characters long on PBX {column_set.version}"
+
+
 def _set_on_purpose(user: ResolvedUser, path: tuple) -> bool:
     found = user.origin(path)
     return found is not None and found[0].label != "built-in"
@@ -174,6 +183,7 @@ def user_problems(user: ResolvedUser, run: Run) -> list[Problem]:
         *hours_issues(fields, run.week_faults),
         *forward_issues(fields),
         *version_issues(user, run.column_set, run.places),
+        *length_issues(fields, run.column_set),
     ]
     return [user.problem(path, code, message + _from_source(user, path)) for path, code, message in issues]
 
@@ -310,11 +320,15 @@ def _targets(user) -> Iterator[tuple[tuple, str]]:
             yield ("blfs", i, "value"), str(blf.get("value", ""))
 
 
-def target_warnings(users: list[ResolvedUser]) -> Iterator[Problem]:
+def target_warnings(users: list[ResolvedUser], held: HeldBack = NOTHING_HELD) -> Iterator[Problem]:
     """A forward or BLF target that looks like one of our extensions (no '+',
     as long as the roster's extensions) but is not in the roster: a warning,
-    since queues, ring groups and users made in the portal are valid targets."""
-    extensions = {u.fields.get("extension_number") for u in users}
+    since queues, ring groups and users made in the portal are valid targets.
+    A held-back user's extension counts; while one has no valid extension,
+    nothing is said (the target may be theirs)."""
+    if held.some_unknown:
+        return
+    extensions = {u.fields.get("extension_number") for u in users} | held.extensions
     lengths = {len(e) for e in extensions if isinstance(e, str)}
     if not lengths:
         return
@@ -328,7 +342,8 @@ def target_warnings(users: list[ResolvedUser]) -> Iterator[Problem]:
 
 
 def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy, allow_formulas: bool = False,
-          progress: Progress | None = None, phone_models: frozenset[str] = frozenset()) -> list[Problem]:
+          progress: Progress | None = None, phone_models: frozenset[str] = frozenset(),
+          held: HeldBack = NOTHING_HELD) -> list[Problem]:
     """Every problem of every user, then those between users."""
     places = (frozenset(column_set.columns) | NOT_COLUMNS, frozenset(column_set.phone_keys))
     run = Run(column_set, policy, places, ByIdentity(lambda week: list(_week_issues((), week))), phone_models)
@@ -341,5 +356,5 @@ def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy, allo
     problems.extend(text_problems(users, formulas=not allow_formulas))
     for keys in (_names, _extensions, _macs):
         problems.extend(_duplicates(users, keys))
-    problems.extend(target_warnings(users))
+    problems.extend(target_warnings(users, held))
     return problems

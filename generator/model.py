@@ -233,6 +233,19 @@ class ResolvedUser:
 
 
 @dataclass(frozen=True)
+class HeldBack:
+    """What the users held back by their own problems still validly tell the
+    checks between users: their extensions, and whether any has none that is
+    valid (then a target no user has may well be theirs)."""
+
+    extensions: frozenset[str] = frozenset()
+    some_unknown: bool = False
+
+    def may_have(self, extension: str) -> bool:
+        return self.some_unknown or extension in self.extensions
+
+
+@dataclass(frozen=True)
 class ColumnSet:
     """A PBX version's CSV: the columns in order, each cell's Jinja expression,
     and the keys each phone object gets."""
@@ -243,6 +256,7 @@ class ColumnSet:
     cells: tuple[str, ...]
     phone_keys: tuple[str, ...]
     password_min_length: int
+    max_lengths: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))  # field -> characters
 
     @property
     def fields(self) -> tuple[str | None, ...]:

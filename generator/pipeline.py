@@ -22,7 +22,7 @@ from generator.model import ColumnSet, Problem, ResolvedUser
 from generator.policy import from_roster
 from generator.progress import Progress
 from generator.render import Rendered, load_column_set, render, unknown_version, versions, with_extra_columns
-from generator.resolve import resolve
+from generator.resolve import held_back, resolve
 from generator.secrets.fill import fill
 from generator.secrets.mask import masked
 from generator.secrets.sources import load_secrets_file, secret_sources, unused_entries
@@ -147,7 +147,8 @@ def _run(path: Path, options: Options, display: str, progress: Progress | None) 
     problems += found
     models = frozenset(name for d in (*included, document) if isinstance(d.data, dict)
                        for name in (d.data.get("phone_models") or {}))
-    problems += check(users, column_set, policy, options.allow_formulas, progress, models)
+    held = held_back(document.data.get("users") or [], validation.bad_users)
+    problems += check(users, column_set, policy, options.allow_formulas, progress, models, held)
     if options.redact:  # every secret is masked: one not at hand is no loss, and not worth a warning
         users = [replace(user, fields=masked(user.fields)) for user in users]
         problems = [p for p in problems if p.code != "secret-unchecked"]

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from jinja2 import TemplateError
@@ -57,6 +58,10 @@ def _structure_problems(document: Document) -> list[Problem]:
             wrong.append((("columns", i), "each column needs name: and cell: (text)"))
     if not isinstance(data.get("phone_keys", []), list):
         wrong.append((("phone_keys",), "phone_keys must be a list"))
+    limits = data.get("max_lengths", {})
+    if not isinstance(limits, dict) or not all(isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
+                                               and v > 0 for k, v in limits.items()):
+        wrong.append((("max_lengths",), "max_lengths must map field names to whole numbers above 0"))
     low, high = PASSWORD_MIN_LENGTH_RANGE
     minimum = data.get("password_min_length", 6)
     if not isinstance(minimum, int) or isinstance(minimum, bool) or not low <= minimum <= high:
@@ -102,6 +107,7 @@ def load_column_set(version: str, templates: Path | None = None) -> ColumnSet:
         cells=tuple(cells),
         phone_keys=tuple(str(k) for k in data.get("phone_keys", [])),
         password_min_length=data.get("password_min_length", 6),
+        max_lengths=MappingProxyType(dict(data.get("max_lengths") or {})),
     )
 
 

@@ -24,10 +24,11 @@ from jinja2 import TemplateError
 from generator import expand
 from generator.errors import brief
 from generator.load import Document
-from generator.model import SECRET_KEYS, Layer, Problem, ResolvedUser, YamlPath, owner
+from generator.model import SECRET_KEYS, HeldBack, Layer, Problem, ResolvedUser, YamlPath, owner
 from generator.progress import Progress
 from generator.resources import builtin_defaults
 from generator.sandbox import TemplateLimit, is_template, render
+from generator.schema import quick
 
 META_KEYS = ("profiles", "phone_defaults")
 
@@ -276,7 +277,21 @@ def split_name(display_name: str) -> tuple[str, str]:
     return first, last.strip()
 
 
-def link_blfs(users: list[ResolvedUser], held_back: set[str]) -> tuple[list[ResolvedUser], list[Problem]]:
+def held_back(entries: list, skip: frozenset[int]) -> HeldBack:
+    """The valid extensions of the users in `skip` (see HeldBack)."""
+    valid = quick("userFields/properties/extension_number")
+    extensions, some_unknown = set(), False
+    for i in skip:
+        entry = entries[i] if isinstance(entries[i], dict) else {}
+        extension = expand.as_text(entry.get("extension_number"))
+        if isinstance(extension, str) and valid(extension):
+            extensions.add(extension)
+        else:
+            some_unknown = True
+    return HeldBack(frozenset(extensions), some_unknown)
+
+
+def link_blfs(users: list[ResolvedUser], held: HeldBack) -> tuple[list[ResolvedUser], list[Problem]]:
     """Users with compact BLFs (an extension number) filled in from the roster
     user who has that extension.
 
@@ -295,7 +310,7 @@ def link_blfs(users: list[ResolvedUser], held_back: set[str]) -> tuple[list[Reso
                 blfs.append({"first_name": "", "last_name": "", **blf})
                 continue
             target = by_extension.get(blf)
-            if target is None and blf in held_back:
+            if target is None and held.may_have(blf):
                 continue
             if target is None:
                 problems.append(user.problem(("blfs", i), "blf-unknown", f"no user in the roster has extension {blf}"))
@@ -321,6 +336,5 @@ def resolve(document: Document, included: list[Document] = (), skip: frozenset[i
             user, found = resolve_user(roster, i, entry)
             users.append(user)
             problems += found
-    held_back = {str(entries[i].get("extension_number")) for i in skip if isinstance(entries[i], dict)}
-    users, found = link_blfs(users, held_back)
+    users, found = link_blfs(users, held_back(entries, skip))
     return users, problems + found

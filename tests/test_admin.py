@@ -197,3 +197,33 @@ def test_import_quotes_every_identifier(tmp_path):
     assert not re.search(r"mac: [0-9a-f]", roster)
     assert not re.search(r"voicemail_pin: [0-9]", secrets)
     assert re.search(r"voicemail_pin: '[0-9]{6}'", secrets)
+
+
+# 6. one user's mistake says nothing wrong about the others
+def test_a_held_back_users_extension_still_counts(tmp_path):
+    bob = MINIMAL_USER.replace("jim1", "bob").replace('"101"', '"102"').replace("409296", "409297")
+    bob += "    offline_no_answer_forward_rule: '101'\n".replace("offline_no_answer", "offline_office_hours")
+    bob += "    blfs: ['101']\n"
+    text = "pbx_version: v22\nusers:\n" + MINIMAL_USER + "    enabled: maybe\n" + bob
+    (tmp_path / "roster.yaml").write_text(text)
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 1 and "user jim1: enabled" in result.stderr
+    assert "user bob" not in result.stderr, result.stderr
+
+
+def test_a_misspelt_extension_silences_unknown_targets_for_the_run(tmp_path):
+    bob = MINIMAL_USER.replace("jim1", "bob").replace('"101"', '"102"').replace("409296", "409297")
+    bob += "    blfs: ['101']\n"
+    text = "pbx_version: v22\nusers:\n" + MINIMAL_USER.replace("extension_number", "extention_number") + bob
+    (tmp_path / "roster.yaml").write_text(text)
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert "extention_number" in result.stderr
+    assert "user bob" not in result.stderr, result.stderr
+
+
+def test_display_name_is_capped_at_128_on_v22_only(tmp_path):
+    text = GOOD.replace("Jim Keeny", "J" * 129)
+    (tmp_path / "roster.yaml").write_text(text)
+    v22 = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert v22.returncode == 1 and "display_name: must be at most 128 characters long on PBX v22" in v22.stderr
+    assert run_module("validate", "roster.yaml", "--pbx-version", "v16", cwd=tmp_path).returncode == 0
