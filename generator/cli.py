@@ -71,7 +71,8 @@ IncludeRootOpt = Annotated[
                  help="Let include: reach files anywhere below DIR (default: the roster's own folder)."),
 ]
 AllowFormulasOpt = Annotated[bool, typer.Option(
-    "--allow-formulas", help="Let text cells start with = + - @ (a spreadsheet runs such a cell as a formula).")]
+    "--allow-formulas", metavar="",
+    help="Let text cells start with = + - @ (a spreadsheet runs such a cell as a formula).")]
 FormatOpt = Annotated[ProblemFormat, typer.Option(
     "--format", help="How problems are printed: text (stderr), json or github (workflow commands, stdout).")]
 
@@ -117,7 +118,7 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+    version: Annotated[bool, typer.Option("--version", metavar="", callback=_show_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """Turn a YAML roster into the PortSIP PBX bulk-import CSV (v16 or v22)."""
@@ -138,8 +139,10 @@ def generate(
     since: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--since", metavar="REV|FILE", show_default=False,
         help="Only users new since this git revision of the roster, or since this older roster or CSV.")] = None,
-    bom: Annotated[bool, typer.Option("--bom", help="Start the file with a UTF-8 byte-order mark, for Excel.")] = False,
-    redact: Annotated[bool, typer.Option("--redact", help="Mask every password and PIN: a copy for review.")] = False,
+    bom: Annotated[bool, typer.Option("--bom", metavar="",
+                                      help="Start the file with a UTF-8 byte-order mark, for Excel.")] = False,
+    redact: Annotated[bool, typer.Option("--redact", metavar="",
+                                         help="Mask every password and PIN: a copy for review.")] = False,
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,
     key_file: KeyFileOpt = None,
@@ -237,7 +240,7 @@ def validate(
     key_file: KeyFileOpt = None,
     include_root: IncludeRootOpt = None,
     no_literal_secrets: Annotated[bool, typer.Option(
-        "--no-literal-secrets", help="Fail when the roster itself holds any password or PIN.")] = False,
+        "--no-literal-secrets", metavar="", help="Fail when the roster itself holds any password or PIN.")] = False,
     allow_formulas: AllowFormulasOpt = False,
     problem_format: FormatOpt = ProblemFormat.text,
 ) -> None:
@@ -275,7 +278,7 @@ def diff(
         "now.")] = None,
     output_format: Annotated[DiffFormat, typer.Option(
         "--format", help="text (terminal), markdown (a pull-request comment) or json (scripts).")] = DiffFormat.text,
-    exit_code: Annotated[bool, typer.Option("--exit-code", help="Exit 1 when anything differs.")] = False,
+    exit_code: Annotated[bool, typer.Option("--exit-code", metavar="", help="Exit 1 when anything differs.")] = False,
     pbx_version: VersionOpt = None,
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,
@@ -371,8 +374,8 @@ def import_(
         "--secrets-out", metavar="FILE", help="Where the export's passwords and PINs go (default: ROSTER's name "
         "with .secrets.yaml); keep it out of git.")] = None,
     literal_secrets: Annotated[bool, typer.Option(
-        "--literal-secrets", help="Keep passwords and PINs in the roster itself (not for git).")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite ROSTER and the secrets file.")] = False,
+        "--literal-secrets", metavar="", help="Keep passwords and PINs in the roster itself (not for git).")] = False,
+    force: Annotated[bool, typer.Option("--force", metavar="", help="Overwrite ROSTER and the secrets file.")] = False,
     templates: TemplatesOpt = None,
 ) -> None:
     """Turn a PortSIP export into a compact roster that gives the export back.

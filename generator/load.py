@@ -284,7 +284,22 @@ def _yaml_problem(exc: yaml.YAMLError, file: str) -> Problem:
     if context and opened and opened.line + 1 != line:
         context = f"{context} (opened at line {opened.line + 1}, column {opened.column + 1})"
     message = ", ".join(w for w in (context, problem) if w) or str(exc)
-    return Problem(file=file, line=line, col=col, code="yaml-syntax", message=f"YAML syntax: {message}")
+    return Problem(file=file, line=line, col=col, code="yaml-syntax", message=f"YAML syntax: {message}{_hint(problem)}")
+
+
+_HINTS = {
+    "mapping values are not allowed": "a value holding ': ' must be quoted, e.g. display_name: \"Dr: Who\"",
+    "found character that cannot start any token": "indent with spaces: YAML does not allow a tab there",
+    "found character '\\t' that cannot start any token": "indent with spaces: YAML does not allow a tab there",
+}
+
+
+def _hint(problem: str | None) -> str:
+    """What to do about PyYAML's commonest complaints."""
+    for words, hint in _HINTS.items():
+        if problem and problem.startswith(words):
+            return f" ({hint})"
+    return ""
 
 
 def load_text(text: str, file: str) -> tuple[Document, list[Problem]]:

@@ -25,7 +25,7 @@ from generator.render import Rendered, load_column_set, render, unknown_version,
 from generator.resolve import held_back, resolve
 from generator.secrets.fill import fill
 from generator.secrets.mask import masked
-from generator.secrets.sources import load_secrets_file, secret_sources, unused_entries
+from generator.secrets.sources import key_warnings, load_secrets_file, secret_sources, unused_entries
 from generator.validate import validate
 
 
@@ -145,6 +145,8 @@ def _run(path: Path, options: Options, display: str, progress: Progress | None) 
     problems += found
     users, found = fill(users, given, policy, lenient=options.lenient_secrets or options.redact, progress=progress)
     problems += found
+    uses_key = any(ref.kind == "generate" for user in users for ref in user.secret_sources.values())
+    problems += key_warnings(path, given, options.key_file, options.secrets, uses_key)
     models = frozenset(name for d in (*included, document) if isinstance(d.data, dict)
                        for name in (d.data.get("phone_models") or {}))
     held = held_back(document.data.get("users") or [], validation.bad_users)

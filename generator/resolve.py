@@ -147,12 +147,14 @@ def _sub(layer: Layer, key: str) -> Layer:
 def _user_sources(roster: Roster, index: int, entry: dict, name: str) -> tuple[list[SplitLayer], list[Problem]]:
     user = _source("user", roster.document, ("users", index), entry, False)
     chain, problems = [roster.builtin, *roster.defaults], []
-    for i, wanted in enumerate(entry.get("profiles") or []):
+    named = entry.get("profiles") or []
+    for i, wanted in enumerate([named] if isinstance(named, str) else named):
         profile = roster.profiles.get(wanted)
         if profile is None:
             close = difflib.get_close_matches(wanted, roster.profiles, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            line, col = roster.document.where(("users", index, "profiles", i))
+            line, col = roster.document.where(("users", index, "profiles", i) if not isinstance(named, str)
+                                              else ("users", index, "profiles"))
             problems.append(Problem(file=roster.document.file, line=line, col=col, code="unknown-profile",
                                     user=name, field=f"profiles[{i}]",
                                     message=f"unknown profile {brief(wanted)}{hint}"))

@@ -78,7 +78,9 @@ def _message(error: ValidationError, path: YamlPath, custom: str | None) -> str:
     if kind == "type":
         wanted = error.validator_value
         words = [_TYPE_WORDS.get(w, w) for w in (wanted if isinstance(wanted, list) else [wanted])]
-        return f"must be {' or '.join(words)}{_shown(path, value)}"
+        hint = " (remove the '- ' before its keys: they make a list)" if isinstance(value, list) and \
+            wanted == "object" else ""
+        return f"must be {' or '.join(words)}{_shown(path, value)}{hint}"
     if kind == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)
         return f"must be one of {choices}{_shown(path, value)}"

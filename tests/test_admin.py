@@ -227,3 +227,49 @@ def test_display_name_is_capped_at_128_on_v22_only(tmp_path):
     v22 = run_module("validate", "roster.yaml", cwd=tmp_path)
     assert v22.returncode == 1 and "display_name: must be at most 128 characters long on PBX v22" in v22.stderr
     assert run_module("validate", "roster.yaml", "--pbx-version", "v16", cwd=tmp_path).returncode == 0
+
+
+# messages: the demo key, and files others can read
+def test_the_demo_key_on_another_roster_warns(tmp_path):
+    text = GOOD.replace('"Pa55word!x"', "{generate: true}")
+    (tmp_path / "roster.yaml").write_text(text)
+    result = run_module("generate", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 0 and "[key-file]" in result.stderr and "demo key" in result.stderr
+    own = run_module("generate", "roster.yaml", cwd=tmp_path, env={"PORTSIP_ROSTER_KEY": "x" * 24})
+    assert "[key-file]" not in own.stderr
+    example = run_module("generate", str(ROOT / "roster.example.yaml"))
+    assert "[key-file]" not in example.stderr
+
+
+@pytest.mark.parametrize("option", ["--key-file", "--secrets"])
+def test_files_others_can_read_warn(tmp_path, option):
+    (tmp_path / "roster.yaml").write_text(GOOD.replace('"Pa55word!x"', "{generate: true}"))
+    target = tmp_path / "f.yaml"
+    target.write_text("x" * 24 if option == "--key-file" else "{}\n")
+    target.chmod(0o644)
+    result = run_module("validate", "roster.yaml", option, "f.yaml", cwd=tmp_path)
+    assert "can be read by others (mode 644): chmod 600" in result.stderr
+    target.chmod(0o600)
+    assert "can be read by others" not in run_module("validate", "roster.yaml", option, "f.yaml",
+                                                     cwd=tmp_path).stderr
+
+
+# messages: hints after PyYAML's words, and a profile without its list
+@pytest.mark.parametrize("text, hint", [
+    ("users:\n  - name: a\n    display_name: Dr: Who\n", "must be quoted"),
+    ("users:\n\t- name: a\n", "indent with spaces"),
+    ("pbx_version: v22\ndefaults:\n  - email: x\nusers: []\n", "remove the '- '"),
+])
+def test_common_yaml_mistakes_get_a_hint(tmp_path, text, hint):
+    (tmp_path / "roster.yaml").write_text(text)
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 1 and hint in result.stderr
+
+
+def test_one_profile_needs_no_list(tmp_path):
+    text = "pbx_version: v22\nprofiles:\n  support: {role: QueueManager}\nusers:\n" + MINIMAL_USER + \
+        "    profiles: support\n"
+    (tmp_path / "roster.yaml").write_text(text)
+    result = run_module("generate", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert ",QueueManager," in result.stdout

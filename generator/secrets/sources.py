@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from generator.model import PHONE_SECRETS, USER_SECRETS, Problem, SecretRef, mac
 
 KEY_ENV = "PORTSIP_ROSTER_KEY"
 MIN_KEY_LENGTH = 16
+DEMO_KEY = "demo-key-for-the-example-only"  # the README's, for roster.example.yaml only
+EXAMPLE = "roster.example.yaml"
 
 
 def as_ref(value: Any) -> Any:
@@ -157,3 +160,32 @@ def unused_entries(names: set[str], given: SecretSources) -> list[Problem]:
                           code="secrets-file-unused", level="warning")
             for key in keys if str(key) not in names]
 
+
+
+def key_warnings(roster: Path, given: SecretSources, key_file: Path | None, secrets_file: Path | None,
+                 uses_key: bool) -> list[Problem]:
+    """The README's demo key on another roster (anyone can work its passwords
+    out), and key or secrets files that others can read, as ssh warns."""
+    warnings = []
+    if uses_key and given.key_text == DEMO_KEY and roster.name != EXAMPLE:
+        warnings.append(Problem(file=str(roster), line=1, col=1, code="key-file", level="warning",
+                                message="the master key is the README's demo key, which anyone can read: its "
+                                        "passwords are public; make a key with `portsip-roster keygen -o FILE`"))
+    for path, what in ((key_file, "key file"), (secrets_file, "secrets file")):
+        mode = _mode(path)
+        if mode is not None and mode & 0o077:
+            warnings.append(Problem(file=str(path), line=1, col=1, code="key-file", level="warning",
+                                    message=f"the {what} can be read by others (mode {mode & 0o777:o}): "
+                                            f"chmod 600 {path}"))
+    return warnings
+
+
+def _mode(path: Path | None) -> int | None:
+    """The permission bits of a regular file; None for none, a pipe or a device."""
+    if path is None:
+        return None
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mode if stat.S_ISREG(info.st_mode) else None
