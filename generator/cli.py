@@ -393,6 +393,7 @@ def import_(
         for warning in result.imported.warnings:
             print(f"{export}: warning: {warning}", file=sys.stderr)
         kept = f"; secrets in {result.secrets_file} (yours only: keep it out of git)" if result.secrets_file else ""
+        _warn_if_left_to_git(result.secrets_file, "the secrets file")
         print(f"wrote {output} ({result.imported.users} users, PBX {result.imported.version}){kept}", file=sys.stderr)
         if result.problems:
             _say(result.problems)
@@ -430,8 +431,17 @@ def keygen(
 
         write_new_private(output, key + "\n")
         print(f"wrote a new key to {output} (readable by you only)", file=sys.stderr)
+        _warn_if_left_to_git(output, "the key")
 
     _run(action)
+
+
+def _warn_if_left_to_git(path: Path | None, what: str) -> None:
+    from generator.commands.revision import left_to_git
+
+    if path is not None and left_to_git(path):
+        print(f"warning: {path} is in a git work tree that does not ignore it: add it to .gitignore before "
+              f"`git add`, or {what} goes into the repository", file=sys.stderr)
 
 
 def main() -> None:

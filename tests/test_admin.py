@@ -273,3 +273,44 @@ def test_one_profile_needs_no_list(tmp_path):
     result = run_module("generate", "roster.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert ",QueueManager," in result.stdout
+
+
+# import: the compact forms it can prove, and values a spreadsheet stripped
+def test_import_writes_short_rule_forms_that_round_trip(tmp_path):
+    (tmp_path / "export.csv").write_bytes(run_module("generate", "roster.example.yaml").stdout_bytes)
+    result = run_module("import", "export.csv", "-o", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 0 and "gives back every cell" in result.stderr
+    roster = (tmp_path / "roster.yaml").read_text("utf-8")
+    assert "online_busy_forward_rule: '0101'" in roster
+    assert "weekend: closed" in roster
+
+
+def test_import_says_which_rows_a_spreadsheet_stripped(tmp_path):
+    from conftest import read_csv
+
+    header, *rows = read_csv(run_module("generate", "roster.example.yaml").stdout_bytes.decode("utf-8"))
+    ext, pin = header.index("extension_number"), header.index("voicemail_pin")
+    rows[1][ext] = rows[1][ext].lstrip("0")  # 0102 -> 102, as a spreadsheet saves it
+    rows[2][pin] = "93514"
+    import csv
+    import io
+
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows([header, *rows])
+    (tmp_path / "export.csv").write_text(out.getvalue(), "utf-8")
+    result = run_module("import", "export.csv", "-o", "roster.yaml", cwd=tmp_path)
+    assert "row 3: extension_number is shorter than most" in result.stderr
+    assert "row 4: voicemail_pin has fewer than 6 digits" in result.stderr
+    assert "93514" not in result.stderr
+
+
+def test_secrets_written_into_a_git_tree_that_does_not_ignore_them_warn(tmp_path):
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "export.csv").write_bytes(run_module("generate", "roster.example.yaml").stdout_bytes)
+    result = run_module("import", "export.csv", "-o", "roster.yaml", cwd=tmp_path)
+    assert "roster.secrets.yaml is in a git work tree that does not ignore it" in result.stderr
+    key = run_module("keygen", "-o", "tenant.key", cwd=tmp_path)
+    assert "tenant.key is in a git work tree that does not ignore it" in key.stderr
+    (tmp_path / ".gitignore").write_text("*.secrets.yaml\n*.key\n")
+    again = run_module("import", "export.csv", "-o", "r2.yaml", cwd=tmp_path)
+    assert "does not ignore it" not in again.stderr

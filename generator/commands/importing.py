@@ -26,6 +26,7 @@ from generator.commands.tables import Plan, canonical_header, compare, csv_rows,
 from generator.errors import RosterInvalid, UsageError
 from generator.model import ColumnSet, Problem, mac_key
 from generator.pipeline import Options
+from generator.policy import PinPolicy
 from generator.render import load_column_set, versions
 from generator.resolve import split_name
 from generator.resources import builtin_defaults
@@ -226,14 +227,28 @@ def _compact_week(week: dict) -> dict:
     return out
 
 
-def _compact_value(name: str, value: Any, extensions: dict[str, str]) -> Any:
-    """The compact form of a value, used only if it expands back to the value."""
+def _short_rule(rule: dict, below: Any) -> Any:
+    """voicemail, hangup, ring or the number to call, where that word merged
+    over the rule below (a mapping merges key by key) gives the rule back."""
+    words = ["voicemail", "hangup", "ring"]
+    if rule.get("action") == "FORWARD_TO_NUMBER" and isinstance(rule.get("number"), str) and rule["number"]:
+        words.append(rule["number"])
+    base = below if isinstance(below, dict) else {}
+    for word in words:
+        if {**base, **expand.forward_rule(word)} == rule:
+            return word
+    return {k: rule[k] for k in (*_RULE_ORDER, *rule) if k in rule}
+
+
+def _compact_value(name: str, value: Any, extensions: dict[str, str], below: Any = None) -> Any:
+    """The compact form of a value, used only if it expands back to the value
+    (`below`: what the layers under this one give the field)."""
     if name == "office_hours" and isinstance(value, dict):
         candidate = "global" if expand.office_hours("global") == value else _compact_week(
             {k: v for k, v in value.items() if k != "mode" or v != "CUSTOM"})
         return candidate if expand.office_hours(candidate) == value else value
     if name in expand.FORWARD_RULES and isinstance(value, dict):
-        return {k: value[k] for k in (*_RULE_ORDER, *value) if k in value}
+        return _short_rule(value, below)
     if name == "custom_forward_rules" and isinstance(value, list):
         return [_compact_rule(r) for r in value]
     if name == "blfs" and isinstance(value, list):
@@ -291,17 +306,47 @@ def compact(users: list[dict], columns: list[str]) -> tuple[dict, list[dict], di
         own.update(_differs(user, keys, below))
         if user.get("phones"):
             own["phones"] = user["phones"]
-        kept.append({k: _compact_value(k, v, display_names) for k, v in own.items()})
-    defaults = {k: _compact_value(k, v, display_names) for k, v in defaults.items()}
+        kept.append({k: _compact_value(k, v, display_names, below.get(k)) for k, v in own.items()})
+    defaults = {k: _compact_value(k, v, display_names, builtin.get(k)) for k, v in defaults.items()}
     if phone_defaults:
         defaults["phone_defaults"] = phone_defaults
     return defaults, kept, phone_models
+
+
+def _rows(numbers: list[int]) -> str:
+    return ("row " if len(numbers) == 1 else "rows ") + ", ".join(map(str, numbers[:10])) + \
+        (", ..." if len(numbers) > 10 else "")
+
+
+def stripped_by_a_spreadsheet(users: list[dict]) -> list[str]:
+    """Values that look like a spreadsheet dropped their leading zeros (0101
+    saved as 101, PIN 093514 as 93514): said with their rows, never their values."""
+    warnings = []
+    minimum = PinPolicy().min_length
+    short_pins = [n for n, u in enumerate(users, start=2)
+                  if isinstance(u.get("voicemail_pin"), str) and u["voicemail_pin"].isdigit()
+                  and len(u["voicemail_pin"]) < minimum]
+    if short_pins:
+        warnings.append(f"{_rows(short_pins)}: voicemail_pin has fewer than {minimum} digits: a spreadsheet may have "
+                        f"dropped a leading zero; take the PIN from the PBX again")
+    extensions = [(n, u["extension_number"]) for n, u in enumerate(users, start=2)
+                  if isinstance(u.get("extension_number"), str) and u["extension_number"].isdigit()]
+    lengths = Counter(len(e) for _, e in extensions)
+    if lengths:
+        usual = lengths.most_common(1)[0][0]
+        zero_led = any(e.startswith("0") and len(e) == usual for _, e in extensions)
+        short = [n for n, e in extensions if len(e) < usual]
+        if zero_led and short:
+            warnings.append(f"{_rows(short)}: extension_number is shorter than most ({usual} digits, some with a "
+                            f"leading 0): a spreadsheet may have dropped leading zeros; check them before importing")
+    return warnings
 
 
 def import_export(export: Export, column_set: ColumnSet, literal_secrets: bool = False) -> Imported:
     warnings = [f"column {c!r} is not a PortSIP {column_set.version} column: kept, and written back as an "
                 f"extra column (extra_columns)" for c in export.header if c not in column_set.columns]
     users = [_user(export.header, row, column_set, n, warnings) for n, row in enumerate(export.rows, start=2)]
+    warnings += stripped_by_a_spreadsheet(users)  # before the secrets leave the users
     secrets = {}
     if not literal_secrets:
         for user in users:

@@ -59,3 +59,16 @@ def at_revision(path: Path, rev: str) -> Iterator[Path]:
         yield Path(name)
     finally:
         Path(name).unlink(missing_ok=True)
+
+
+def left_to_git(path: Path) -> bool:
+    """Whether `path` sits in a git work tree that does not ignore it (so a
+    `git add .` would take a file of secrets along)."""
+    folder = path.resolve().parent
+    try:
+        inside = _git(folder, "rev-parse", "--is-inside-work-tree")
+        if inside.returncode != 0 or inside.stdout.strip() != b"true":
+            return False
+        return _git(folder, "check-ignore", "-q", "--", path.name).returncode == 1
+    except (OSError, subprocess.TimeoutExpired):
+        return False
