@@ -404,7 +404,10 @@ def import_(
             print(as_text(result.plan), end="")
             print("warning: generating the roster does not give the export back exactly (above)", file=sys.stderr)
             return 1
-        print(f"checked: generating {output} gives back every cell of {export}", file=sys.stderr)
+        for kind, count in result.normalised.items():
+            print(f"note: {kind} ({count}x): PortSIP's documented spelling", file=sys.stderr)
+        print(f"checked: generating {output} gives back every cell of {export}"
+              + (", spellings put right as noted" if result.normalised else ""), file=sys.stderr)
         return 0
 
     _run(action)

@@ -80,6 +80,8 @@ def _message(error: ValidationError, path: YamlPath, custom: str | None) -> str:
         words = [_TYPE_WORDS.get(w, w) for w in (wanted if isinstance(wanted, list) else [wanted])]
         hint = " (remove the '- ' before its keys: they make a list)" if isinstance(value, list) and \
             wanted == "object" else ""
+        if path == ("pbx_version",) and isinstance(value, int):
+            hint = f" (did you mean v{value}?)"
         return f"must be {' or '.join(words)}{_shown(path, value)}{hint}"
     if kind == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)

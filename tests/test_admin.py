@@ -314,3 +314,28 @@ def test_secrets_written_into_a_git_tree_that_does_not_ignore_them_warn(tmp_path
     (tmp_path / ".gitignore").write_text("*.secrets.yaml\n*.key\n")
     again = run_module("import", "export.csv", "-o", "r2.yaml", cwd=tmp_path)
     assert "does not ignore it" not in again.stderr
+
+
+# spellings: an export in the guide's spelling imports as a normalisation, not a failure
+def test_import_counts_spellings_put_right_as_normalisations(tmp_path):
+    text = run_module("generate", "roster.example.yaml").stdout_bytes.decode("utf-8")
+    text = text.replace('""language"":""ENGLISH""', '""language"":""English""').replace("0c:38:3e:63:fe:ea",
+                                                                                       "0C-38-3E-63-FE-EA")
+    (tmp_path / "export.csv").write_text(text, "utf-8")
+    result = run_module("import", "export.csv", "-o", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "note: language: English written ENGLISH" in result.stderr
+    assert "note: mac: written as 0c:38:3e:63:fe:e8 (1x)" in result.stderr
+    assert "spellings put right as noted" in result.stderr
+
+
+def test_a_roster_version_without_v_gets_a_suggestion(tmp_path):
+    (tmp_path / "roster.yaml").write_text("pbx_version: 22\nusers: []\n")
+    assert "did you mean v22?" in run_module("validate", "roster.yaml", cwd=tmp_path).stderr
+
+
+def test_a_secrets_file_that_does_not_parse_says_so(tmp_path):
+    (tmp_path / "roster.yaml").write_text(GOOD.replace('"Pa55word!x"', "{secrets_file: true}"))
+    (tmp_path / "s.yaml").write_text("jim1: {password: [unclosed\n")
+    result = run_module("generate", "roster.yaml", "--secrets", "s.yaml", cwd=tmp_path)
+    assert result.returncode == 1 and "could not be read" in result.stderr and "has no entry" not in result.stderr

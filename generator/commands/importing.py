@@ -13,6 +13,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from generator import expand
 from generator.check import MODEL_FIELDS
 from generator.commands.diff import table
 from generator.commands.generate import generate
-from generator.commands.tables import Plan, canonical_header, compare, csv_rows, read_table
+from generator.commands.tables import Change, Plan, canonical_header, compare, csv_rows, read_table
 from generator.errors import RosterInvalid, UsageError
 from generator.model import ColumnSet, Problem, mac_key
 from generator.pipeline import Options
@@ -440,11 +441,43 @@ def import_file(path: Path, templates: Path | None = None, literal_secrets: bool
     return import_export(export, pick_column_set(export.header, column_sets, str(path)), literal_secrets)
 
 
-def round_trip(export: Path, roster: Path, options: Options) -> Plan:
-    """What generating the imported roster changes against the export: nothing, when all is well."""
+def round_trip(export: Path, roster: Path, options: Options) -> tuple[Plan, dict[str, int]]:
+    """What generating the imported roster changes against the export (nothing,
+    when all is well), and the spellings it put right, by kind, with counts:
+    an enum in another case (the guide's "English" for ENGLISH) or a MAC
+    written another way. Those are normalisations, not failures."""
     before = table(export, options, str(export))
     after = read_table(generate(roster, options, str(roster)).text(), str(roster))
-    return compare(before, after)
+    plan = compare(before, after)
+    normalised: dict[str, int] = {}
+    for user in plan.changed:
+        kept = []
+        for change in user.changes:
+            kind = _normalisation(change)
+            if kind:
+                normalised[kind] = normalised.get(kind, 0) + 1
+            else:
+                kept.append(change)
+        user.changes = kept
+    plan.changed = [u for u in plan.changed if u.changes]
+    return plan, normalised
+
+
+def _normalisation(change: Change) -> str | None:
+    old, new = change.old, change.new
+    if change.secret or not (isinstance(old, str) and isinstance(new, str)) or old == new:
+        return None
+    leaf = change.field.rsplit(".", 1)[-1]
+    if leaf == "mac" and mac_key(old) == mac_key(new):
+        return f"{leaf}: written as 0c:38:3e:63:fe:e8"
+    if old.casefold() == new.casefold() and new in _enum_values().get(leaf, ()):
+        return f"{leaf}: {old} written {new}"
+    return None
+
+
+@cache
+def _enum_values() -> dict[str, tuple]:
+    return {**facts().user_enums, **facts().phone_enums}
 
 
 @dataclass
@@ -453,6 +486,7 @@ class ImportResult:
     secrets_file: Path | None  # where the secrets went, if the export had any
     problems: list[Problem]  # the new roster's, when the export's values break a rule
     plan: Plan | None  # what generating the new roster changes against the export
+    normalised: dict[str, int] = field(default_factory=dict)  # spellings put right, with counts
 
 
 def import_to(export: Path, roster: Path, secrets_file: Path | None, templates: Path | None = None,
@@ -475,7 +509,7 @@ def import_to(export: Path, roster: Path, secrets_file: Path | None, templates: 
         raise UsageError(f"cannot write: {exc.strerror}") from exc
     kept = secrets_file if imported.secrets else None
     try:
-        plan = round_trip(export, roster, Options(templates=templates, secrets=kept))
+        plan, normalised = round_trip(export, roster, Options(templates=templates, secrets=kept))
     except RosterInvalid as exc:
         return ImportResult(imported, kept, exc.problems, None)
-    return ImportResult(imported, kept, [], plan)
+    return ImportResult(imported, kept, [], plan, normalised)

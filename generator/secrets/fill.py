@@ -59,6 +59,8 @@ def _value(ref: SecretRef, user: ResolvedUser, path: tuple, kind: str, given: Se
     if ref.kind == "secrets_file":
         if given.file is None:
             return None, "it comes from the secrets file, but no --secrets FILE was given"
+        if not given.file.readable:
+            return None, f"the secrets file {given.file.name} could not be read (its problem is shown above)"
         value = _from_file(given, user.name, path, user.fields)
         return (value, "") if value else (None, f"the secrets file {given.file.name} has no entry for it")
     if key is None:

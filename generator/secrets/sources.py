@@ -38,6 +38,7 @@ class SecretsFile:
     name: str
     entries: Mapping[str, dict]
     document: Document
+    readable: bool = True  # False: it did not parse, so no entry in it can be read
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,8 @@ def master_key(given: SecretSources) -> bytes | None:
 
 def load_secrets_file(path: Path, display: str | None = None) -> tuple[SecretsFile, list[Problem]]:
     document, problems = read_yaml(path, "secrets file", display)
-    if problems:
-        return SecretsFile(document.file, {}, document), problems
+    if document.data is None and problems:
+        return SecretsFile(document.file, {}, document, readable=False), problems
     data = document.data if document.data is not None else {}
     if not isinstance(data, dict):
         return SecretsFile(document.file, {}, document), [
