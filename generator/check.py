@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from generator.expand import FORWARD_RULES
 from generator.load import value_at
 from generator.memo import ByIdentity
 from generator.model import SECRET_KEYS, WEEKDAYS, ColumnSet, HeldBack, Problem, ResolvedUser, dotted, mac_key
@@ -127,7 +126,7 @@ def hours_issues(fields: dict, week_faults: ByIdentity) -> Iterator[Issue]:
 
 def _rules(fields: dict) -> Iterator[tuple[tuple, dict]]:
     """The four standard forward rules and the custom ones, with their paths."""
-    numbered = [((name,), fields.get(name)) for name in FORWARD_RULES]
+    numbered = [((name,), fields.get(name)) for name in facts().forward_rules]
     numbered += [(("custom_forward_rules", i), r) for i, r in enumerate(fields.get("custom_forward_rules") or [])]
     return ((path, rule) for path, rule in numbered if isinstance(rule, dict))
 
@@ -345,7 +344,7 @@ def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy, allo
           progress: Progress | None = None, phone_models: frozenset[str] = frozenset(),
           held: HeldBack = NOTHING_HELD) -> list[Problem]:
     """Every problem of every user, then those between users."""
-    places = (frozenset(column_set.columns) | NOT_COLUMNS, frozenset(column_set.phone_keys))
+    places = (frozenset(column_set.columns) | NOT_COLUMNS | facts().api_only, frozenset(column_set.phone_keys))
     run = Run(column_set, policy, places, ByIdentity(lambda week: list(_week_issues((), week))), phone_models)
     problems = []
     for done, user in enumerate(users):

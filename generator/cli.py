@@ -439,6 +439,205 @@ def keygen(
     _run(action)
 
 
+PbxOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    "--pbx", metavar="URL", envvar="PORTSIP_URL", show_envvar=True,
+    help="The API's base URL, as in PortSIP's OpenAPI servers entry: https://pbx.example.com:8887/api.")]
+UsernameOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    "--username", metavar="NAME", envvar="PORTSIP_USERNAME", show_envvar=True, help="The admin account to sign in as.")]
+DomainOpt = Annotated[str, typer.Option(
+    "--domain", metavar="DOMAIN", envvar="PORTSIP_DOMAIN", show_envvar=True, help="The tenant's SIP domain.")]
+PasswordFileOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045
+    "--password-file", metavar="FILE", dir_okay=False,
+    help="A file holding the account's password (else PORTSIP_PASSWORD; never a flag's value).")]
+CaFileOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045
+    "--ca-file", metavar="FILE", dir_okay=False, help="Trust this CA too (a PBX with a certificate of its own CA).")]
+InsecureOpt = Annotated[bool, typer.Option(
+    "--insecure", metavar="", help="Do not verify the PBX's TLS certificate (warned about on every run).")]
+BaseOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    "--base", metavar="REV", help="The roster's last applied git revision: secrets whose source, rotation or MAC "
+    "changed since then are changed on the PBX.")]
+PruneOpt = Annotated[bool, typer.Option("--prune", metavar="", help="Delete PBX users the roster does not name.")]
+ParallelOpt = Annotated[int, typer.Option("--parallel", metavar="N", min=1, max=32,
+                                          help="Requests at once.")]
+RateOpt = Annotated[float, typer.Option("--rate", metavar="N", min=0.1, max=1000,
+                                        help="At most N requests a second (the PBX allows 5,000 a minute).")]
+LogOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045
+    "--log", metavar="FILE", dir_okay=False,
+    help="Append one JSON line per request (method, path, status, user; never a secret or a token).")]
+
+
+def _client(pbx, username, domain, password_file, ca_file, insecure, rate: float = 40.0, log=None):
+    import os
+
+    from generator.sync.client import Client, Login
+
+    if not pbx:
+        raise UsageError("which PBX? pass --pbx URL or set PORTSIP_URL (e.g. https://pbx.example.com:8887/api)")
+    if not username:
+        raise UsageError("which account? pass --username NAME or set PORTSIP_USERNAME")
+    if password_file is not None:
+        from generator.secrets.sources import read_key_file
+
+        password = read_key_file(password_file)
+    else:
+        password = os.environ.get("PORTSIP_PASSWORD", "")
+    if not password:
+        raise UsageError("no password: set PORTSIP_PASSWORD or pass --password-file FILE")
+    if insecure:
+        print("warning: --insecure: the PBX's TLS certificate is not checked; anyone between here and the PBX can "
+              "read the password and the secrets sent", file=sys.stderr)
+    return Client(Login(pbx, username, password, domain, ca_file, insecure), rate=rate, log=log)
+
+
+def _open_log(log: Path | None):
+    if log is None:
+        return None
+    try:
+        return open(log, "a", encoding="utf-8")  # noqa: SIM115 - closed by the command when done
+    except OSError as exc:
+        raise UsageError(f"cannot write the log {log}: {exc.strerror}") from exc
+
+
+@app.command("plan", epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
+                                               "1 problems in a roster (nothing sent), or with --exit-code any change"))
+def plan_command(
+    roster: RosterArg,
+    pbx: PbxOpt = None,
+    username: UsernameOpt = None,
+    domain: DomainOpt = "",
+    password_file: PasswordFileOpt = None,
+    ca_file: CaFileOpt = None,
+    insecure: InsecureOpt = False,
+    base: BaseOpt = None,
+    prune: PruneOpt = False,
+    output_format: Annotated[DiffFormat, typer.Option(
+        "--format", help="text (terminal), markdown (a pull-request comment) or json (stable, for tools).")
+    ] = DiffFormat.text,
+    out: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--out", metavar="FILE", dir_okay=False, help="Save the plan for `apply --plan FILE`.")] = None,
+    exit_code: Annotated[bool, typer.Option("--exit-code", metavar="", help="Exit 1 when there is anything to do.")
+                         ] = False,
+    parallel: ParallelOpt = 4,
+    templates: TemplatesOpt = None,
+    secrets: SecretsOpt = None,
+    key_file: KeyFileOpt = None,
+) -> None:
+    """Show what `apply` would change on the PBX: users to create, update, replace or delete.
+
+    Reads the PBX; changes nothing. Secrets are never shown or read back.
+
+    Example: PORTSIP_PASSWORD=... portsip-roster plan roster.yaml --pbx https://pbx:8887/api --username admin
+    """
+    from generator.commands.sync import plan
+    from generator.pipeline import Options
+    from generator.sync.plan import FORMATS, as_json
+
+    def action() -> int:
+        client = _client(pbx, username, domain, password_file, ca_file, insecure)
+        options = Options(templates=templates, secrets=secrets, key_file=key_file)
+        made = plan(roster, options, client, base, prune, parallel)
+        print(FORMATS[output_format.value](made), end="")
+        if out is not None:
+            from generator.write import write_atomic
+
+            write_atomic(out, as_json(made))
+        return 1 if exit_code and not made.empty else 0
+
+    _run_sync(action)
+
+
+def _run_sync(action: Callable[[], int | None]) -> None:
+    from generator.commands.sync import StalePlan
+    from generator.sync.client import PbxError
+
+    def guarded() -> int | None:
+        try:
+            return action()
+        except PbxError as exc:
+            raise UsageError(f"the PBX: {exc.path}: {exc}") from exc
+        except StalePlan as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+
+    _run(guarded)
+
+
+@app.command("apply", epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
+                                                "1 problems in a roster (nothing sent), a stale --plan, or a "
+                                                "change the PBX refused"))
+def apply_command(
+    roster: RosterArg,
+    pbx: PbxOpt = None,
+    username: UsernameOpt = None,
+    domain: DomainOpt = "",
+    password_file: PasswordFileOpt = None,
+    ca_file: CaFileOpt = None,
+    insecure: InsecureOpt = False,
+    base: BaseOpt = None,
+    prune: PruneOpt = False,
+    saved: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--plan", metavar="FILE", dir_okay=False,
+        help="Apply exactly this saved plan; refused if the roster or the PBX changed since.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", metavar="", help="Do not ask (for CI).")] = False,
+    parallel: ParallelOpt = 4,
+    rate: RateOpt = 40.0,
+    log: LogOpt = None,
+    templates: TemplatesOpt = None,
+    secrets: SecretsOpt = None,
+    key_file: KeyFileOpt = None,
+) -> None:
+    """Make the PBX's users match the roster.
+
+    Shows the plan and asks on a terminal; --yes for CI. A user the PBX refuses
+    does not stop the others; run apply again once the cause is fixed.
+
+    Example: portsip-roster apply roster.yaml --pbx https://pbx:8887/api --username admin --yes
+    """
+    from generator.commands.sync import check_saved, load_plan, plan
+    from generator.commands.sync import wanted_users as wanted_of
+    from generator.pipeline import Options
+    from generator.sync.apply import apply
+    from generator.sync.plan import as_text
+
+    def action() -> int:
+        handle = _open_log(log)
+        try:
+            client = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle)
+            options = Options(templates=templates, secrets=secrets, key_file=key_file)
+            saved_plan = load_plan(saved) if saved is not None else None
+            wanted = wanted_of(roster, options)  # every secret at hand, before any request
+            made = plan(roster, options, client, base, prune, parallel)
+            if saved_plan is not None:
+                check_saved(saved_plan, made)
+            print(as_text(made), end="")
+            if made.empty:
+                return 0
+            if not yes and not _confirmed():
+                print("nothing changed", file=sys.stderr)
+                return 1
+            progress = _progress()
+            outcome = apply(made, client, wanted, parallel,
+                            lambda done, total: progress.tick("applying", done, total, every=1))
+            progress.clear()
+            for failure in outcome.failures:
+                print(f"failed: user {failure.user}: {failure.step}: {failure.status or 'no answer'}: "
+                      f"{failure.message}", file=sys.stderr)
+            print(f"applied: {len(outcome.done)} users done, {len(outcome.failures)} failed "
+                  f"({client.requests} requests)", file=sys.stderr)
+            return 1 if outcome.failures else 0
+        finally:
+            if handle is not None:
+                handle.close()
+
+    _run_sync(action)
+
+
+def _confirmed() -> bool:
+    if not sys.stdin.isatty():
+        raise UsageError("apply changes the PBX: pass --yes where nobody can answer (CI)")
+    return input("Apply these changes? [y/N] ").strip().lower() in ("y", "yes")
+
+
 def _warn_if_left_to_git(path: Path | None, what: str) -> None:
     from generator.commands.revision import left_to_git
 

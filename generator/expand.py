@@ -24,6 +24,7 @@ NUMBER_KEYS = frozenset(
     {"timeout", "wan_port_id", "wan_port_priority", "pc_port_id", "pc_port_priority"}
 )
 
+# The CSV's four forward rules; the REST API's others (plan/apply) take the same forms.
 FORWARD_RULES = (
     "online_no_answer_forward_rule",
     "online_busy_forward_rule",
@@ -142,7 +143,7 @@ def layer(value: dict) -> dict:
         out["phones"] = [phone(p) for p in out["phones"]]
     if "office_hours" in out:
         out["office_hours"] = office_hours(out["office_hours"])
-    for name in FORWARD_RULES:
+    for name in facts().forward_rules:
         if name in out:
             out[name] = forward_rule(out[name])
     if isinstance(out.get("custom_forward_rules"), list):

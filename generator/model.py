@@ -53,6 +53,7 @@ CODES: Mapping[str, str] = MappingProxyType({
     "secrets-file": "the --secrets file is not shaped as the tool reads it",
     "secrets-file-unused": "an entry in the --secrets file for a user the roster does not have",
     "key-file": "the README's demo key on a real roster, or a key or secrets file others can read",
+    "api-unsupported": "something the roster says that the PBX's REST API cannot express (plan/apply)",
     "literal-secret": "a password or PIN written in the roster itself (--no-literal-secrets)",
 })
 

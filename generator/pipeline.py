@@ -25,7 +25,13 @@ from generator.render import Rendered, load_column_set, render, unknown_version,
 from generator.resolve import held_back, resolve
 from generator.secrets.fill import fill
 from generator.secrets.mask import masked
-from generator.secrets.sources import key_warnings, load_secrets_file, secret_sources, unused_entries
+from generator.secrets.sources import (
+    SecretSources,
+    key_warnings,
+    load_secrets_file,
+    secret_sources,
+    unused_entries,
+)
 from generator.validate import validate
 
 
@@ -41,6 +47,10 @@ class Options:
     redact: bool = False  # mask every secret in the output (so none need be at hand)
     allow_formulas: bool = False  # text cells may start with = + - @ (a spreadsheet runs them)
     lenient_secrets: bool = False  # a secret not at hand is a warning and a stand-in, not an error
+    stand_ins: bool = False  # every secret source gives its stand-in, none is read (to compare sources)
+
+
+NOTHING_AT_HAND = SecretSources({}, None, "nothing (stand-ins only)")
 
 
 @dataclass(frozen=True)
@@ -135,7 +145,7 @@ def _run(path: Path, options: Options, display: str, progress: Progress | None) 
     column_set, found = with_extra_columns(load_column_set(version, options.templates), document)
     policy, policy_problems = from_roster(document, column_set.version, column_set.password_min_length)
     problems += found + policy_problems
-    given = secret_sources(document, options.key_file)
+    given = secret_sources(document, options.key_file) if not options.stand_ins else NOTHING_AT_HAND
     if options.secrets is not None:
         secrets_file, found = load_secrets_file(options.secrets, str(options.secrets))
         given = replace(given, file=secrets_file)
@@ -143,7 +153,8 @@ def _run(path: Path, options: Options, display: str, progress: Progress | None) 
         problems += found + unused_entries(names, given)
     users, found = resolve(document, included, validation.bad_users, progress)
     problems += found
-    users, found = fill(users, given, policy, lenient=options.lenient_secrets or options.redact, progress=progress)
+    lenient = options.lenient_secrets or options.redact or options.stand_ins
+    users, found = fill(users, given, policy, lenient=lenient, progress=progress)
     problems += found
     uses_key = any(ref.kind == "generate" for user in users for ref in user.secret_sources.values())
     problems += key_warnings(path, given, options.key_file, options.secrets, uses_key)

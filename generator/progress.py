@@ -23,9 +23,9 @@ class Progress:
         self.last = 0.0
         self.shown = False
 
-    def tick(self, stage: str, done: int, total: int) -> None:
+    def tick(self, stage: str, done: int, total: int, every: int = 256) -> None:
         """Called by the stages for each user; cheap when quiet or between updates."""
-        if self.stream is None or done % 256:
+        if self.stream is None or done % every:
             return
         now = self.clock()
         if now - self.start < self.delay or now - self.last < EVERY:

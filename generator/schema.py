@@ -45,6 +45,8 @@ class Facts:
     required_user: tuple[str, ...]
     required_phone: tuple[str, ...]
     field_kinds: Mapping[str, frozenset[str]]  # user field -> JSON types it may hold
+    api_only: frozenset[str]  # user fields only the REST API takes (plan/apply); no CSV column has them
+    forward_rules: tuple[str, ...]  # every *_forward_rule field, the CSV's four first
     user_enums: Mapping[str, tuple]  # user field -> its choices, for enum fields
     phone_enums: Mapping[str, tuple]  # phone key -> its choices (codecs: each item's)
 
@@ -98,6 +100,9 @@ def facts() -> Facts:
         required_user=tuple(resolved["required"]),
         required_phone=tuple(resolved["properties"]["phones"]["items"]["required"]),
         field_kinds=MappingProxyType({name: frozenset(_kinds(spec, defs)) for name, spec in user_fields.items()}),
+        api_only=frozenset(name for name, spec in user_fields.items()
+                           if spec.get("description", "").startswith("REST API only")),
+        forward_rules=tuple(name for name in user_fields if name.endswith("_forward_rule")),
         user_enums=_enums(user_fields, defs),
         phone_enums=_enums(defs["phone"]["properties"], defs),
     )

@@ -122,16 +122,16 @@ def _cell_data(cell: str) -> Any:
     return cell
 
 
-def _leaves(value: Any, path: tuple) -> dict[tuple, Any]:
+def leaves(value: Any, path: tuple) -> dict[tuple, Any]:
     if isinstance(value, dict) and value:
         out = {}
         for key, inner in value.items():
-            out.update(_leaves(inner, (*path, key)))
+            out.update(leaves(inner, (*path, key)))
         return out
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         out = {}
         for i, inner in enumerate(value):
-            out.update(_leaves(inner, (*path, i)))
+            out.update(leaves(inner, (*path, i)))
         return out
     return {path: value}
 
@@ -152,8 +152,8 @@ def _stand_in(value: Any) -> bool:
 def cell_changes(column: str, old: str | None, new: str | None) -> tuple[list[Change], int]:
     """The changes between two cells, and how many secrets could not be
     compared (worked out on one side only: a real value is no stand-in)."""
-    before = _leaves(_cell_data(old), (column,)) if old is not None else {}
-    after = _leaves(_cell_data(new), (column,)) if new is not None else {}
+    before = leaves(_cell_data(old), (column,)) if old is not None else {}
+    after = leaves(_cell_data(new), (column,)) if new is not None else {}
     changes, uncompared = [], 0
     for path in [*before, *(p for p in after if p not in before)]:
         a, b = before.get(path, _MISSING), after.get(path, _MISSING)

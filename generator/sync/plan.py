@@ -1,0 +1,232 @@
+"""What `apply` would do: the roster's users against the PBX's, compared
+field by field (inside JSON values too), as a plain value that prints as
+text, markdown or JSON and can be saved for `apply --plan`.
+
+A plan never reads a secret back from the PBX: a secret is "set" when its
+user or phone is made, and "change" only where the roster says so (a new
+source, rotation or MAC since --base).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from generator.commands.diff import md
+from generator.commands.tables import leaves
+from generator.model import SECRET_KEYS, dotted, mac_key
+from generator.sync.api import PHONE_KEYS, SEPARATE, phone_body, updatable, user_body
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Change:
+    field: str
+    old: Any = None
+    new: Any = None
+    secret: bool = False  # shown as set/change, never its value
+
+
+@dataclass
+class PhonePlan:
+    kind: str  # create, update, replace, delete
+    mac: str
+    changes: list[Change] = field(default_factory=list)
+    id: str | None = None  # the PBX's, for update, replace and delete
+
+
+@dataclass
+class UserPlan:
+    kind: str  # create, update, replace, delete
+    name: str
+    extension: str
+    changes: list[Change] = field(default_factory=list)
+    phones: list[PhonePlan] = field(default_factory=list)
+    id: str | None = None
+    reason: str = ""  # why a replace
+
+
+@dataclass
+class Plan:
+    pbx: str
+    users: list[UserPlan] = field(default_factory=list)
+    left_alone: list[str] = field(default_factory=list)  # on the PBX, not in the roster (kept without --prune)
+    state: str = ""  # digest of the PBX's users as read
+
+    @property
+    def empty(self) -> bool:
+        return not self.users
+
+    def count(self, kind: str) -> int:
+        return sum(u.kind == kind for u in self.users)
+
+    def as_data(self) -> dict:
+        return {"format": FORMAT_VERSION, "pbx": self.pbx, "state": self.state,
+                "users": [asdict(u) for u in self.users], "left_alone": self.left_alone}
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.as_data(), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def state_digest(actual: dict[str, dict]) -> str:
+    return hashlib.sha256(json.dumps(actual, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _project(actual: Any, wanted: Any) -> Any:
+    """`actual` cut to the shape of `wanted`: keys the roster does not set are
+    the PBX's own business (defaults it adds, fields it alone knows)."""
+    if isinstance(wanted, dict) and isinstance(actual, dict):
+        return {k: _project(actual[k], v) for k, v in wanted.items() if k in actual}
+    if isinstance(wanted, list) and isinstance(actual, list) and len(wanted) == len(actual):
+        return [_project(a, w) for a, w in zip(actual, wanted)]
+    return actual
+
+
+def _field_changes(name: str, old: Any, new: Any) -> list[Change]:
+    if name in SECRET_KEYS:
+        return []  # never compared with the PBX
+    before, after = leaves(_project(old, new), (name,)), leaves(new, (name,))
+    changes = []
+    for path in [*after, *(p for p in before if p not in after)]:
+        a, b = before.get(path), after.get(path)
+        if a != b and not (a is None and b in ("", [], {})):
+            changes.append(Change(dotted(path), a, b))
+    return changes
+
+
+def _secret_changes(prefix: tuple, fields: dict, changed: set[tuple]) -> list[Change]:
+    return [Change(dotted((*prefix, key)), secret=True, new="change") for key in SECRET_KEYS
+            if key in fields and (*prefix, key) in changed]
+
+
+def _phone_plans(wanted: list[dict], actual: list[dict], changed: set[tuple]) -> list[PhonePlan]:
+    have = {mac_key(str(p.get("mac", ""))): p for p in actual}
+    plans = []
+    for phone in wanted:
+        mac = mac_key(str(phone.get("mac", "")))
+        current = have.pop(mac, None)
+        body = phone_body(phone)
+        secrets = [Change(f"phones[{mac}].password", secret=True, new="set")] if phone.get("password") else []
+        if current is None:
+            plans.append(PhonePlan("create", mac, secrets))
+            continue
+        moved = [k for k in PHONE_KEYS if k in body and str(body[k]) != str(current.get(k))]
+        if moved:
+            changes = [Change(f"phones[{mac}].{k}", current.get(k), body[k]) for k in moved]
+            plans.append(PhonePlan("replace", mac, changes + secrets, current.get("id")))
+            continue
+        changes = [c for key in sorted(updatable("phone") & body.keys())
+                   for c in _field_changes(key, current.get(key), body[key])]
+        changes = [Change(f"phones[{mac}].{c.field}", c.old, c.new) for c in changes]
+        changes += _secret_changes((f"phones[{mac}]",), phone, changed)
+        if changes:
+            plans.append(PhonePlan("update", mac, changes, current.get("id")))
+    plans += [PhonePlan("delete", mac, [], p.get("id")) for mac, p in have.items()]
+    return plans
+
+
+def user_plan(name: str, fields: dict, actual: dict | None, changed: set[tuple]) -> UserPlan | None:
+    """What to do for one roster user; None when the PBX has it as the roster says."""
+    body = user_body(fields)
+    extension = str(fields.get("extension_number", ""))
+    phones = [p for p in fields.get("phones") or [] if isinstance(p, dict)]
+    if actual is None:
+        secrets = [Change(k, secret=True, new="set") for k in SECRET_KEYS if body.get(k)]
+        return UserPlan("create", name, extension, secrets, [PhonePlan("create", mac_key(str(p.get("mac", ""))),
+                                                                        []) for p in phones])
+    detail, actual_phones = actual["detail"], actual["phones"]
+    if str(detail.get("extension_number")) != extension:
+        return UserPlan("replace", name, extension,
+                        [Change("extension_number", detail.get("extension_number"), extension)],
+                        [PhonePlan("create", mac_key(str(p.get("mac", ""))), []) for p in phones], actual["id"],
+                        "the API cannot change an extension number: the user is deleted and made again")
+    keys = sorted((updatable("user") | set(SEPARATE)) & body.keys())
+    changes = [c for key in keys for c in _field_changes(key, detail.get(key), body[key])]
+    changes += _secret_changes((), fields, changed)
+    phone_plans = _phone_plans(phones, actual_phones, changed)
+    if not changes and not phone_plans:
+        return None
+    return UserPlan("update", name, extension, changes, phone_plans, actual["id"])
+
+
+def make_plan(pbx: str, wanted: dict[str, dict], actual: dict[str, dict], changed: set[tuple],
+              prune: bool) -> Plan:
+    """`wanted`: roster users' fields by name; `actual`: the PBX's users by
+    name ({id, detail, phones}); `changed`: (user, path) of secrets the roster
+    changed since --base."""
+    plan = Plan(pbx, state=state_digest(actual))
+    for name, fields in wanted.items():
+        mine = {path[1:] for path in changed if path[0] == name}
+        found = user_plan(name, fields, actual.get(name), mine)
+        if found is not None:
+            plan.users.append(found)
+    for name in sorted(set(actual) - set(wanted)):
+        detail = actual[name]["detail"]
+        if prune:
+            plan.users.append(UserPlan("delete", name, str(detail.get("extension_number", "")), id=actual[name]["id"]))
+        else:
+            plan.left_alone.append(name)
+    return plan
+
+
+# ---- formats ----------------------------------------------------------------------
+
+_MARKS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
+
+
+def _shown(change: Change) -> str:
+    if change.secret:
+        return f"{change.field}: {change.new}"
+    old, new = (json.dumps(v, ensure_ascii=False) for v in (change.old, change.new))
+    return f"{change.field}: {old} -> {new}"
+
+
+def summary(plan: Plan) -> str:
+    return (f"{plan.count('create')} to create, {plan.count('update')} to update, {plan.count('replace')} to "
+            f"replace, {plan.count('delete')} to delete, {len(plan.left_alone)} left alone")
+
+
+def _lines(plan: Plan) -> list[tuple[int, str]]:
+    """(depth, text) for every user and change, in plan order."""
+    out = []
+    for user in plan.users:
+        head = f"{_MARKS[user.kind]} {user.name} (extension {user.extension})"
+        out.append((0, head + (f": replace, {user.reason}" if user.reason else "")))
+        out += [(1, _shown(c)) for c in user.changes]
+        for phone in user.phones:
+            out.append((1, f"phone {phone.mac}: {phone.kind}" + (" (the API cannot change a phone's MAC, vendor, "
+                                                                  "model or file)" if phone.kind == "replace" else "")))
+            out += [(2, _shown(c)) for c in phone.changes]
+    return out
+
+
+def as_text(plan: Plan) -> str:
+    lines = [f"plan for {plan.pbx}: {summary(plan)}"]
+    lines += ["    " * depth + text for depth, text in _lines(plan)]
+    if plan.left_alone:
+        lines.append(f"left alone (on the PBX, not in the roster; --prune deletes them): {', '.join(plan.left_alone)}")
+    if plan.empty:
+        lines.append("nothing to do: the PBX matches the roster")
+    return "\n".join(lines) + "\n"
+
+
+def as_markdown(plan: Plan) -> str:
+    lines = [f"### PortSIP apply plan: {md(summary(plan))}", "", f"PBX <code>{md(plan.pbx)}</code>", ""]
+    for depth, text in _lines(plan):
+        lines.append("  " * depth + f"- <code>{md(text)}</code>")
+    if plan.left_alone:
+        lines += ["", f"Left alone (on the PBX, not in the roster): {md(', '.join(plan.left_alone))}"]
+    if plan.empty:
+        lines += ["", "Nothing to do: the PBX matches the roster."]
+    return "\n".join(lines) + "\n"
+
+
+def as_json(plan: Plan) -> str:
+    return json.dumps({**plan.as_data(), "fingerprint": plan.fingerprint}, indent=2, ensure_ascii=False) + "\n"
+
+
+FORMATS = {"text": as_text, "markdown": as_markdown, "json": as_json}

@@ -1,0 +1,260 @@
+"""A stateful fake PortSIP v22 PBX for the sync tests: a real HTTP server on
+127.0.0.1 keeping users and phones in memory.
+
+It gives opaque ids, pages, keeps names, extensions and MACs unique, refuses
+a field the API's schema does not name for an operation (so a body the tool
+shapes wrong fails here), refuses changing what the API cannot change, and
+can be told to answer 429 or 503, drop a connection, expire a token, or
+refuse one user with a 422. Request schemas come from the project's copy of
+PortSIP's document (schemas/portsip-v22-api.json).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+API = json.loads((Path(__file__).resolve().parent.parent / "schemas" / "portsip-v22-api.json").read_text("utf-8"))
+
+
+def _props(path: str) -> set[str]:
+    schema = API["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    return set(schema.get("properties", {}))
+
+
+CREATE_USER, UPDATE_USER = _props("/users"), _props("/users/{id}")
+CREATE_PHONE, UPDATE_PHONE = _props("/users/{id}/phones"), _props("/users/{id}/phones/{phone_id}")
+REQUIRED_USER = ("name", "display_name", "password", "email", "role", "extension_number", "extension_password",
+                 "voicemail_pin")
+SECRETS = ("password", "extension_password")
+ACCOUNT = {"username": "admin", "password": "Admin-Pa55!", "domain": "tenant.example"}
+
+
+class Fault:
+    """Answer the next `times` requests whose path matches `pattern` with `kind`:
+    429, 503, drop (close without answering), expire (the token, then 401) or
+    refuse (422)."""
+
+    def __init__(self, kind: str, pattern: str = ".*", times: int = 1, method: str = ""):
+        self.kind, self.pattern, self.times, self.method = kind, re.compile(pattern), times, method
+
+
+class State:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users: dict[str, dict] = {}
+        self.phones: dict[str, dict[str, dict]] = {}
+        self.tokens: dict[str, float] = {}
+        self.refresh: dict[str, str] = {}
+        self.faults: list[Fault] = []
+        self.refused_names: set[str] = set()  # users whose create or update is refused (422)
+        self.requests: list[tuple[str, str, int]] = []  # (method, path, status)
+        self.bodies: list[str] = []  # every request body as sent (to look for what must not be sent)
+        self.ids = (base64.b64encode(str(700551909773148160 + n).encode()).decode() for n in itertools.count())
+        self.latency = 0.0
+        self.token_life = 3600
+
+    def writes(self) -> list[tuple[str, str, int]]:
+        return [r for r in self.requests if r[0] == "POST" and not r[1].startswith("/api/auth/")]
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: FakeServer
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self._handle("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._handle("POST")
+
+    def _answer(self, status: int, body: object = None, headers: dict | None = None) -> None:
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+        self.server.state.requests.append((self.command, self.path.split("?")[0], status))
+
+    def _handle(self, method: str) -> None:
+        state = self.server.state
+        if state.latency:
+            time.sleep(state.latency)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        state.bodies.append(raw.decode("utf-8", "replace"))
+        path = urlparse(self.path).path
+        with state.lock:
+            fault = next((f for f in state.faults if f.times > 0 and f.pattern.search(path)
+                          and f.method in ("", method)), None)
+            if fault:
+                fault.times -= 1
+        if fault and fault.kind == "drop":
+            self.close_connection = True
+            self.connection.shutdown(2)
+            state.requests.append((method, path, 0))
+            return
+        if fault and fault.kind in ("429", "503"):
+            self._answer(int(fault.kind), {"message": "slow down"}, {"Retry-After": "0"} if fault.kind == "429"
+                         else None)
+            return
+        if fault and fault.kind == "expire":
+            state.tokens = {t: 0.0 for t in state.tokens}
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            self._answer(400, {"message": "not JSON"})
+            return
+        with state.lock:
+            status, answer = self._route(method, path, parse_qs(urlparse(self.path).query), body, fault)
+        self._answer(status, answer)
+
+    def _authorised(self) -> bool:
+        token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+        return self.server.state.tokens.get(token, 0.0) > time.monotonic()
+
+    def _token(self) -> dict:
+        state = self.server.state
+        access, refresh = next(state.ids) + "a", next(state.ids) + "r"
+        state.tokens[access] = time.monotonic() + state.token_life
+        state.refresh[refresh] = access
+        return {"token_type": "Bearer", "access_token": access, "refresh_token": refresh,
+                "expires_in": state.token_life}
+
+    def _route(self, method: str, path: str, query: dict, body, fault) -> tuple[int, object]:
+        state = self.server.state
+        if path == "/api/auth/sign_in" and method == "POST":
+            wanted = {k: (body or {}).get(k) for k in ACCOUNT}
+            return (200, self._token()) if wanted == ACCOUNT else (401, {"message": "wrong credentials"})
+        if path == "/api/auth/refresh_token" and method == "POST":
+            if (body or {}).get("refresh_token") in state.refresh:
+                del state.refresh[body["refresh_token"]]
+                return 200, self._token()
+            return 401, {"message": "bad refresh token"}
+        if not self._authorised():
+            return 401, {"message": "unauthorized"}
+        parts = path.removeprefix("/api/").split("/")
+        if parts[0] != "users":
+            return 404, {"message": "no such path"}
+        return self._users(method, parts[1:], query, body or {}, fault)
+
+    def _users(self, method: str, parts: list[str], query: dict, body: dict, fault) -> tuple[int, object]:
+        state = self.server.state
+        if not parts:
+            if method == "GET":
+                top, skip = int(query.get("top", ["100"])[0]), int(query.get("skip", ["0"])[0])
+                listed = list(state.users.values())
+                items = [{k: u[k] for k in ("id", "name", "extension_number", "display_name")}
+                         for u in listed[skip: skip + min(top, 100)]]
+                return 200, {"count": len(listed), "items": items}
+            return self._create_user(body, fault)
+        user = state.users.get(parts[0])
+        if user is None:
+            return 404, {"message": "no such user"}
+        rest = parts[1:]
+        if not rest:
+            if method == "GET":
+                return 200, {k: v for k, v in user.items() if k not in SECRETS}
+            return self._update_user(user, body, fault)
+        if rest == ["destroy"]:
+            del state.users[user["id"]]
+            state.phones.pop(user["id"], None)
+            return 204, None
+        if rest[0] in ("password", "extension_password", "role") and len(rest) == 1:
+            key = "role" if rest[0] == "role" else "password"
+            if set(body) != {key}:
+                return 422, {"message": f"expected {{{key}}}"}
+            user[rest[0]] = body[key]
+            return 200, {}
+        if rest[0] == "phones":
+            return self._phones(method, user, rest[1:], body)
+        return 404, {"message": "no such path"}
+
+    def _refused(self, name: str, fault) -> bool:
+        return name in self.server.state.refused_names or bool(fault and fault.kind == "refuse")
+
+    def _create_user(self, body: dict, fault) -> tuple[int, object]:
+        state = self.server.state
+        unknown = set(body) - CREATE_USER
+        missing = [k for k in REQUIRED_USER if not body.get(k)]
+        if unknown or missing:
+            return 422, {"message": f"unknown fields {sorted(unknown)}, missing {missing}"}
+        if self._refused(body["name"], fault):
+            return 422, {"message": f"user {body['name']} refused: the password {body['password']} is too weak"}
+        for other in state.users.values():
+            if other["name"].lower() == body["name"].lower() or other["extension_number"] == body["extension_number"]:
+                return 409, {"message": "name or extension number in use"}
+        user_id = next(state.ids)
+        state.users[user_id] = {"id": user_id, **body}
+        state.phones[user_id] = {}
+        return 201, {"id": user_id}
+
+    def _update_user(self, user: dict, body: dict, fault) -> tuple[int, object]:
+        unknown = set(body) - UPDATE_USER
+        if unknown:
+            return 422, {"message": f"cannot update {sorted(unknown)}"}
+        if self._refused(user["name"], fault):
+            return 422, {"message": f"user {user['name']} refused"}
+        user.update(body)
+        return 200, {}
+
+    def _phones(self, method: str, user: dict, rest: list[str], body: dict) -> tuple[int, object]:
+        state = self.server.state
+        phones = state.phones[user["id"]]
+        if not rest:
+            if method == "GET":
+                return 200, {"items": [{k: v for k, v in p.items() if k != "password"} for p in phones.values()]}
+            unknown = set(body) - CREATE_PHONE
+            if unknown or not body.get("mac"):
+                return 422, {"message": f"unknown fields {sorted(unknown)} or no mac"}
+            if any(p["mac"] == body["mac"] for ps in state.phones.values() for p in ps.values()):
+                return 409, {"message": "MAC in use"}
+            phone_id = next(state.ids)
+            phones[phone_id] = {"id": phone_id, **body}
+            return 201, {"id": phone_id}
+        phone = phones.get(rest[0])
+        if phone is None:
+            return 404, {"message": "no such phone"}
+        if rest[1:] == ["destroy"]:
+            del phones[rest[0]]
+            return 204, None
+        if method == "GET":
+            return 200, {k: v for k, v in phone.items() if k != "password"}
+        unknown = set(body) - UPDATE_PHONE
+        if unknown:
+            return 422, {"message": f"cannot update {sorted(unknown)}"}
+        phone.update(body)
+        return 200, {}
+
+
+class FakeServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.state = State()
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/api"
+
+    def __enter__(self) -> FakeServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+        self.server_close()
