@@ -466,7 +466,7 @@ LogOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045
     help="Append one JSON line per request (method, path, status, user; never a secret or a token).")]
 
 
-def _client(pbx, username, domain, password_file, ca_file, insecure, rate: float = 40.0, log=None):
+def _client(pbx, username, domain, password_file, ca_file, insecure, rate: float = 60.0, log=None):
     import os
 
     from generator.sync.client import Client, Login
@@ -518,6 +518,8 @@ def plan_command(
     exit_code: Annotated[bool, typer.Option("--exit-code", metavar="", help="Exit 1 when there is anything to do.")
                          ] = False,
     parallel: ParallelOpt = 4,
+    rate: RateOpt = 60.0,
+    log: LogOpt = None,
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,
     key_file: KeyFileOpt = None,
@@ -533,9 +535,14 @@ def plan_command(
     from generator.sync.plan import FORMATS, as_json
 
     def action() -> int:
-        client = _client(pbx, username, domain, password_file, ca_file, insecure)
-        options = Options(templates=templates, secrets=secrets, key_file=key_file)
-        made = plan(roster, options, client, base, prune, parallel)
+        handle = _open_log(log)
+        try:
+            client = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle)
+            options = Options(templates=templates, secrets=secrets, key_file=key_file)
+            made = plan(roster, options, client, base, prune, parallel)
+        finally:
+            if handle is not None:
+                handle.close()
         print(FORMATS[output_format.value](made), end="")
         if out is not None:
             from generator.write import write_atomic
@@ -580,7 +587,7 @@ def apply_command(
         help="Apply exactly this saved plan; refused if the roster or the PBX changed since.")] = None,
     yes: Annotated[bool, typer.Option("--yes", metavar="", help="Do not ask (for CI).")] = False,
     parallel: ParallelOpt = 4,
-    rate: RateOpt = 40.0,
+    rate: RateOpt = 60.0,
     log: LogOpt = None,
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,

@@ -114,7 +114,7 @@ def _secrets_in(body: Any) -> list[str]:
 
 
 class Client:
-    def __init__(self, login: Login, rate: float = 40.0, log: TextIO | None = None, timeout: float = 30.0,
+    def __init__(self, login: Login, rate: float = 60.0, log: TextIO | None = None, timeout: float = 30.0,
                  sleep: Callable[[float], None] = time.sleep):
         if not login.url.startswith(("https://", "http://")):
             raise UsageError(f"--pbx must be the API's URL, such as https://pbx.example.com:8887/api "

@@ -1,0 +1,127 @@
+"""plan and apply through Prism, which checks every request the tool sends
+and every answer the fake PBX gives against PortSIP's own OpenAPI document
+(schemas/portsip-v22-api.json, the paths a sync uses, copied unchanged).
+
+Prism runs in proxy mode with --errors: a violation either way becomes an
+error answer, which fails the command and so the test. Started with npx
+(`@stoplight/prism-cli` from npm); skipped without npx, except in CI (`CI`
+set), where a missing npx is a failure.
+
+One change to the document, for Prism only: the sign-in answer is a oneOf
+of two object schemas with no required keys, so every answer matches both
+and none can pass. Here each branch requires the key that tells it
+(two_factor_enabled, access_token).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+from conftest import ROOT, run_module
+from fakepbx import ACCOUNT, FakeServer, State
+
+PRISM = "@stoplight/prism-cli@5"
+ROSTER = "\n".join(line for line in (ROOT / "roster.example.yaml").read_text("utf-8").splitlines()
+                   if "online_busy_forward_rule" not in line) + "\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _document(tmp_path) -> str:
+    data = json.loads((ROOT / "schemas" / "portsip-v22-api.json").read_text("utf-8"))
+    answer = data["paths"]["/auth/sign_in"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    answer["oneOf"][0]["required"] = ["two_factor_enabled"]
+    answer["oneOf"][1]["required"] = ["access_token"]
+    path = tmp_path / "portsip-v22-api.json"
+    path.write_text(json.dumps(data), "utf-8")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def prism(tmp_path_factory):
+    """(the fake PBX, Prism's URL in front of it)."""
+    if shutil.which("npx") is None:
+        if os.environ.get("CI"):
+            pytest.fail("npx is missing in CI: the Prism layer must run")
+        pytest.skip("npx (Node.js) is not installed: the Prism contract layer cannot run")
+    folder = tmp_path_factory.mktemp("prism")
+    with FakeServer() as pbx:
+        port = _free_port()
+        log = open(folder / "prism.log", "w")  # noqa: SIM115 - closed below
+        process = subprocess.Popen(["npx", "--yes", PRISM, "proxy", "--errors", "-h", "127.0.0.1", "-p", str(port),
+                                    _document(folder), pbx.url], stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        try:
+            deadline = time.monotonic() + 240  # the first run downloads Prism
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), 0.5).close()
+                    break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        pytest.fail(f"Prism did not start: {(folder / 'prism.log').read_text()[-2000:]}")
+                    time.sleep(0.3)
+            yield pbx, f"http://127.0.0.1:{port}"
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+            log.close()
+
+
+@pytest.fixture
+def through(prism, tmp_path):
+    pbx, url = prism
+    pbx.state = State()  # a fresh tenant for each test
+
+    def sync(*args: str):
+        return run_module(*args, "--pbx", url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"],
+                          cwd=tmp_path, env={"PORTSIP_PASSWORD": ACCOUNT["password"]})
+
+    (tmp_path / "roster.yaml").write_text(ROSTER, "utf-8")
+    return pbx, sync, tmp_path
+
+
+def test_plan_apply_and_an_empty_plan_pass_the_contract(through):
+    pbx, sync, _ = through
+    plan = sync("plan", "roster.yaml")
+    assert plan.returncode == 0, plan.stderr
+    assert pbx.state.writes() == []
+    applied = sync("apply", "roster.yaml", "--yes")
+    assert applied.returncode == 0, applied.stderr
+    assert len(pbx.state.users) == 7
+    assert sync("plan", "roster.yaml", "--exit-code").returncode == 0
+
+
+def test_updates_phones_and_prune_pass_the_contract(through):
+    pbx, sync, folder = through
+    assert sync("apply", "roster.yaml", "--yes").returncode == 0
+    text = ROSTER.replace("Maria Lopez", "Maria López").replace('friday: "08:30-13:00"', 'friday: "08:30-14:00"')
+    text = text.replace('{mac: "cc:5e:f8:41:b7:96", model: SIP-T32G}', '{mac: "cc:5e:f8:41:b7:96", model: V62 Pro}')
+    text = text.replace('{mac: "cc:5e:f8:41:b7:95", model: SIP-T32G}', '{mac: "cc:5e:f8:41:b7:99", model: SIP-T32G}')
+    text = text.replace("name: sam.patel", "name: sam.new").replace('"0301"', '"0302"')
+    (folder / "roster.yaml").write_text(text, "utf-8")
+    applied = sync("apply", "roster.yaml", "--yes", "--prune")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "- sam.patel" in applied.stdout and "+ sam.new" in applied.stdout
+    assert sync("plan", "roster.yaml", "--exit-code", "--prune").returncode == 0
+
+
+def test_a_refused_user_then_a_rerun_pass_the_contract(through):
+    pbx, sync, _ = through
+    pbx.state.refused_names = {"tom.baker"}
+    first = sync("apply", "roster.yaml", "--yes")
+    assert first.returncode == 1 and "failed: user tom.baker" in first.stderr
+    pbx.state.refused_names = set()
+    assert sync("apply", "roster.yaml", "--yes").returncode == 0
+    assert sync("plan", "roster.yaml", "--exit-code").returncode == 0
