@@ -136,6 +136,8 @@ class Handler(BaseHTTPRequestHandler):
     def _route(self, method: str, path: str, query: dict, body, fault) -> tuple[int, object]:
         state = self.server.state
         if path == "/api/auth/sign_in" and method == "POST":
+            if (body or {}).get("username") == "two.factor":
+                return 200, {"two_factor_enabled": True, "token": "half-signed-in"}
             wanted = {k: (body or {}).get(k) for k in ACCOUNT}
             return (200, self._token()) if wanted == ACCOUNT else (401, {"message": "wrong credentials"})
         if path == "/api/auth/refresh_token" and method == "POST":

@@ -38,9 +38,12 @@ def _command_lines() -> list[tuple[str, str]]:
     for page in pages:
         for block in re.findall(r"```(?:sh|bash|yaml)?\n(.*?)```", page.read_text("utf-8"), re.S):
             for line in block.splitlines():
-                at = line.find("portsip-roster ")
-                if at >= 0 and not line.lstrip().startswith("#") and "entry:" not in line:
-                    found.append((page.name, line[at:].split("#")[0].split("|")[0].split(">")[0].strip()))
+                if line.lstrip().startswith("#") or "entry:" in line:
+                    continue
+                for part in re.split(r"&&|;|\|", line.split(" #")[0]):
+                    at = part.find("portsip-roster ")
+                    if at >= 0 and not part[at + len("portsip-roster "):].lstrip().startswith(("#", "&")):
+                        found.append((page.name, part[at:].split(">")[0].strip()))
     return found
 
 

@@ -186,3 +186,9 @@ def test_login_words(pbx, roster):
     assert "warning: --insecure" in insecure.stderr
     apply_in_ci = sync(pbx, "apply", roster.name, cwd=roster.parent)
     assert apply_in_ci.returncode == 2 and "--yes" in apply_in_ci.stderr
+
+
+def test_an_account_with_two_factor_auth_gets_a_clear_error(pbx, roster):
+    result = run_module("plan", roster.name, "--pbx", pbx.url, "--username", "two.factor", cwd=roster.parent,
+                        env=ENV)
+    assert result.returncode == 2 and "two-factor authentication" in result.stderr
