@@ -192,3 +192,15 @@ def test_an_account_with_two_factor_auth_gets_a_clear_error(pbx, roster):
     result = run_module("plan", roster.name, "--pbx", pbx.url, "--username", "two.factor", cwd=roster.parent,
                         env=ENV)
     assert result.returncode == 2 and "two-factor authentication" in result.stderr
+
+
+def test_a_hostile_pbx_cannot_drive_the_terminal_or_the_paths(pbx, roster):
+    pbx.state.users["NzAw"] = {"id": "NzAw", "name": "evil\x1b]0;owned\x07", "extension_number": "0999",
+                                 "display_name": "E"}
+    pbx.state.phones["NzAw"] = {}
+    plan = sync(pbx, "plan", roster.name, cwd=roster.parent)
+    assert plan.returncode == 0 and "\x1b" not in plan.stdout and "evil\\u001b" in plan.stdout
+    pbx.state.users["../../x"] = {"id": "../../x", "name": "bad.id", "extension_number": "0998",
+                                    "display_name": "B"}
+    bad = sync(pbx, "plan", roster.name, cwd=roster.parent)
+    assert bad.returncode == 2 and "an id that is not one" in bad.stderr

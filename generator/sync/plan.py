@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -176,6 +177,13 @@ def make_plan(pbx: str, wanted: dict[str, dict], actual: dict[str, dict], change
 # ---- formats ----------------------------------------------------------------------
 
 _MARKS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _safe(text: object) -> str:
+    """A name as printed: the PBX's answers are input too, and a name holding
+    ESC would otherwise drive the terminal showing the plan."""
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text))
 
 
 def _shown(change: Change) -> str:
@@ -194,7 +202,7 @@ def _lines(plan: Plan) -> list[tuple[int, str]]:
     """(depth, text) for every user and change, in plan order."""
     out = []
     for user in plan.users:
-        head = f"{_MARKS[user.kind]} {user.name} (extension {user.extension})"
+        head = f"{_MARKS[user.kind]} {_safe(user.name)} (extension {_safe(user.extension)})"
         out.append((0, head + (f": replace, {user.reason}" if user.reason else "")))
         out += [(1, _shown(c)) for c in user.changes]
         for phone in user.phones:
@@ -208,7 +216,8 @@ def as_text(plan: Plan) -> str:
     lines = [f"plan for {plan.pbx}: {summary(plan)}"]
     lines += ["    " * depth + text for depth, text in _lines(plan)]
     if plan.left_alone:
-        lines.append(f"left alone (on the PBX, not in the roster; --prune deletes them): {', '.join(plan.left_alone)}")
+        names = ", ".join(map(_safe, plan.left_alone))
+        lines.append(f"left alone (on the PBX, not in the roster; --prune deletes them): {names}")
     if plan.empty:
         lines.append("nothing to do: the PBX matches the roster")
     return "\n".join(lines) + "\n"
