@@ -613,7 +613,7 @@ def apply_command(
             options = Options(templates=templates, secrets=secrets, key_file=key_file)
             saved_plan = load_plan(saved) if saved is not None else None
             wanted = wanted_of(roster, options)  # every secret at hand, before any request
-            made = plan(roster, options, client, base, prune, parallel)
+            made = plan(roster, options, client, base, prune, parallel, wanted)
             if saved_plan is not None:
                 check_saved(saved_plan, made)
             print(as_text(made), end="")

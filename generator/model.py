@@ -131,11 +131,6 @@ def mac_key(mac: str) -> str:
     return ":".join(digits[i : i + 2] for i in range(0, len(digits), 2))
 
 
-def is_secret_path(path: YamlPath) -> bool:
-    """Whether `path` (into a user's fields, a roster or a secrets file) ends at a secret."""
-    return bool(path) and isinstance(path[-1], str) and path[-1] in SECRET_KEYS
-
-
 # ---- layers and users -----------------------------------------------------------
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

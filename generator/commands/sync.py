@@ -76,9 +76,12 @@ def read_tenant(client: Client, parallel: int) -> dict[str, dict]:
 
 
 def plan(roster: Path, options: Options, client: Client, base: str | None = None, prune: bool = False,
-         parallel: int = 4) -> Plan:
-    """What apply would do; reads the PBX, writes nothing to it. Needs no secret."""
-    wanted = wanted_users(roster, replace(options, redact=True))
+         parallel: int = 4, wanted: dict[str, dict] | None = None) -> Plan:
+    """What apply would do; reads the PBX, writes nothing to it. Needs no
+    secret (`wanted`: the roster's users, when the caller has them already;
+    their secrets do not change the plan)."""
+    if wanted is None:
+        wanted = wanted_users(roster, replace(options, redact=True))
     changed = secret_changes(roster, options, base)
     client.sign_in()
     return make_plan(client.base, wanted, read_tenant(client, parallel), changed, prune)

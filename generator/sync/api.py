@@ -23,13 +23,12 @@ from dataclasses import replace
 from functools import cache
 from typing import Any
 
-from generator.model import PHONE_SECRETS, USER_SECRETS, Problem, ResolvedUser
+from generator.model import Problem, ResolvedUser
 from generator.resources import data_dir
 
 MAPPED_RULES = {"online_no_answer_forward_rule": "available_no_answer_forward_rule"}
 UNMAPPED_RULES = ("online_busy_forward_rule",)
-# What the API cannot change in place: a new value means delete and create.
-USER_KEYS = ("name", "extension_number")
+# What the API cannot change in place on a phone: a new value means delete and create.
 PHONE_KEYS = ("mac", "vendor", "model", "filename")
 # Changed through their own endpoints, never in an update body.
 SEPARATE = {"password": "password", "extension_password": "extension_password", "role": "role"}
@@ -97,10 +96,6 @@ def phone_body(phone: dict) -> dict:
 
 def updatable(kind: str) -> frozenset[str]:
     return frozenset(_properties(schemas()[f"update_{kind}"]))
-
-
-def secret_fields(kind: str) -> Mapping[str, str]:
-    return USER_SECRETS if kind == "user" else PHONE_SECRETS
 
 
 def refusals(users: list[ResolvedUser]) -> list[Problem]:
