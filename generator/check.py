@@ -206,18 +206,24 @@ def _formula_message(value: str) -> str:
     return f"starts with {first!r}: a spreadsheet would run it as a formula (change it, or pass --allow-formulas)"
 
 
-def _strings(value: object, path: tuple = (), free: bool = True) -> Iterator[tuple[tuple, str, bool]]:
-    """(path, text, free) for every text below `value`; `free` is False below a
-    key that holds a number to call or a secret, which may start with '+'."""
-    if isinstance(value, str):
-        yield path, value, free
-    elif isinstance(value, (dict, list)):
-        for key, inner in value.items() if isinstance(value, dict) else enumerate(value):
-            yield from _strings(inner, (*path, key), free and key not in NOT_FREE_TEXT)
-
-
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _CONTROL_MESSAGE = "holds a control character (such as a line break, ESC or NUL): remove it"
+# Either rule's concern, in one search: a formula start (behind what a
+# spreadsheet skips), or a control character anywhere. Most text has neither.
+_SUSPECT = re.compile("^[" + re.escape(_SKIPPED) + "]*[" + re.escape("".join(FORMULA_STARTS)) + "]|"
+                      + _CONTROL.pattern)
+
+
+def _suspects(value: object, path: tuple = (), free: bool = True) -> Iterator[tuple[tuple, str, bool]]:
+    """(path, text, free) for each text below `value` that either rule may
+    refuse; `free` is False below a key that holds a number to call or a
+    secret, which may start with '+'."""
+    if isinstance(value, str):
+        if _SUSPECT.search(value):
+            yield path, value, free
+    elif isinstance(value, (dict, list)):
+        for key, inner in value.items() if isinstance(value, dict) else enumerate(value):
+            yield from _suspects(inner, (*path, key), free and key not in NOT_FREE_TEXT)
 
 
 def _text_faults(text: str, free: bool, formulas: bool) -> Iterator[tuple[str, str]]:
@@ -244,7 +250,7 @@ def text_problems(users: list[ResolvedUser], formulas: bool = True) -> Iterator[
                 continue
             seen.add(id(layer))
             owned = layer.label == "user"
-            for path, text, free in _strings(layer.data):
+            for path, text, free in _suspects(layer.data):
                 for code, message in _text_faults(text, free, formulas):
                     file, line, col = layer.position(path)
                     where = (*layer.base[2:], *path) if owned else (*layer.base, *path)
