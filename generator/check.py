@@ -214,6 +214,19 @@ _SUSPECT = re.compile("^[" + re.escape(_SKIPPED) + "]*[" + re.escape("".join(FOR
                       + _CONTROL.pattern)
 
 
+def _holds_suspect(value: object) -> bool:
+    """Whether any text below `value` is suspect: strings are tested in a loop,
+    so a layer with none (nearly all) costs one call per mapping or list."""
+    search = _SUSPECT.search
+    for inner in value.values() if type(value) is dict else value:
+        if type(inner) is str:
+            if search(inner):
+                return True
+        elif type(inner) in (dict, list) and _holds_suspect(inner):
+            return True
+    return False
+
+
 def _suspects(value: object, path: tuple = (), free: bool = True) -> Iterator[tuple[tuple, str, bool]]:
     """(path, text, free) for each text below `value` that either rule may
     refuse; `free` is False below a key that holds a number to call or a
@@ -250,6 +263,8 @@ def text_problems(users: list[ResolvedUser], formulas: bool = True) -> Iterator[
                 continue
             seen.add(id(layer))
             owned = layer.label == "user"
+            if not _holds_suspect(layer.data):
+                continue
             for path, text, free in _suspects(layer.data):
                 for code, message in _text_faults(text, free, formulas):
                     file, line, col = layer.position(path)

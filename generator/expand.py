@@ -107,7 +107,10 @@ def custom_rule(value: Any) -> Any:
 def canonical_mac(value: Any) -> Any:
     """A MAC written as 0C-38-3E-63-FE-E8, 0c38.3e63.fee8 or 0c383e63fee8 as
     0c:38:3e:63:fe:e8; anything else is left for the schema check to refuse."""
-    return mac_key(value) if isinstance(value, str) and _MAC.fullmatch(value) else value
+    if not isinstance(value, str):
+        return value
+    canonical = mac_key(value)
+    return canonical if canonical is value or _MAC.fullmatch(value) else value
 
 
 def _spelled(value: dict, enums) -> dict:

@@ -110,9 +110,10 @@ def fill(users: list[ResolvedUser], given: SecretSources, policy: Policy, lenien
     be had is a problem naming the user and field, located where the source is
     written. `lenient`: such a secret gets a stand-in instead, never checked or
     shown, and one warning per cause."""
-    refs = [(u, [(p, k) for p, k in secret_paths(u.fields) if isinstance(secret_at(u.fields, p), SecretRef)])
+    refs = [(u, [(p, k, ref) for p, k in secret_paths(u.fields) if isinstance(ref := secret_at(u.fields, p),
+                                                                                 SecretRef)])
             for u in users]
-    generates = any(secret_at(u.fields, p).kind == "generate" for u, paths in refs for p, _ in paths)
+    generates = any(ref.kind == "generate" for _, paths in refs for _, _, ref in paths)
     key = master_key(given) if generates else None
     total = sum(len(paths) for _, paths in refs)
     done = 0
@@ -123,11 +124,10 @@ def fill(users: list[ResolvedUser], given: SecretSources, policy: Policy, lenien
             out.append(user)
             continue
         values, sources, stand_ins = {}, dict(user.secret_sources), set(user.stand_ins)
-        for path, kind in paths:
+        for path, kind, ref in paths:
             if progress:
                 progress.tick("making secrets", done, total)
             done += 1
-            ref = secret_at(user.fields, path)
             value, why = _value(ref, user, path, kind, given, policy, key)
             sources[path] = ref
             if value is not None:
@@ -139,8 +139,9 @@ def fill(users: list[ResolvedUser], given: SecretSources, policy: Policy, lenien
                                                                     level="warning"), 0])[1] += 1
             else:
                 by_cause.setdefault(("error", why), [user.problem(path, "secret-missing", why), 0])[1] += 1
-        out.append(replace(user, fields=_with_values(user.fields, values),
-                           secret_sources=MappingProxyType(sources), stand_ins=frozenset(stand_ins)))
+        # Built directly: dataclasses.replace costs several times more, once per user.
+        out.append(ResolvedUser(user.index, user.name, _with_values(user.fields, values), user.layers,
+                                user.phone_layers, user.computed, MappingProxyType(sources), frozenset(stand_ins)))
     return out, [_and_more(first, count) for first, count in by_cause.values()]
 
 
