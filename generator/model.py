@@ -196,6 +196,9 @@ def owner(layers: tuple[Layer, ...] | list[Layer], path: YamlPath) -> Layer | No
     return None
 
 
+NO_SOURCES: Mapping = MappingProxyType({})  # one empty mapping for every user, not one each
+
+
 @dataclass(frozen=True)
 class ResolvedUser:
     """One user with every layer merged. Frozen: a stage that changes a user
@@ -208,7 +211,7 @@ class ResolvedUser:
     layers: tuple[Layer, ...]  # lowest first
     phone_layers: tuple[tuple[Layer, ...], ...] = ()
     computed: frozenset[YamlPath] = frozenset()  # paths whose value a template gave
-    secret_sources: Mapping[YamlPath, SecretRef] = field(default_factory=lambda: MappingProxyType({}))
+    secret_sources: Mapping[YamlPath, SecretRef] = field(default_factory=lambda: NO_SOURCES)
     stand_ins: frozenset[YamlPath] = frozenset()  # secrets not at hand, given a stand-in
 
     def origin(self, path: YamlPath) -> tuple[Layer, YamlPath] | None:
