@@ -68,6 +68,7 @@ def test_updates_inside_json_values_and_phones(pbx, roster):
     text = text.replace('{mac: "cc:5e:f8:41:b7:96", model: SIP-T32G}',
                         '{mac: "cc:5e:f8:41:b7:96", model: V62 Pro}')  # anna: the same MAC, another model
     text = text.replace('friday: "08:30-13:00"', 'friday: "08:30-14:00"')
+    text = text.replace("model: V62 Pro, transfer: ATTENDED}", "model: V62 Pro, transfer: BLIND}")  # in place
     roster.write_text(text, "utf-8")
     plan = sync(pbx, "plan", roster.name, "--format", "json", cwd=roster.parent)
     data = json.loads(plan.stdout)
@@ -76,6 +77,10 @@ def test_updates_inside_json_values_and_phones(pbx, roster):
     assert "display_name" in fields and "office_hours.friday.ranges[0].to" in fields
     assert {p["kind"] for p in by_name["tom.baker"]["phones"]} == {"create", "delete"}
     assert [p["kind"] for p in by_name["dr.anna.kim"]["phones"]] == ["replace"]
+    changed = by_name["hygiene.room"]["phones"]
+    assert [p["kind"] for p in changed] == ["update"]
+    assert changed[0]["changes"] == [{"field": "phones[0c:38:3e:63:fe:ea].transfer", "old": "ATTENDED", "new": "BLIND",
+                                      "secret": False}]
     applied = sync(pbx, "apply", roster.name, "--yes", cwd=roster.parent)
     assert applied.returncode == 0, applied.stderr
     assert sync(pbx, "plan", roster.name, "--exit-code", cwd=roster.parent).returncode == 0
