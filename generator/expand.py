@@ -116,11 +116,10 @@ def canonical_mac(value: Any) -> Any:
 def _spelled(value: dict, enums) -> dict:
     """Enum values in the documented spelling (the guide writes "English" where the API says ENGLISH)."""
     out = dict(value)
-    for key, choices in enums.items():
-        if key in out:
-            current = out[key]
-            out[key] = [casefold_enum(v, choices) for v in current] if isinstance(current, list) \
-                else casefold_enum(current, choices)
+    for key in enums.keys() & out.keys():  # only existing keys change: the order stays the file's
+        choices, current = enums[key], out[key]
+        out[key] = [casefold_enum(v, choices) for v in current] if isinstance(current, list) \
+            else casefold_enum(current, choices)
     return out
 
 
