@@ -115,8 +115,11 @@ def canonical_mac(value: Any) -> Any:
 
 def _spelled(value: dict, enums) -> dict:
     """Enum values in the documented spelling (the guide writes "English" where the API says ENGLISH)."""
+    present = enums.keys() & value.keys()
+    if not present:
+        return value
     out = dict(value)
-    for key in enums.keys() & out.keys():  # only existing keys change: the order stays the file's
+    for key in present:  # only existing keys change: the order stays the file's
         choices, current = enums[key], out[key]
         out[key] = [casefold_enum(v, choices) for v in current] if isinstance(current, list) \
             else casefold_enum(current, choices)
