@@ -78,10 +78,10 @@ FormatOpt = Annotated[ProblemFormat, typer.Option(
 
 
 def _say(problems: list[Problem], style: ProblemFormat = ProblemFormat.text) -> None:
-    from generator.report import RENDER
-
     if not problems:
         return
+    from generator.report import RENDER
+
     stream = sys.stderr if style is ProblemFormat.text else sys.stdout
     stream.write(RENDER[style.value](problems))
 

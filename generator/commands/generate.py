@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.commands.tables import Plan, compare, names_at, read_table
 from generator.errors import RosterInvalid, UsageError
 from generator.model import Problem
 from generator.pipeline import Options, few_collections, run
@@ -63,6 +62,8 @@ def generate_all(rosters: list[Path], options: Options, since: str | None = None
         try:
             existing: frozenset[str] = frozenset()
             if since is not None:
+                from generator.commands.tables import names_at  # git and CSV reading: only for --since
+
                 old = Path(since)
                 existing = frozenset(names_at(old, None) if old.is_file() else names_at(roster, since))
             results.append(generate(roster, options, str(roster), existing, progress))
@@ -98,10 +99,12 @@ class Freshness:
     target: Path
     roster: Path | None  # None: a CSV no roster makes any more
     state: str  # "current", "stale", "missing" or "orphan"
-    plan: Plan | None = None  # for a stale file: what differs (empty when only the bytes do)
+    plan: object = None  # for a stale file: what differs (a tables.Plan; empty when only the bytes do)
 
 
 def freshness(result: Generated, target: Path, bom: bool = False) -> Freshness:
+    from generator.commands.tables import compare, read_table  # only for --check
+
     if not target.exists():
         return Freshness(target, result.roster, "missing")
     try:
