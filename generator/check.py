@@ -227,16 +227,35 @@ def _holds_suspect(value: object) -> bool:
     return False
 
 
-def _suspects(value: object, path: tuple = (), free: bool = True) -> Iterator[tuple[tuple, str, bool]]:
+def _suspects(value: object, path: tuple = (), free: bool = True,
+              no_cell: frozenset[str] = frozenset()) -> Iterator[tuple[tuple, str, bool]]:
     """(path, text, free) for each text below `value` that either rule may
     refuse; `free` is False below a key that holds a number to call or a
-    secret, which may start with '+'."""
+    secret, which may start with '+', and below a top-level key in `no_cell`."""
     if isinstance(value, str):
         if _SUSPECT.search(value):
             yield path, value, free
     elif isinstance(value, (dict, list)):
         for key, inner in value.items() if isinstance(value, dict) else enumerate(value):
-            yield from _suspects(inner, (*path, key), free and key not in NOT_FREE_TEXT)
+            yield from _suspects(inner, (*path, key), free and key not in NOT_FREE_TEXT and key not in no_cell)
+
+
+_USER_READ = re.compile(r"\buser\b(?:\s*\.\s*([A-Za-z_]\w*))?")
+
+
+def never_in_cells(column_set: ColumnSet) -> frozenset[str]:
+    """API-only fields that no cell of this CSV reads: a spreadsheet never sees
+    them, so they are no formula (an E.164 number starts with '+'). A cell that
+    reads the user other than as `user.<field>` (`user['x']`, `user.items()`)
+    may read any field, and then every field keeps the rule."""
+    fields = facts().user_fields
+    read = set()
+    for cell in column_set.cells:
+        for match in _USER_READ.finditer(cell):
+            if match.group(1) not in fields:
+                return frozenset()
+            read.add(match.group(1))
+    return facts().api_only - read
 
 
 def _text_faults(text: str, free: bool, formulas: bool) -> Iterator[tuple[str, str]]:
@@ -252,20 +271,23 @@ def _text_faults(text: str, free: bool, formulas: bool) -> Iterator[tuple[str, s
         yield "control-character", _CONTROL_MESSAGE
 
 
-def text_problems(users: list[ResolvedUser], formulas: bool = True) -> Iterator[Problem]:
+def text_problems(users: list[ResolvedUser], formulas: bool = True,
+                  no_cell: frozenset[str] = frozenset()) -> Iterator[Problem]:
     """Problems of text values, found where they are written: every value comes
     from a layer or a template, so each layer is read once (a default's problem
-    is reported once, at the default, not per user), then each computed value."""
+    is reported once, at the default, not per user), then each computed value.
+    `no_cell`: user fields no CSV cell holds, which may look like a formula."""
     seen: set[int] = set()
     for user in users:
-        for layer in [*user.layers, *(layer for layers in user.phone_layers for layer in layers)]:
+        user_layers = len(user.layers)
+        for n, layer in enumerate([*user.layers, *(layer for layers in user.phone_layers for layer in layers)]):
             if id(layer) in seen:
                 continue
             seen.add(id(layer))
             owned = layer.label == "user"
             if not _holds_suspect(layer.data):
                 continue
-            for path, text, free in _suspects(layer.data):
+            for path, text, free in _suspects(layer.data, no_cell=no_cell if n < user_layers else frozenset()):
                 for code, message in _text_faults(text, free, formulas):
                     file, line, col = layer.position(path)
                     where = (*layer.base[2:], *path) if owned else (*layer.base, *path)
@@ -274,7 +296,8 @@ def text_problems(users: list[ResolvedUser], formulas: bool = True) -> Iterator[
         for path in user.computed:
             value = value_at(user.fields, path)
             if isinstance(value, str):
-                for code, message in _text_faults(value, path[-1] not in NOT_FREE_TEXT, formulas):
+                free = path[-1] not in NOT_FREE_TEXT and path[0] not in no_cell
+                for code, message in _text_faults(value, free, formulas):
                     yield user.problem(path, code, message)
 
 
@@ -373,7 +396,7 @@ def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy, allo
             progress.tick("checking users", done, len(users))
         problems += user_problems(user, run)
     problems = once_per_source(problems)
-    problems.extend(text_problems(users, formulas=not allow_formulas))
+    problems.extend(text_problems(users, formulas=not allow_formulas, no_cell=never_in_cells(column_set)))
     for keys in (_names, _extensions, _macs):
         problems.extend(_duplicates(users, keys))
     problems.extend(target_warnings(users, held))
