@@ -203,7 +203,8 @@ NOT_FREE_TEXT = frozenset({"number", "caller_id", "key", "value"}) | SECRET_KEYS
 
 def _formula_message(value: str) -> str:
     first = value.lstrip(_SKIPPED)[:1] if not value.startswith(FORMULA_STARTS) else value[:1]
-    return f"starts with {first!r}: a spreadsheet would run it as a formula (change it, or pass --allow-formulas)"
+    return (f"starts with {first!r}: a spreadsheet would run it as a formula (change it, or pass --allow-formulas "
+            "to generate or validate)")
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
