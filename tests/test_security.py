@@ -157,6 +157,17 @@ def test_a_roster_cannot_read_a_variable_not_meant_for_it(tmp_path, name, comman
     assert f"roster.yaml:5:95: user ann: password: environment variable {name}" in out and "[secret-refused]" in out
 
 
+def test_plan_in_a_pull_request_cannot_read_its_own_sign_in_password(tmp_path):
+    """The pull-request job holds the reader's password in PORTSIP_PASSWORD: a
+    roster naming it is refused before any request (port 9: nothing listens)."""
+    path = _roster(tmp_path, _reading("PORTSIP_PASSWORD"))
+    result = run_module("plan", path.name, "--pbx", "http://127.0.0.1:9/api", "--username", "reader",
+                        cwd=tmp_path, env={"PORTSIP_PASSWORD": "Zq9!reader-Wk", "TENANT_KEY": None})
+    assert result.returncode == 1, result.stderr
+    assert "PORTSIP_PASSWORD holds this tool's own credentials" in result.stderr
+    assert "Zq9!reader-Wk" not in result.stderr + result.stdout
+
+
 def test_allow_env_lets_a_roster_read_a_named_variable(tmp_path):
     path = _roster(tmp_path, _reading("ANNA_PW"))
     env = {"TENANT_KEY": "k" * 20, "ANNA_PW": "Zq9!secret-Wk"}
