@@ -77,7 +77,7 @@ def secret_sources(document: Document, key_file: Path | None, secrets_file: Secr
     environ = os.environ if environ is None else environ
     data = document.data if isinstance(document.data, dict) else {}
     block = data.get("secrets") if isinstance(data.get("secrets"), dict) else {}
-    name = block.get("key_env") if isinstance(block.get("key_env"), str) else KEY_ENV
+    name = block.get("key_env") if isinstance(block.get("key_env"), str) and block.get("key_env") else KEY_ENV
     if key_file is not None:
         text = read_key_file(key_file)
         return SecretSources(environ, text, f"key file {key_file}", secrets_file, allowed_env, name)
