@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from generator.load import value_at
 from generator.memo import ByIdentity
@@ -79,16 +79,23 @@ def name_issues(fields: dict) -> Iterator[Issue]:
 def secret_issues(user: ResolvedUser, policy: Policy) -> Iterator[Issue]:
     """Passwords and PINs against the tenant's policy, whatever their source.
     Skipped: a source that could not be filled (reported already) or got a
-    stand-in, and generated values (drawn until they pass these same rules)."""
+    stand-in, and generated values (drawn until they pass these same rules).
+    A value the roster's author cannot see (environment, secrets file) is not
+    held against the user's name, extension or email: the author chooses
+    those, and the verdict would tell which guesses the secret contains."""
     account = None
     for path, kind in secret_paths(user.fields):
         value = secret_at(user.fields, path)
         source = user.secret_sources.get(path)
         if not isinstance(value, str) or path in user.stand_ins or (source and source.kind == "generate"):
             continue
-        if account is None:
-            account = account_words(user.fields)
-        for fault in policy_faults(kind, value, policy, account):
+        if source is not None:
+            words = []
+        else:
+            if account is None:
+                account = account_words(user.fields)
+            words = account
+        for fault in policy_faults(kind, value, policy, words):
             yield path, "secret-policy", fault
 
 
@@ -304,19 +311,16 @@ def text_problems(users: list[ResolvedUser], formulas: bool = True,
 
 def once_per_source(problems: list[Problem]) -> list[Problem]:
     """A value from one environment variable breaks the policy the same way for
-    every user it serves: said once, with a count. Said per user, which users
-    fail the account-information rule would tell an attacker who chooses
-    email names which pieces the variable holds."""
+    every user it serves (no rule looks at the user: see secret_issues): said
+    once, at the first place, with no count. A count, like a verdict per user,
+    would tell an attacker who chooses the users something of the value."""
     out, shared = [], {}
     for problem in problems:
         if problem.code == "secret-policy" and "(the value from environment variable" in problem.message:
             shared.setdefault(problem.message, []).append(problem)
         else:
             out.append(problem)
-    for message, same in shared.items():
-        first = same[0]
-        count = f" ({len(same)} users get this value)" if len(same) > 1 else ""
-        out.append(replace(first, message=f"{message}{count}", user=None if count else first.user))
+    out.extend(same[0] for same in shared.values())
     return out
 
 

@@ -65,6 +65,17 @@ KeyFileOpt = Annotated[
     typer.Option("--key-file", metavar="FILE", help="File holding the master key for {generate: true} secrets "
                  "(default: the environment variable the roster names, else PORTSIP_ROSTER_KEY).", dir_okay=False),
 ]
+AllowEnvOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option("--allow-env", metavar="NAME", help="Let the roster read this environment variable with "
+                 "{env: NAME} (repeatable); ROSTER_SECRET_* are allowed anyway, PORTSIP_* and the key's never."),
+]
+
+
+def _allowed(names: list[str] | None) -> frozenset[str]:
+    return frozenset(names or ())
+
+
 IncludeRootOpt = Annotated[
     Optional[Path],  # noqa: UP045
     typer.Option("--include-root", metavar="DIR", file_okay=False,
@@ -146,6 +157,7 @@ def generate(
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,
     key_file: KeyFileOpt = None,
+    allow_env: AllowEnvOpt = None,
     include_root: IncludeRootOpt = None,
     allow_formulas: AllowFormulasOpt = False,
     problem_format: FormatOpt = ProblemFormat.text,
@@ -161,6 +173,7 @@ def generate(
     from generator.pipeline import Options
 
     options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file,
+                      allow_env=_allowed(allow_env),
                       include_root=include_root, redact=redact, allow_formulas=allow_formulas)
 
     def action() -> int:
@@ -238,6 +251,7 @@ def validate(
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,
     key_file: KeyFileOpt = None,
+    allow_env: AllowEnvOpt = None,
     include_root: IncludeRootOpt = None,
     no_literal_secrets: Annotated[bool, typer.Option(
         "--no-literal-secrets", metavar="", help="Fail when the roster itself holds any password or PIN.")] = False,
@@ -255,6 +269,7 @@ def validate(
 
     def action() -> int:
         options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file,
+                          allow_env=_allowed(allow_env),
                           include_root=include_root, allow_formulas=allow_formulas, lenient_secrets=True)
         results = validate_all(rosters, options, no_literal_secrets, _progress())
         _say([p for resolved in results for p in resolved.warnings], problem_format)
@@ -283,6 +298,7 @@ def diff(
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,
     key_file: KeyFileOpt = None,
+    allow_env: AllowEnvOpt = None,
 ) -> None:
     """Show what a change does to the PBX: users added, removed and changed.
 
@@ -299,7 +315,8 @@ def diff(
     def action() -> int:
         if (base is None) == (new is None):
             raise UsageError("give OLD and NEW, or --base REV and one roster")
-        options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file)
+        options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file,
+                          allow_env=_allowed(allow_env))
         before = table_at(old, options, base)
         after = table_at(new or old, options, None)
         plan = compare(before, after)
@@ -317,6 +334,7 @@ def explain(
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,
     key_file: KeyFileOpt = None,
+    allow_env: AllowEnvOpt = None,
 ) -> None:
     """Show USER fully resolved, each value with the layer and line it came from.
 
@@ -327,6 +345,7 @@ def explain(
 
     def action() -> int:
         options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file,
+                          allow_env=_allowed(allow_env),
                           redact=True)  # secrets are masked anyway, so none need be at hand
         resolved = run(roster, options, display=str(roster))
         mine = [p for p in resolved.problems if p.user == user or (p.user is None and not p.warning)]
@@ -523,6 +542,7 @@ def plan_command(
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,
     key_file: KeyFileOpt = None,
+    allow_env: AllowEnvOpt = None,
 ) -> None:
     """Show what `apply` would change on the PBX: users to create, update, replace or delete.
 
@@ -538,7 +558,7 @@ def plan_command(
         handle = _open_log(log)
         try:
             client = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle)
-            options = Options(templates=templates, secrets=secrets, key_file=key_file)
+            options = Options(templates=templates, secrets=secrets, key_file=key_file, allow_env=_allowed(allow_env))
             made = plan(roster, options, client, base, prune, parallel)
         finally:
             if handle is not None:
@@ -592,6 +612,7 @@ def apply_command(
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,
     key_file: KeyFileOpt = None,
+    allow_env: AllowEnvOpt = None,
 ) -> None:
     """Make the PBX's users match the roster.
 
@@ -610,7 +631,7 @@ def apply_command(
         handle = _open_log(log)
         try:
             client = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle)
-            options = Options(templates=templates, secrets=secrets, key_file=key_file)
+            options = Options(templates=templates, secrets=secrets, key_file=key_file, allow_env=_allowed(allow_env))
             saved_plan = load_plan(saved) if saved is not None else None
             wanted = wanted_of(roster, options)  # every secret at hand, before any request
             made = plan(roster, options, client, base, prune, parallel, wanted)

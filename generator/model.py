@@ -49,6 +49,7 @@ CODES: Mapping[str, str] = MappingProxyType({
     "policy": "a password or PIN policy that cannot be met",
     "secret-policy": "a password or PIN that breaks the tenant's policy",
     "secret-missing": "a secret whose source cannot be read (no key, unset variable, no entry)",
+    "secret-refused": "an environment variable a roster may not read (not ROSTER_SECRET_*, not --allow-env)",
     "secret-unchecked": "a secret not at hand here, so not checked (validate, --redact)",
     "secrets-file": "the --secrets file is not shaped as the tool reads it",
     "secrets-file-unused": "an entry in the --secrets file for a user the roster does not have",

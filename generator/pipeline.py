@@ -48,9 +48,10 @@ class Options:
     allow_formulas: bool = False  # text cells may start with = + - @ (a spreadsheet runs them)
     lenient_secrets: bool = False  # a secret not at hand is a warning and a stand-in, not an error
     stand_ins: bool = False  # every secret source gives its stand-in, none is read (to compare sources)
+    allow_env: frozenset[str] = frozenset()  # --allow-env: variables a roster may read beyond ROSTER_SECRET_*
 
 
-NOTHING_AT_HAND = SecretSources({}, None, "nothing (stand-ins only)")
+NOTHING_AT_HAND = SecretSources({}, None, "nothing (stand-ins only)", reads_env=False)
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,8 @@ def _run(path: Path, options: Options, display: str, progress: Progress | None) 
     column_set, found = with_extra_columns(load_column_set(version, options.templates), document)
     policy, policy_problems = from_roster(document, column_set.version, column_set.password_min_length)
     problems += found + policy_problems
-    given = secret_sources(document, options.key_file) if not options.stand_ins else NOTHING_AT_HAND
+    given = (secret_sources(document, options.key_file, allowed_env=options.allow_env) if not options.stand_ins
+             else NOTHING_AT_HAND)
     if options.secrets is not None:
         secrets_file, found = load_secrets_file(options.secrets, str(options.secrets))
         given = replace(given, file=secrets_file)

@@ -12,7 +12,7 @@ README = (ROOT / "README.md").read_text("utf-8")
 
 
 def test_readme_roster_generates(write_roster, monkeypatch):
-    monkeypatch.setenv("ANNA_SIP_PASSWORD", "Kx7-Sip-Pass-9")
+    monkeypatch.setenv("ROSTER_SECRET_ANNA_SIP", "Kx7-Sip-Pass-9")
     monkeypatch.setenv("PORTSIP_ROSTER_KEY", "a-key-of-this-tenant-only")  # not the demo key: no warning
     roster = re.findall(r"```yaml\n(.*?)```", README, re.S)[0]
     generated = generate(write_roster(roster))

@@ -134,27 +134,28 @@ def test_keygen_gives_a_working_key(write_roster):
 # ---- env and secrets file --------------------------------------------------------
 
 def test_validate_without_the_secrets_warns_once_per_cause(write_roster):
-    path = write_roster(ROSTER.format(extra="    extension_password: {env: BOB_SIP}"))
-    result = run_module("validate", path.name, cwd=path.parent, env={"PORTSIP_ROSTER_KEY": "", "BOB_SIP": ""})
+    path = write_roster(ROSTER.format(extra="    extension_password: {env: ROSTER_SECRET_BOB_SIP}"))
+    result = run_module("validate", path.name, cwd=path.parent,
+                        env={"PORTSIP_ROSTER_KEY": "", "ROSTER_SECRET_BOB_SIP": ""})
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if ": warning: " in line]
-    assert len(warnings) == 2, warnings  # no key; BOB_SIP unset
+    assert len(warnings) == 2, warnings  # no key; ROSTER_SECRET_BOB_SIP unset
     assert warnings[0].startswith("roster.yaml:4:13: warning: user ann: password: not checked: it is generated, "
                                   "but there is no master key")
     assert "secrets in all" in warnings[0]
-    assert "warning: user bob: extension_password: not checked: environment variable BOB_SIP is not set" \
+    assert "warning: user bob: extension_password: not checked: environment variable ROSTER_SECRET_BOB_SIP is not set" \
            in warnings[1]
-    with_key = run_module("generate", path.name, cwd=path.parent, env={"BOB_SIP": ""})
+    with_key = run_module("generate", path.name, cwd=path.parent, env={"ROSTER_SECRET_BOB_SIP": ""})
     assert with_key.returncode == 1  # generate needs every secret
 
 
 def test_env_reference(write_roster):
-    extra = "    extension_password: {env: BOB_SIP}"
-    got = rows(generate(write_roster, extra, env={"BOB_SIP": "Sip-Secret-42x"}))
+    extra = "    extension_password: {env: ROSTER_SECRET_BOB_SIP}"
+    got = rows(generate(write_roster, extra, env={"ROSTER_SECRET_BOB_SIP": "Sip-Secret-42x"}))
     assert got["bob"]["extension_password"] == "Sip-Secret-42x"
-    missing = generate(write_roster, extra, env={"BOB_SIP": ""})
+    missing = generate(write_roster, extra, env={"ROSTER_SECRET_BOB_SIP": ""})
     assert missing.returncode == 1
-    assert "user bob: extension_password: environment variable BOB_SIP is not set" in missing.stderr
+    assert "user bob: extension_password: environment variable ROSTER_SECRET_BOB_SIP is not set" in missing.stderr
 
 
 SECRETS = """\
@@ -324,12 +325,12 @@ def test_schema_errors_never_quote_a_secret(write_roster):
 
 
 def test_explain_masks_secrets_and_names_their_source(write_roster):
-    path = write_roster(ROSTER.format(extra="    extension_password: {env: BOB_SIP}"))
-    result = run_module("explain", path.name, "bob", cwd=path.parent, env={"BOB_SIP": "Sip-Secret-42x"})
+    path = write_roster(ROSTER.format(extra="    extension_password: {env: ROSTER_SECRET_BOB_SIP}"))
+    result = run_module("explain", path.name, "bob", cwd=path.parent, env={"ROSTER_SECRET_BOB_SIP": "Sip-Secret-42x"})
     assert result.returncode == 0, result.stderr
     assert "Sip-Secret-42x" not in result.stdout
     line = next(x for x in result.stdout.splitlines() if x.startswith("extension_password"))
-    assert MASK in line and "environment variable BOB_SIP, as set in user" in line
+    assert MASK in line and "environment variable ROSTER_SECRET_BOB_SIP, as set in user" in line
     plain = rows(generate(write_roster))
     for secret in (plain["bob"]["password"], plain["bob"]["voicemail_pin"]):
         assert secret not in result.stdout

@@ -95,17 +95,87 @@ def test_import_never_puts_a_cut_phones_cell_in_the_roster(tmp_path):
     assert "Es=^nNyspDEvCkd6" in (tmp_path / "roster.secrets.yaml").read_text("utf-8")
 
 
-# 4. a policy failure of a shared source says nothing per user
-def test_one_env_source_failing_is_one_line(tmp_path):
-    users = "".join(f"  - {{name: u{i}, extension_number: '10{i}', email: abc{i}@example.com, display_name: U {i}, "
-                    f"password: {{env: TARGET}}}}\n" for i in range(5))
-    text = ("pbx_version: v22\ndefaults: {extension_password: {generate: true}, voicemail_pin: {generate: true}}\n"
+# 4. a policy failure of a shared source says nothing per user, and nothing of how many share it
+def _sharing(count: int, email: str = "abc") -> str:
+    users = "".join(f"  - {{name: u{i}, extension_number: '10{i}', email: {email}{i}@example.com, display_name: U {i}, "
+                    f"password: {{env: ROSTER_SECRET_TARGET}}}}\n" for i in range(count))
+    return ("pbx_version: v22\ndefaults: {extension_password: {generate: true}, voicemail_pin: {generate: true}}\n"
             "users:\n" + users)
+
+
+def _policy_lines(tmp_path: Path, text: str, value: str) -> list[str]:
     path = _roster(tmp_path, text)
-    result = run_module("validate", path.name, cwd=tmp_path, env={"TARGET": "abcdefgh"})
-    lines = [line for line in result.stderr.splitlines() if "[secret-policy]" in line]
-    assert lines and all("(5 users get this value)" in line for line in lines)
-    assert not any("user u" in line for line in lines)
+    result = run_module("validate", path.name, cwd=tmp_path, env={"ROSTER_SECRET_TARGET": value})
+    return [line for line in result.stderr.splitlines() if "[secret-policy]" in line]
+
+
+def test_one_env_source_failing_is_one_line(tmp_path):
+    five = _policy_lines(tmp_path, _sharing(5), "abcdefgh")
+    assert five and len(five) == len(set(five))  # one line per fault
+    assert not any("users get this value" in line for line in five)
+    assert _policy_lines(tmp_path, _sharing(2), "abcdefgh") == five  # how many share it tells nothing
+
+
+def test_the_account_rule_is_no_oracle_for_a_secret_the_author_cannot_see(tmp_path):
+    # The secret holds "akx0"; an author guessing emails akx0.. or xyz0.. learns nothing.
+    guessed = _policy_lines(tmp_path, _sharing(3, "akx"), "Zq9!akx0Wk")
+    missed = _policy_lines(tmp_path, _sharing(3, "xyz"), "Zq9!akx0Wk")
+    assert guessed == missed == []
+    secrets = _roster(tmp_path, "u0: {password: 'Zq9!akx0Wk'}\n", "secrets.yaml")
+    text = _sharing(1, "akx").replace("{env: ROSTER_SECRET_TARGET}", "{secrets_file: true}")
+    for email in ("akx", "xyz"):
+        path = _roster(tmp_path, text.replace("akx0@", f"{email}0@"))
+        result = run_module("validate", path.name, "--secrets", secrets.name, cwd=tmp_path)
+        assert "[secret-policy]" not in result.stderr, result.stderr
+    literal = _roster(tmp_path, text.replace("{secrets_file: true}", "'Zq9!akx0Wk'"))
+    seen = run_module("validate", literal.name, cwd=tmp_path)  # the author wrote it: the rule holds
+    assert "must not contain the user's name" in seen.stderr
+
+
+# 4b. a roster reads only variables meant for it, never the tool's own credentials
+def _reading(name: str) -> str:
+    return ("pbx_version: v22\nsecrets: {key_env: TENANT_KEY}\n"
+            "defaults: {extension_password: {generate: true}, voicemail_pin: {generate: true}}\nusers:\n"
+            f"  - {{name: ann, extension_number: '101', email: ann@example.com, display_name: Ann, "
+            f"password: {{env: {name}}}}}\n")
+
+
+@pytest.mark.parametrize("name", ["PORTSIP_PASSWORD", "PORTSIP_ROSTER_KEY", "PORTSIP_URL", "TENANT_KEY", "HOME"])
+@pytest.mark.parametrize("command", ["validate", "generate"])
+def test_a_roster_cannot_read_a_variable_not_meant_for_it(tmp_path, name, command):
+    path = _roster(tmp_path, _reading(name))
+    allow = [] if name == "HOME" else ["--allow-env", name]  # the tool's own: refused even when allowed
+    key = {"TENANT_KEY": "k" * 20}
+    outputs = set()
+    # Set or not: the same answer (the key's own variable is always set: without it the run fails for that).
+    for value in ("Zq9!secret-Wk-long-enough", None if name != "TENANT_KEY" else "k" * 20):
+        result = run_module(command, path.name, *allow, cwd=tmp_path, env={**key, name: value})
+        assert result.returncode == 1
+        outputs.add(result.stderr)
+        assert "Zq9!secret-Wk" not in result.stderr + result.stdout
+    (out,) = outputs
+    assert f"roster.yaml:5:95: user ann: password: environment variable {name}" in out and "[secret-refused]" in out
+
+
+def test_plan_in_a_pull_request_cannot_read_its_own_sign_in_password(tmp_path):
+    """The pull-request job holds the reader's password in PORTSIP_PASSWORD: a
+    roster naming it is refused before any request (port 9: nothing listens)."""
+    path = _roster(tmp_path, _reading("PORTSIP_PASSWORD"))
+    result = run_module("plan", path.name, "--pbx", "http://127.0.0.1:9/api", "--username", "reader",
+                        cwd=tmp_path, env={"PORTSIP_PASSWORD": "Zq9!reader-Wk", "TENANT_KEY": None})
+    assert result.returncode == 1, result.stderr
+    assert "PORTSIP_PASSWORD holds this tool's own credentials" in result.stderr
+    assert "Zq9!reader-Wk" not in result.stderr + result.stdout
+
+
+def test_allow_env_lets_a_roster_read_a_named_variable(tmp_path):
+    path = _roster(tmp_path, _reading("ANNA_PW"))
+    env = {"TENANT_KEY": "k" * 20, "ANNA_PW": "Zq9!secret-Wk"}
+    refused = run_module("generate", path.name, cwd=tmp_path, env=env)
+    assert refused.returncode == 1 and "--allow-env ANNA_PW" in refused.stderr
+    allowed = run_module("generate", path.name, "--allow-env", "ANNA_PW", cwd=tmp_path, env=env)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "Zq9!secret-Wk" in allowed.stdout
 
 
 # 5. special files as output

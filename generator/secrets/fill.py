@@ -128,8 +128,14 @@ def fill(users: list[ResolvedUser], given: SecretSources, policy: Policy, lenien
             if progress:
                 progress.tick("making secrets", done, total)
             done += 1
-            value, why = _value(ref, user, path, kind, given, policy, key)
             sources[path] = ref
+            refused = given.env_refusal(ref.name) if ref.kind == "env" else None
+            if refused:  # an error even when lenient: the roster asks for what it may not have
+                values[path] = stand_in(ref, user, path)
+                stand_ins.add(path)
+                by_cause.setdefault(("error", refused), [user.problem(path, "secret-refused", refused), 0])[1] += 1
+                continue
+            value, why = _value(ref, user, path, kind, given, policy, key)
             if value is not None:
                 values[path] = value
             elif lenient:

@@ -14,6 +14,10 @@ from generator.load import Document, read_yaml
 from generator.model import PHONE_SECRETS, USER_SECRETS, Problem, SecretRef, mac_key
 
 KEY_ENV = "PORTSIP_ROSTER_KEY"
+# A roster may read only variables meant for it: this prefix, or names the person
+# running the tool allows with --allow-env. The tool's own credentials never.
+ROSTER_ENV_PREFIX = "ROSTER_SECRET_"
+TOOL_ENV_PREFIX = "PORTSIP_"  # PORTSIP_PASSWORD, PORTSIP_ROSTER_KEY, PORTSIP_URL...
 MIN_KEY_LENGTH = 16
 DEMO_KEY = "demo-key-for-the-example-only"  # the README's, for roster.example.yaml only
 EXAMPLE = "roster.example.yaml"
@@ -49,18 +53,36 @@ class SecretSources:
     key_text: str | None  # the master key as given
     key_origin: str  # where the key comes from, for messages
     file: SecretsFile | None = None
+    allowed_env: frozenset[str] = frozenset()  # --allow-env NAME, beyond the ROSTER_SECRET_ prefix
+    key_env: str = KEY_ENV  # the variable holding the master key: never a roster's to read
+    reads_env: bool = True  # False: stand-ins only, nothing is read, so nothing is refused
+
+    def env_refusal(self, name: str) -> str | None:
+        """Why a roster may not read variable `name`, or None. Never looks at
+        the environment: whether the variable is set is not the roster's to learn."""
+        if not self.reads_env:
+            return None
+        if name.startswith(TOOL_ENV_PREFIX) or name == self.key_env:
+            return (f"environment variable {name} holds this tool's own credentials and may never be read by a "
+                    f"roster: put the secret in a variable named {ROSTER_ENV_PREFIX}...")
+        if name.startswith(ROSTER_ENV_PREFIX) or name in self.allowed_env:
+            return None
+        return (f"environment variable {name} is not meant for a roster: name it {ROSTER_ENV_PREFIX}..., or "
+                f"pass --allow-env {name}")
 
 
 def secret_sources(document: Document, key_file: Path | None, secrets_file: SecretsFile | None = None,
-                   environ: Mapping[str, str] | None = None) -> SecretSources:
+                   environ: Mapping[str, str] | None = None, allowed_env: frozenset[str] = frozenset()
+                   ) -> SecretSources:
     environ = os.environ if environ is None else environ
-    if key_file is not None:
-        text = read_key_file(key_file)
-        return SecretSources(environ, text, f"key file {key_file}", secrets_file)
     data = document.data if isinstance(document.data, dict) else {}
     block = data.get("secrets") if isinstance(data.get("secrets"), dict) else {}
-    name = block.get("key_env") or KEY_ENV
-    return SecretSources(environ, environ.get(name) or None, f"environment variable {name}", secrets_file)
+    name = block.get("key_env") if isinstance(block.get("key_env"), str) and block.get("key_env") else KEY_ENV
+    if key_file is not None:
+        text = read_key_file(key_file)
+        return SecretSources(environ, text, f"key file {key_file}", secrets_file, allowed_env, name)
+    return SecretSources(environ, environ.get(name) or None, f"environment variable {name}", secrets_file,
+                         allowed_env, name)
 
 
 def read_key_file(path: Path) -> str:
