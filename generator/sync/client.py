@@ -53,7 +53,7 @@ MAX_MESSAGE = 300  # characters of the PBX's own words shown
 MAX_LIFETIME = 366 * 86_400.0  # a token's expires_in past this is taken as an hour
 _ID = re.compile(r"[A-Za-z0-9_=+/-]{1,128}")
 _TOKEN = re.compile(r"[\x21-\x7e]{1,8192}")  # visible ASCII: nothing that can break a header
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 class PbxError(Exception):
@@ -134,6 +134,15 @@ def _mask(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+_ESCAPE = re.compile(r'\\(u[0-9a-fA-F]{4}|["\\/bfnrt])')
+_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _unescape(match: re.Match) -> str:
+    code = match.group(1)
+    return chr(int(code[1:], 16)) if code[0] == "u" else _SIMPLE[code]
+
+
 def shown(text: str) -> str:
     """Text from the PBX as it may be printed: no control, C1 or bidi character
     (they could drive or reorder the terminal showing it), each escaped."""
@@ -155,8 +164,13 @@ def _message(raw: bytes, secrets: Iterable[str]) -> str:
             text = data
     except (ValueError, RecursionError):
         pass
-    text = _mask(str(text), secrets)  # a secret written with escapes the raw form did not show
-    text = _mask(" ".join(text.split()), secrets)
+    for _ in range(4):  # a secret escaped once more, or with escapes json.dumps would not use
+        text = _mask(str(text), secrets)
+        plain = _ESCAPE.sub(_unescape, text)
+        if plain == text:
+            break
+        text = plain
+    text = _mask(" ".join(_mask(text, secrets).split()), secrets)
     if len(text) > MAX_MESSAGE:
         text = text[:MAX_MESSAGE] + "..."
     return shown(text)
@@ -478,6 +492,7 @@ class Client:
         Stops at a short or empty page, at the PBX's `count`, or past
         `limits.pages` pages (refused: a PBX with no end to its list)."""
         found: list[dict] = []
+        seen: set[str] = set()
         for _ in range(self.limits.pages):
             page = self.call("GET", f"/users?top=100&skip={len(found)}")
             items = page.get("items") if isinstance(page, dict) else None
@@ -485,7 +500,12 @@ class Client:
                 return found
             if not all(isinstance(item, dict) for item in items):
                 raise PbxError(None, "the PBX's user list holds an item that is not a user", "/users")
-            found += items[:100]  # more than asked for would move `skip` past users never seen
+            items = items[:100]  # more than asked for would move `skip` past users never listed
+            ids = {str(item.get("id")) for item in items}
+            if len(ids) < len(items) or not seen.isdisjoint(ids):  # a page that does not advance
+                raise PbxError(None, "the PBX's user list gives a user twice (does it ignore `skip`?)", "/users")
+            seen |= ids
+            found += items
             count = page.get("count")
             if len(items) < 100 or (isinstance(count, int) and len(found) >= count):
                 return found
