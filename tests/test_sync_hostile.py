@@ -53,7 +53,7 @@ class Hostile(ThreadingHTTPServer):
         return self.origin + "/api"
 
     def __enter__(self) -> Hostile:
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True).start()
         return self
 
     def __exit__(self, *exc) -> None:
