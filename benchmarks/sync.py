@@ -31,8 +31,9 @@ KEY = "benchmark-key-not-for-real-use"
 
 def run(command: str, roster: Path, pbx: FakeServer, parallel: int, rate: float, log: Path) -> float:
     env = {**os.environ, "PORTSIP_ROSTER_KEY": KEY, "PORTSIP_PASSWORD": ACCOUNT["password"], "PYTHONPATH": str(ROOT)}
-    args = [sys.executable, "-m", "generator", command, str(roster), "--pbx", pbx.url, "--username",
-            ACCOUNT["username"], "--domain", ACCOUNT["domain"], "--parallel", str(parallel), "--rate", str(rate),
+    args = [sys.executable, "-m", "generator", command, str(roster), "--pbx", pbx.url, "--allow-http",
+            "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"], "--parallel", str(parallel),
+            "--rate", str(rate),
             "--log", str(log)] + (["--yes"] if command == "apply" else [])
     started = time.perf_counter()
     done = subprocess.run(args, capture_output=True, text=True, env=env)

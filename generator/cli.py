@@ -472,6 +472,9 @@ CaFileOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045
     "--ca-file", metavar="FILE", dir_okay=False, help="Trust this CA too (a PBX with a certificate of its own CA).")]
 InsecureOpt = Annotated[bool, typer.Option(
     "--insecure", metavar="", help="Do not verify the PBX's TLS certificate (warned about on every run).")]
+AllowHttpOpt = Annotated[bool, typer.Option(
+    "--allow-http", metavar="", help="Allow a plain http:// PBX URL (the password and secrets cross the network as "
+    "they are; warned about on every run).")]
 BaseOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
     "--base", metavar="REV", help="The roster's last applied git revision: secrets whose source, rotation or MAC "
     "changed since then are changed on the PBX.")]
@@ -485,7 +488,8 @@ LogOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045
     help="Append one JSON line per request (method, path, status, user; never a secret or a token).")]
 
 
-def _client(pbx, username, domain, password_file, ca_file, insecure, rate: float = 60.0, log=None):
+def _client(pbx, username, domain, password_file, ca_file, insecure, rate: float = 60.0, log=None,
+            allow_http: bool = False):
     import os
 
     from generator.sync.client import Client, Login
@@ -505,7 +509,11 @@ def _client(pbx, username, domain, password_file, ca_file, insecure, rate: float
     if insecure:
         print("warning: --insecure: the PBX's TLS certificate is not checked; anyone between here and the PBX can "
               "read the password and the secrets sent", file=sys.stderr)
-    return Client(Login(pbx, username, password, domain, ca_file, insecure), rate=rate, log=log)
+    client = Client(Login(pbx, username, password, domain, ca_file, insecure, allow_http), rate=rate, log=log)
+    if client.base.startswith("http://"):
+        print("warning: --allow-http: the PBX is reached over plain http; anyone between here and the PBX can read "
+              "the password, the token and the secrets sent", file=sys.stderr)
+    return client
 
 
 def _open_log(log: Path | None):
@@ -527,6 +535,7 @@ def plan_command(
     password_file: PasswordFileOpt = None,
     ca_file: CaFileOpt = None,
     insecure: InsecureOpt = False,
+    allow_http: AllowHttpOpt = False,
     base: BaseOpt = None,
     prune: PruneOpt = False,
     output_format: Annotated[DiffFormat, typer.Option(
@@ -557,7 +566,7 @@ def plan_command(
     def action() -> int:
         handle = _open_log(log)
         try:
-            client = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle)
+            client = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle, allow_http)
             options = Options(templates=templates, secrets=secrets, key_file=key_file, allow_env=_allowed(allow_env))
             made = plan(roster, options, client, base, prune, parallel)
         finally:
@@ -600,6 +609,7 @@ def apply_command(
     password_file: PasswordFileOpt = None,
     ca_file: CaFileOpt = None,
     insecure: InsecureOpt = False,
+    allow_http: AllowHttpOpt = False,
     base: BaseOpt = None,
     prune: PruneOpt = False,
     saved: Annotated[Optional[Path], typer.Option(  # noqa: UP045
@@ -630,7 +640,7 @@ def apply_command(
     def action() -> int:
         handle = _open_log(log)
         try:
-            client = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle)
+            client = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle, allow_http)
             options = Options(templates=templates, secrets=secrets, key_file=key_file, allow_env=_allowed(allow_env))
             saved_plan = load_plan(saved) if saved is not None else None
             wanted = wanted_of(roster, options)  # every secret at hand, before any request

@@ -30,7 +30,7 @@ def roster(tmp_path) -> Path:
 
 
 def sync(pbx: FakeServer, *args: str, cwd: Path, env: dict | None = None):
-    login = ["--pbx", pbx.url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"]]
+    login = ["--pbx", pbx.url, "--allow-http", "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"]]
     return run_module(*args, *login, cwd=cwd, env={**ENV, **(env or {})})
 
 
@@ -183,7 +183,8 @@ def test_a_roster_with_problems_never_reaches_the_pbx(pbx, roster):
 
 def test_login_words(pbx, roster):
     assert sync(pbx, "plan", roster.name, cwd=roster.parent, env={"PORTSIP_PASSWORD": "wrong"}).returncode == 2
-    no_password = run_module("plan", roster.name, "--pbx", pbx.url, "--username", "admin", cwd=roster.parent,
+    no_password = run_module("plan", roster.name, "--pbx", pbx.url, "--allow-http", "--username", "admin",
+                             cwd=roster.parent,
                              env={"PORTSIP_PASSWORD": ""})
     assert no_password.returncode == 2 and "PORTSIP_PASSWORD" in no_password.stderr
     assert run_module("plan", roster.name, "--password", "x", cwd=roster.parent).returncode == 2
@@ -194,7 +195,8 @@ def test_login_words(pbx, roster):
 
 
 def test_an_account_with_two_factor_auth_gets_a_clear_error(pbx, roster):
-    result = run_module("plan", roster.name, "--pbx", pbx.url, "--username", "two.factor", cwd=roster.parent,
+    result = run_module("plan", roster.name, "--pbx", pbx.url, "--allow-http", "--username", "two.factor",
+                        cwd=roster.parent,
                         env=ENV)
     assert result.returncode == 2 and "two-factor authentication" in result.stderr
 

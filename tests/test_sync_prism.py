@@ -85,7 +85,8 @@ def through(prism, tmp_path):
     pbx.state = State()  # a fresh tenant for each test
 
     def sync(*args: str):
-        return run_module(*args, "--pbx", url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"],
+        return run_module(*args, "--pbx", url, "--allow-http", "--username", ACCOUNT["username"],
+                          "--domain", ACCOUNT["domain"],
                           cwd=tmp_path, env={"PORTSIP_PASSWORD": ACCOUNT["password"]})
 
     (tmp_path / "roster.yaml").write_text(ROSTER, "utf-8")

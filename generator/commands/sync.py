@@ -8,6 +8,7 @@ with problems never reaches the PBX.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +18,7 @@ from generator.errors import RosterInvalid, UsageError
 from generator.model import SECRET_KEYS, ResolvedUser, mac_key
 from generator.pipeline import Options, run
 from generator.sync.api import refusals
-from generator.sync.client import Client, checked_id
+from generator.sync.client import Client, PbxError, checked_id, shown
 from generator.sync.plan import Plan, make_plan
 
 
@@ -60,16 +61,25 @@ def secret_changes(roster: Path, options: Options, base: str | None) -> set[tupl
 
 
 def read_tenant(client: Client, parallel: int) -> dict[str, dict]:
-    """The PBX's users by name: {id, detail, phones}, read in parallel."""
+    """The PBX's users by name: {id, detail, phones}, read in parallel. A
+    user listed without a name, or a name listed twice, is refused: one of
+    the two would otherwise vanish from the plan unseen."""
     listed = client.users()
+    names = [item.get("name") for item in listed]
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise PbxError(None, "the PBX listed a user without a name", "/users")
+    twice = sorted(name for name, times in Counter(names).items() if times > 1)
+    if twice:
+        raise PbxError(None, f"the PBX lists the user {shown(twice[0][:60])!r} twice", "/users")
 
     def one(item: dict) -> tuple[str, dict]:
         user_id = checked_id(item.get("id"))
-        detail = client.call("GET", f"/users/{user_id}", user=str(item.get("name")))
-        phones = client.call("GET", f"/users/{user_id}/phones", user=str(item.get("name")))
+        detail = client.call("GET", f"/users/{user_id}", user=item["name"])
+        phones = client.call("GET", f"/users/{user_id}/phones", user=item["name"])
         items = phones.get("items") if isinstance(phones, dict) else None
-        return str(item.get("name")), {"id": user_id, "detail": detail if isinstance(detail, dict) else {},
-                                       "phones": [p for p in items or [] if isinstance(p, dict)]}
+        return item["name"], {"id": user_id, "detail": detail if isinstance(detail, dict) else {},
+                              "phones": [p for p in items or [] if isinstance(p, dict)]}
 
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         return dict(pool.map(one, listed))

@@ -2,17 +2,23 @@
 retried, stay under a rate, and log each request as one JSON line.
 
 Only the standard library: urllib with TLS verified (a CA file may be added;
---insecure turns it off, with a warning on every run). Everything the PBX
-answers is input like any other: sizes are bounded, ids are checked before
-they go into a path, and a message from the PBX has the request's secrets
-taken out before anyone sees it.
+--insecure turns it off, with a warning on every run; plain http only when
+asked for). Everything the PBX answers is input like any other: no redirect
+leaves the PBX's origin, each request has a deadline for its whole time, an
+answer's size, depth and item count are bounded, ids are checked before they
+go into a path, and a message from the PBX has every secret taken out (in
+each form it can take) before anyone sees it. See docs/security.md.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
+import math
 import random
 import re
+import socket
 import ssl
 import threading
 import time
@@ -24,13 +30,30 @@ from email.utils import parsedate_to_datetime
 from http.client import HTTPException
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from generator.errors import UsageError
 
-MAX_ANSWER = 20_000_000  # bytes; a page of 100 users is far below this
+
+@dataclass(frozen=True)
+class Limits:
+    """What one answer from the PBX may be. A page of 100 users, or one
+    user's detail, is far below each; a hostile PBX meets them quickly."""
+
+    bytes: int = 4_000_000
+    depth: int = 32  # nesting of objects and lists
+    items: int = 200_000  # values of any kind in one answer
+    pages: int = 2_000  # of 100 users: 200,000 users
+    seconds: float = 30.0  # one request's whole time, connecting to the last byte
+
+
 RETRIES = 6
 RETRYABLE = frozenset({429, 502, 503, 504})
+MAX_MESSAGE = 300  # characters of the PBX's own words shown
+MAX_LIFETIME = 366 * 86_400.0  # a token's expires_in past this is taken as an hour
 _ID = re.compile(r"[A-Za-z0-9_=+/-]{1,128}")
+_TOKEN = re.compile(r"[\x21-\x7e]{1,8192}")  # visible ASCII: nothing that can break a header
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 class PbxError(Exception):
@@ -56,6 +79,7 @@ class Login:
     domain: str
     ca_file: Path | None = None
     insecure: bool = False
+    allow_http: bool = False  # plain http sends the password as it is: only when asked for
 
 
 class RateCap:
@@ -82,26 +106,74 @@ def _retry_after(header: str | None, attempt: int) -> float:
     with full jitter (0.2 s doubling, at most 10 s)."""
     if header:
         try:
-            return min(max(float(header), 0.0), 60.0)
+            seconds = float(header)
         except ValueError:
             try:
-                return min(max(parsedate_to_datetime(header).timestamp() - time.time(), 0.0), 60.0)
-            except (TypeError, ValueError):
-                pass
+                seconds = parsedate_to_datetime(header).timestamp() - time.time()
+            except (TypeError, ValueError, OverflowError):
+                seconds = math.nan
+        if math.isfinite(seconds):  # "nan" and "inf" parse as floats too
+            return min(max(seconds, 0.0), 60.0)
     return random.uniform(0, min(10.0, 0.2 * 2**attempt))
 
 
-def _message(raw: bytes, secrets: Iterable[str]) -> str:
-    try:
-        data = json.loads(raw)
-        text = data.get("message") or data.get("error") or json.dumps(data) if isinstance(data, dict) else str(data)
-    except ValueError:
-        text = raw.decode("utf-8", "replace")
-    text = " ".join(str(text).split())[:300]
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "********")
+def _forms(secret: str) -> set[str]:
+    """Every way a secret can appear in a PBX's answer: as it is, JSON-escaped
+    (ASCII or not, with or without an escaped slash), with its spaces squeezed."""
+    forms = {secret, " ".join(secret.split())}
+    for ascii_only in (True, False):
+        escaped = json.dumps(secret, ensure_ascii=ascii_only)[1:-1]
+        forms |= {escaped, escaped.replace("/", "\\/")}
+    return {form for form in forms if form}
+
+
+def _mask(text: str, secrets: Iterable[str]) -> str:
+    forms = sorted({form for secret in secrets if secret for form in _forms(secret)}, key=len, reverse=True)
+    for form in forms:
+        text = text.replace(form, "********")
     return text
+
+
+_ESCAPE = re.compile(r'\\(u[0-9a-fA-F]{4}|["\\/bfnrt])')
+_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _unescape(match: re.Match) -> str:
+    code = match.group(1)
+    return chr(int(code[1:], 16)) if code[0] == "u" else _SIMPLE[code]
+
+
+def shown(text: str) -> str:
+    """Text from the PBX as it may be printed: no control, C1 or bidi character
+    (they could drive or reorder the terminal showing it), each escaped."""
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _message(raw: bytes, secrets: Iterable[str]) -> str:
+    """The PBX's words, every secret masked before anything else is done to
+    them (decoding, squeezing, cutting), so no form or piece of one shows."""
+    secrets = [s for s in secrets if s]
+    text = _mask(raw.decode("utf-8", "replace"), secrets)
+    try:
+        data = json.loads(text)
+        if isinstance(data, dict):
+            text = data.get("message") or data.get("error") or json.dumps(data)
+        elif not isinstance(data, str):
+            text = json.dumps(data)
+        else:
+            text = data
+    except (ValueError, RecursionError):
+        pass
+    for _ in range(4):  # a secret escaped once more, or with escapes json.dumps would not use
+        text = _mask(str(text), secrets)
+        plain = _ESCAPE.sub(_unescape, text)
+        if plain == text:
+            break
+        text = plain
+    text = _mask(" ".join(_mask(text, secrets).split()), secrets)
+    if len(text) > MAX_MESSAGE:
+        text = text[:MAX_MESSAGE] + "..."
+    return shown(text)
 
 
 def _secrets_in(body: Any) -> list[str]:
@@ -113,17 +185,135 @@ def _secrets_in(body: Any) -> list[str]:
     return []
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    except ValueError:
+        port = None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+def _origin_text(url: str) -> str:
+    parts = urlsplit(url)
+    return shown(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"[:120])
+
+
+class _OffOrigin(Exception):
+    """A redirect to another scheme, host or port: the token must not follow it."""
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only within the PBX's origin (same scheme, host and
+    port): the bearer token is never sent anywhere else, and never over http
+    once https was asked for."""
+
+    def __init__(self, base: str):
+        self.origin = _origin(base)
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if _origin(newurl) != self.origin:
+            raise _OffOrigin(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+class _Deadline(threading.local):
+    """The current thread's request: when it must be over, and the sockets to
+    cut then (a PBX that drips its answer byte by byte never meets a per-read
+    timeout)."""
+
+    def __init__(self) -> None:
+        self.at = math.inf
+        self.guards: list[tuple[threading.Timer, socket.socket]] = []
+
+    def connect(self, address, timeout=None, source_address=None):
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request's time ran out")
+        sock = socket.create_connection(address, min(timeout or left, left), source_address)
+        twin = sock.dup()  # shutting down the twin cuts the connection, TLS or not
+
+        def cut() -> None:
+            with contextlib.suppress(OSError):
+                twin.shutdown(socket.SHUT_RDWR)
+        timer = threading.Timer(left, cut)
+        timer.daemon = True
+        timer.start()
+        self.guards.append((timer, twin))
+        return sock
+
+    def end(self) -> None:
+        for timer, twin in self.guards:
+            timer.cancel()
+            twin.close()
+        self.guards = []
+        self.at = math.inf
+
+
+_DEADLINE = _Deadline()
+
+
+class _HTTP(http.client.HTTPConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _DEADLINE.connect
+
+
+class _HTTPS(http.client.HTTPSConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _DEADLINE.connect
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_HTTP, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, context: ssl.SSLContext | None):
+        super().__init__(context=context)
+        self.tls = context
+
+    def https_open(self, req):
+        return self.do_open(_HTTPS, req, context=self.tls)
+
+
+def _failure(exc: BaseException, timeout: float) -> tuple[str, bool]:
+    """(what went wrong, in words; whether trying again may help) for a request with no answer."""
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        why = shown(str(reason.verify_message or reason.reason or "not verified"))
+        return (f"the PBX's TLS certificate was refused: {why} (a PBX with a certificate of its own CA: pass "
+                f"--ca-file FILE with that CA; the URL's host must be a name the certificate holds)", False)
+    if isinstance(reason, ssl.SSLError):
+        why = shown(str(reason.reason or reason.strerror or "failed"))
+        return f"TLS failed: {why} (is the PBX's URL https, and the port its API's?)", False
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return f"no answer within {timeout:g} s", True
+    if isinstance(reason, ConnectionRefusedError):
+        return "the connection was refused (is the port the API's?)", True
+    if isinstance(reason, socket.gaierror):
+        return "the PBX's host name could not be found", False
+    return "the connection failed", True
+
+
 class Client:
     def __init__(self, login: Login, rate: float = 60.0, log: TextIO | None = None, timeout: float = 30.0,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, limits: Limits | None = None):
         if not login.url.startswith(("https://", "http://")):
             raise UsageError(f"--pbx must be the API's URL, such as https://pbx.example.com:8887/api "
                              f"(got {login.url[:60]!r})")
+        if login.url.startswith("http://") and not login.allow_http:
+            raise UsageError(f"--pbx {shown(login.url[:60])} is plain http: the password, the token and every "
+                             f"secret would cross the network as they are. Use https, or pass --allow-http to "
+                             f"accept that")
         self.login = login
         self.base = login.url.rstrip("/")
         self.rate = RateCap(rate, sleep=sleep)
         self.sleep = sleep
-        self.timeout = timeout
+        self.limits = limits or Limits(seconds=timeout)
+        self.timeout = self.limits.seconds
         self.log = log
         self.log_lock = threading.Lock()
         self.token_lock = threading.Lock()
@@ -131,6 +321,8 @@ class Client:
         self.refresh: str | None = None
         self.expires = 0.0
         self.context = self._tls()
+        self.opener = urllib.request.build_opener(_HTTPHandler(), _HTTPSHandler(self.context),
+                                                  _Redirects(self.base))
         self.requests = 0
 
     def _tls(self) -> ssl.SSLContext | None:
@@ -141,7 +333,16 @@ class Client:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
             return context
-        return ssl.create_default_context(cafile=str(self.login.ca_file) if self.login.ca_file else None)
+        try:
+            return ssl.create_default_context(cafile=str(self.login.ca_file) if self.login.ca_file else None)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            why = "not a CA certificate in PEM form" if isinstance(exc, (ssl.SSLError, ValueError)) \
+                else exc.strerror or "cannot be read"
+            raise UsageError(f"--ca-file {self.login.ca_file}: {why}") from exc
+
+    def _secrets(self, body: Any) -> list[str]:
+        """What no message may show: the request's secrets, the sign-in password, the tokens."""
+        return [*_secrets_in(body), self.login.password, self.token or "", self.refresh or ""]
 
     # ---- auth -----------------------------------------------------------------------
 
@@ -156,10 +357,15 @@ class Client:
     def _take_token(self, answer: Any) -> None:
         if not isinstance(answer, dict) or not isinstance(answer.get("access_token"), str):
             raise PbxError(None, "the PBX's sign-in answer holds no access token", "/auth/sign_in")
+        if not _TOKEN.fullmatch(answer["access_token"]):  # CR LF in it would break (and show) a header
+            raise PbxError(None, "the PBX gave an access token that is not one (not 1-8,192 visible ASCII "
+                                 "characters)", "/auth/sign_in")
         self.token = answer["access_token"]
-        self.refresh = answer.get("refresh_token") if isinstance(answer.get("refresh_token"), str) else None
+        refresh = answer.get("refresh_token")
+        self.refresh = refresh if isinstance(refresh, str) and _TOKEN.fullmatch(refresh) else None
         expires = answer.get("expires_in")
-        lifetime = float(expires) if isinstance(expires, (int, float)) and expires > 0 else 3600.0
+        plausible = isinstance(expires, (int, float)) and not isinstance(expires, bool) and 0 < expires <= MAX_LIFETIME
+        lifetime = float(expires) if plausible else 3600.0
         self.expires = time.monotonic() + max(lifetime - 30.0, lifetime / 2)
 
     def _renew(self, stale: str | None) -> None:
@@ -192,22 +398,23 @@ class Client:
 
     def _send(self, method: str, path: str, body: Any, auth: bool, user: str | None) -> Any:
         data = None if body is None else json.dumps(body).encode("utf-8")
-        secrets = _secrets_in(body)
         for attempt in range(RETRIES + 1):
             self.rate.wait()
             started = time.monotonic()
-            status, raw, retry_after = self._once(method, path, data, auth)
+            status, raw, retry_after, failure = self._once(method, path, data, auth)
             self._log(method, path, status, user, attempt, started)
             if status is not None and 200 <= status < 300:
                 return self._json(raw, path)
-            retryable = status is None or status in RETRYABLE
+            retryable = status in RETRYABLE if status is not None else failure[1]
             if not retryable or attempt == RETRIES:
-                message = _message(raw, secrets) if raw else "the connection failed"
+                message = _message(raw, self._secrets(body)) if raw else failure[0]
                 raise PbxError(status, message, path)
             self.sleep(_retry_after(retry_after if status == 429 else None, attempt))
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def _once(self, method: str, path: str, data: bytes | None, auth: bool) -> tuple[int | None, bytes, str | None]:
+    def _once(self, method: str, path: str, data: bytes | None,
+              auth: bool) -> tuple[int | None, bytes, str | None, tuple[str, bool]]:
+        """(status, body, Retry-After, (what failed, retry?) when there is no answer)."""
         request = urllib.request.Request(self.base + path, data=data, method=method)
         request.add_header("Accept", "application/json")
         if data is not None:
@@ -215,23 +422,57 @@ class Client:
         if auth and self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
         self.requests += 1
+        _DEADLINE.at = time.monotonic() + self.limits.seconds
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self.context) as answer:
-                return answer.status, answer.read(MAX_ANSWER + 1), None
+            with self.opener.open(request, timeout=self.limits.seconds) as answer:
+                return answer.status, answer.read(self.limits.bytes + 1), None, ("", False)
+        except _OffOrigin as exc:
+            raise PbxError(None, f"the PBX redirected to {_origin_text(str(exc))}, away from "
+                                 f"{_origin_text(self.base)}: refused (the token goes to the PBX's own origin "
+                                 f"only, and never from https to http)", path) from None
         except urllib.error.HTTPError as exc:
-            return exc.code, exc.read(64_000), exc.headers.get("Retry-After")
-        except (urllib.error.URLError, HTTPException, OSError, TimeoutError):
-            return None, b"", None
+            try:
+                raw = exc.read(64_000)
+            except (HTTPException, OSError):
+                raw = b""
+            return exc.code, raw, exc.headers.get("Retry-After"), ("", False)
+        except (urllib.error.URLError, HTTPException, OSError, TimeoutError, ValueError) as exc:
+            if time.monotonic() >= _DEADLINE.at:
+                return None, b"", None, (f"no whole answer within {self.limits.seconds:g} s", True)
+            return None, b"", None, _failure(exc, self.limits.seconds)
+        finally:
+            _DEADLINE.end()
 
     def _json(self, raw: bytes, path: str) -> Any:
-        if len(raw) > MAX_ANSWER:
-            raise PbxError(None, f"an answer of more than {MAX_ANSWER:,} bytes", path)
+        if len(raw) > self.limits.bytes:
+            raise PbxError(None, f"an answer of more than {self.limits.bytes:,} bytes", path)
         if not raw.strip():
             return None
         try:
-            return json.loads(raw)
+            data = json.loads(raw)
         except (ValueError, RecursionError) as exc:
             raise PbxError(None, "the PBX's answer is not JSON", path) from exc
+        self._check_shape(data, path)
+        return data
+
+    def _check_shape(self, data: Any, path: str) -> None:
+        """An answer nested past `depth` or holding more than `items` values is
+        refused before anything walks it (it could exhaust the stack or memory)."""
+        level, count = [data], 0
+        for _ in range(self.limits.depth + 1):
+            inner = []
+            for value in level:
+                if isinstance(value, dict):
+                    inner += value.values()
+                elif isinstance(value, list):
+                    inner += value
+            count += len(inner)
+            if count > self.limits.items:
+                raise PbxError(None, f"an answer of more than {self.limits.items:,} values", path)
+            if not inner:
+                return
+            level = inner
+        raise PbxError(None, f"an answer nested more than {self.limits.depth} deep", path)
 
     def _log(self, method: str, path: str, status: int | None, user: str | None, attempt: int,
              started: float) -> None:
@@ -246,16 +487,26 @@ class Client:
 
     # ---- reading the tenant ---------------------------------------------------------
 
-    def users(self, limit: int = 200_000) -> list[dict]:
-        """Every user of the tenant, page by page (100 a page, the API's most)."""
+    def users(self) -> list[dict]:
+        """Every user of the tenant, page by page (100 a page, the API's most).
+        Stops at a short or empty page, at the PBX's `count`, or past
+        `limits.pages` pages (refused: a PBX with no end to its list)."""
         found: list[dict] = []
-        while len(found) < limit:
+        seen: set[str] = set()
+        for _ in range(self.limits.pages):
             page = self.call("GET", f"/users?top=100&skip={len(found)}")
             items = page.get("items") if isinstance(page, dict) else None
             if not isinstance(items, list) or not items:
-                break
-            found += [item for item in items if isinstance(item, dict)]
+                return found
+            if not all(isinstance(item, dict) for item in items):
+                raise PbxError(None, "the PBX's user list holds an item that is not a user", "/users")
+            items = items[:100]  # more than asked for would move `skip` past users never listed
+            ids = {str(item.get("id")) for item in items}
+            if len(ids) < len(items) or not seen.isdisjoint(ids):  # a page that does not advance
+                raise PbxError(None, "the PBX's user list gives a user twice (does it ignore `skip`?)", "/users")
+            seen |= ids
+            found += items
             count = page.get("count")
             if len(items) < 100 or (isinstance(count, int) and len(found) >= count):
-                break
-        return found
+                return found
+        raise PbxError(None, f"the PBX's user list did not end within {self.limits.pages:,} pages", "/users")

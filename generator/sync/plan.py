@@ -21,6 +21,7 @@ from generator.model import SECRET_KEYS, dotted, mac_key
 from generator.sync.api import PHONE_KEYS, SEPARATE, phone_body, updatable, user_body
 
 FORMAT_VERSION = 1
+MAX_CHANGES = 100  # one value changed in more places is shown as one whole-value change (a PBX can send 10^6)
 
 
 @dataclass
@@ -96,6 +97,8 @@ def _field_changes(name: str, old: Any, new: Any) -> list[Change]:
         a, b = before.get(path), after.get(path)
         if a != b and not (a is None and b in ("", [], {})):
             changes.append(Change(dotted(path), a, b))
+    if len(changes) > MAX_CHANGES:
+        return [Change(name, _project(old, new), new)]
     return changes
 
 
