@@ -20,7 +20,7 @@ def pbx():
 
 
 def _sync(pbx: FakeServer, roster, command: str, *args: str):
-    login = ["--pbx", pbx.url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"]]
+    login = ["--pbx", pbx.url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"], "--allow-http"]
     return run_module(command, roster.name, *args, *login, cwd=roster.parent,
                       env={"PORTSIP_PASSWORD": ACCOUNT["password"]})
 

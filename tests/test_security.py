@@ -161,7 +161,7 @@ def test_plan_in_a_pull_request_cannot_read_its_own_sign_in_password(tmp_path):
     """The pull-request job holds the reader's password in PORTSIP_PASSWORD: a
     roster naming it is refused before any request (port 9: nothing listens)."""
     path = _roster(tmp_path, _reading("PORTSIP_PASSWORD"))
-    result = run_module("plan", path.name, "--pbx", "http://127.0.0.1:9/api", "--username", "reader",
+    result = run_module("plan", path.name, "--pbx", "http://127.0.0.1:9/api", "--allow-http", "--username", "reader",
                         cwd=tmp_path, env={"PORTSIP_PASSWORD": "Zq9!reader-Wk", "TENANT_KEY": None})
     assert result.returncode == 1, result.stderr
     assert "PORTSIP_PASSWORD holds this tool's own credentials" in result.stderr
