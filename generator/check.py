@@ -173,6 +173,11 @@ class Run:
     phone_models: frozenset[str] = frozenset()  # the models some layer defines
 
 
+def new_run(column_set: ColumnSet, policy: Policy, phone_models: frozenset[str] = frozenset()) -> Run:
+    places = (frozenset(column_set.columns) | NOT_COLUMNS | facts().api_only, frozenset(column_set.phone_keys))
+    return Run(column_set, policy, places, ByIdentity(lambda week: list(_week_issues((), week))), phone_models)
+
+
 def user_problems(user: ResolvedUser, run: Run) -> list[Problem]:
     fields = user.fields
     issues = [
@@ -365,8 +370,7 @@ def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy, allo
           progress: Progress | None = None, phone_models: frozenset[str] = frozenset(),
           held: HeldBack = NOTHING_HELD) -> list[Problem]:
     """Every problem of every user, then those between users."""
-    places = (frozenset(column_set.columns) | NOT_COLUMNS | facts().api_only, frozenset(column_set.phone_keys))
-    run = Run(column_set, policy, places, ByIdentity(lambda week: list(_week_issues((), week))), phone_models)
+    run = new_run(column_set, policy, phone_models)
     problems = []
     for done, user in enumerate(users):
         if progress:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from generator.errors import brief
@@ -223,6 +223,9 @@ class Validation:
     problems: tuple[Problem, ...] = ()
     bad_users: frozenset[int] = frozenset()
     blocking: bool = False
+    # Per held-back user, the fields its problems are in (None: the entry as a
+    # whole), so that the rest of the user can still be checked in this run.
+    bad_fields: dict[int, frozenset] = field(default_factory=dict)
 
 
 def _shape_problem(document: Document, included: bool) -> Problem:
@@ -242,7 +245,7 @@ def validate(document: Document, included: bool = False) -> Validation:
         return Validation()
     if not isinstance(data, dict):
         return Validation((_shape_problem(document, included),), blocking=True)
-    problems, bad_users, blocking = [], set(), False
+    problems, bad_users, blocking, bad_fields = [], set(), False, {}
     for error, base in _errors(data, included):
         for path, message, leaf in describe(error, base):
             if _computed_later(data, path, leaf):
@@ -254,6 +257,8 @@ def validate(document: Document, included: bool = False) -> Validation:
                                     user=user, field=field_path or None))
             if len(path) >= 2 and path[0] == "users" and isinstance(path[1], int):
                 bad_users.add(path[1])
+                bad_fields.setdefault(path[1], set()).add(path[2] if len(path) > 2 else None)
             else:
                 blocking = True
-    return Validation(tuple(problems), frozenset(bad_users), blocking)
+    return Validation(tuple(problems), frozenset(bad_users), blocking,
+                      {i: frozenset(names) for i, names in bad_fields.items()})

@@ -339,3 +339,24 @@ def test_a_secrets_file_that_does_not_parse_says_so(tmp_path):
     (tmp_path / "s.yaml").write_text("jim1: {password: [unclosed\n")
     result = run_module("generate", "roster.yaml", "--secrets", "s.yaml", cwd=tmp_path)
     assert result.returncode == 1 and "could not be read" in result.stderr and "has no entry" not in result.stderr
+
+
+# issue 17: every problem in one run, not in rounds
+def test_a_bad_pin_does_not_hide_the_passwords_problems(tmp_path):
+    text = GOOD.replace('"Pa55word!x"', '"Pa5!"').replace('"Ext-Pa55!x"', '"abc"').replace("409296", "12a")
+    (tmp_path / "roster.yaml").write_text(text)
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "voicemail_pin: must be 6-10 digits" in result.stderr
+    assert "password: must be at least 6 characters" in result.stderr
+    assert "extension_password: must be at least 6 characters" in result.stderr
+    # and a short password's other faults come with its length, not after it is fixed
+    assert "extension_password: must contain a digit" in result.stderr
+    assert "missing required field" not in result.stderr and "Pa5!" not in result.stderr
+
+
+def test_a_held_back_user_is_checked_without_its_bad_field_only(tmp_path):
+    text = GOOD.replace("    email: jim@example.com\n", "") + "    enabled: maybe\n"
+    (tmp_path / "roster.yaml").write_text(text)
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert "user jim1: enabled" in result.stderr and "missing required field email" in result.stderr
