@@ -384,7 +384,7 @@ def import_(
 
     Example: portsip-roster import export.csv -o roster.yaml
     """
-    from generator.commands.diff import as_text
+    from generator.commands.diff import ROUND_TRIP, as_text
     from generator.commands.importing import import_to
 
     def action() -> int:
@@ -401,7 +401,7 @@ def import_(
                   file=sys.stderr)
             return 1
         if not result.plan.empty:
-            print(as_text(result.plan), end="")
+            print(as_text(result.plan, ROUND_TRIP), end="")
             print("warning: generating the roster does not give the export back exactly (above)", file=sys.stderr)
             return 1
         for kind, count in result.normalised.items():

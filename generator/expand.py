@@ -81,6 +81,8 @@ def office_hours(value: Any) -> Any:
         return {"mode": "GLOBAL", **{d: {"enabled": True, "ranges": []} for d in WEEKDAYS}}
     if not isinstance(value, dict):
         return value
+    if value == {"mode": "GLOBAL"}:  # the guide's form: whole, so no layer below adds its own days
+        return office_hours("global")
     expanded = week(value)
     if any(d in expanded for d in WEEKDAYS):
         expanded.setdefault("mode", "CUSTOM")

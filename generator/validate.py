@@ -85,7 +85,7 @@ def _message(error: ValidationError, path: YamlPath, custom: str | None) -> str:
         return f"must be {' or '.join(words)}{_shown(path, value)}{hint}"
     if kind == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)
-        return f"must be one of {choices}{_shown(path, value)}"
+        return f"must be one of {choices}{_shown(path, value)}{_enum_hint(path, value)}"
     if kind == "required":
         missing = [name for name in error.validator_value if name not in (error.instance or {})]
         return f"missing required field {missing[0] if missing else '?'}"
@@ -100,6 +100,14 @@ def _message(error: ValidationError, path: YamlPath, custom: str | None) -> str:
     if kind == "maxLength":
         return f"must be at most {error.validator_value} characters long"
     return error.message
+
+
+def _enum_hint(path: YamlPath, value: Any) -> str:
+    """PortSIP's guide calls voicemail_play_datetime TRUE/FALSE; its export and API write a clock."""
+    if path and path[-1] == "voicemail_play_datetime" and str(value).strip().upper() in ("TRUE", "FALSE"):
+        return (" (the guide's TRUE/FALSE: FALSE is DISABLE; for TRUE pick the clock the date and time are "
+                "read in, 12_HOUR_CLOCK or 24_HOUR_CLOCK)")
+    return ""
 
 
 def _suggest(name: str, path: YamlPath) -> str:

@@ -59,7 +59,12 @@ def uncompared_note(plan: Plan) -> str:
             f"variable or no --secrets file here); give the same sources to compare them")
 
 
-def as_text(plan: Plan) -> str:
+# The same headings for import's round-trip check, where OLD is the export and NEW the roster made from it.
+ROUND_TRIP = ("Only in the roster (not in the export)", "In the export, but not given back by the roster",
+              "Not given back as exported: generating the roster writes these cells otherwise")
+
+
+def as_text(plan: Plan, titles: tuple[str, str, str] = (ADDED, REMOVED, CHANGED)) -> str:
     note = f"{uncompared_note(plan)}\n" if plan.uncompared else ""
     if plan.empty:
         return f"no differences ({plan.old} -> {plan.new})\n{note}"
@@ -67,7 +72,7 @@ def as_text(plan: Plan) -> str:
     if plan.columns_added or plan.columns_removed:
         lines.append(f"columns added: {', '.join(plan.columns_added) or '-'}; "
                      f"removed: {', '.join(plan.columns_removed) or '-'}")
-    for title, mark, users in ((ADDED, "+", plan.added), (REMOVED, "-", plan.removed), (CHANGED, "~", plan.changed)):
+    for title, mark, users in zip(titles, "+-~", (plan.added, plan.removed, plan.changed)):
         if not users:
             continue
         lines += ["", f"{title}:"]

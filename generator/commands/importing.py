@@ -102,6 +102,8 @@ def _user(header: list[str], row: list[str], column_set: ColumnSet, number: int,
           warnings: list[str]) -> dict:
     cells = dict(zip(header, row + [""] * (len(header) - len(row))))
     user = {c: cell_value(c, cells[c], warnings, f"row {number}") for c in column_set.columns}
+    if str(user.get("voicemail_play_datetime", "")).strip().upper() == "FALSE":
+        user["voicemail_play_datetime"] = "DISABLE"  # the guide's FALSE; TRUE names no clock, so it is refused
     user = {k: v for k, v in user.items() if v is not _LEFT_OUT}
     extra = {c: cells[c] for c in header if c not in column_set.columns}
     if extra:
@@ -245,9 +247,9 @@ def _compact_value(name: str, value: Any, extensions: dict[str, str], below: Any
     """The compact form of a value, used only if it expands back to the value
     (`below`: what the layers under this one give the field)."""
     if name == "office_hours" and isinstance(value, dict):
-        candidate = "global" if expand.office_hours("global") == value else _compact_week(
+        candidate = "global" if expand.office_hours("global") == expand.office_hours(value) else _compact_week(
             {k: v for k, v in value.items() if k != "mode" or v != "CUSTOM"})
-        return candidate if expand.office_hours(candidate) == value else value
+        return candidate if expand.office_hours(candidate) == expand.office_hours(value) else value
     if name in expand.FORWARD_RULES and isinstance(value, dict):
         return _short_rule(value, below)
     if name == "custom_forward_rules" and isinstance(value, list):
@@ -452,9 +454,14 @@ def round_trip(export: Path, roster: Path, options: Options) -> tuple[Plan, dict
     normalised: dict[str, int] = {}
     for user in plan.changed:
         kept = []
+        hours, seen = before.rows.get(user.name, {}).get("office_hours", ""), set()
         for change in user.changes:
             kind = _normalisation(change)
-            if kind:
+            days = _global_days(change, hours)
+            if days:  # counted once per user, not once per day
+                normalised[days] = normalised.get(days, 0) + (days not in seen)
+                seen.add(days)
+            elif kind:
                 normalised[kind] = normalised.get(kind, 0) + 1
             else:
                 kept.append(change)
@@ -472,7 +479,25 @@ def _normalisation(change: Change) -> str | None:
         return f"{leaf}: written as 0c:38:3e:63:fe:e8"
     if old.casefold() == new.casefold() and new in _enum_values().get(leaf, ()):
         return f"{leaf}: {old} written {new}"
+    if leaf == "voicemail_play_datetime" and old.strip().upper() == "FALSE" and new == "DISABLE":
+        return f"{leaf}: the guide's {old} written DISABLE"
     return None
+
+
+_GLOBAL_DAY = re.compile(r"office_hours\.(" + "|".join(expand.WEEKDAYS) + r")\.(enabled|ranges)")
+
+
+def _global_days(change: Change, cell: str) -> str | None:
+    """The guide's {"mode":"GLOBAL"} comes back with the seven days a real
+    export writes beside it (each enabled, no ranges), which GLOBAL ignores."""
+    if change.old is not None or change.new not in (True, []) or not _GLOBAL_DAY.fullmatch(change.field):
+        return None
+    try:
+        mode = json.loads(cell).get("mode")
+    except (ValueError, AttributeError):
+        return None
+    return "office_hours: mode GLOBAL written with its seven days, as PortSIP's export writes them" \
+        if mode == "GLOBAL" else None
 
 
 @cache

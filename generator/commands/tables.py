@@ -149,6 +149,11 @@ def _stand_in(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(STAND_IN)
 
 
+def _unset_secret(path: tuple, value: Any) -> bool:
+    """A secret left out and one written empty are the same: not set (a door password)."""
+    return isinstance(path[-1], str) and path[-1] in SECRET_KEYS and (value is _MISSING or value == "")
+
+
 def cell_changes(column: str, old: str | None, new: str | None) -> tuple[list[Change], int]:
     """The changes between two cells, and how many secrets could not be
     compared (worked out on one side only: a real value is no stand-in)."""
@@ -157,7 +162,7 @@ def cell_changes(column: str, old: str | None, new: str | None) -> tuple[list[Ch
     changes, uncompared = [], 0
     for path in [*before, *(p for p in after if p not in before)]:
         a, b = before.get(path, _MISSING), after.get(path, _MISSING)
-        if a == b:
+        if a == b or (_unset_secret(path, a) and _unset_secret(path, b)):
             continue
         if _stand_in(a) != _stand_in(b) and a is not _MISSING and b is not _MISSING:
             uncompared += 1
