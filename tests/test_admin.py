@@ -438,3 +438,54 @@ def test_diff_does_not_call_an_unset_door_password_changed(tmp_path):
     (tmp_path / "b.csv").write_text(csv_text, "utf-8")
     result = run_module("diff", "a.csv", "b.csv", cwd=tmp_path)
     assert "door_password1" not in result.stdout and "no differences" in result.stdout
+
+
+# issue 17: a spreadsheet's re-save drops every leading zero
+def _resaved(csv_text: str) -> str:
+    """The CSV as LibreOffice re-saves it: text cells quoted, numbers bare and without their leading zeros."""
+    import io
+
+    from conftest import read_csv
+
+    out = io.StringIO()
+    for row in read_csv(csv_text):
+        cells = [cell.lstrip("0") or "0" if cell.isdigit() else '"' + cell.replace('"', '""') + '"' for cell in row]
+        out.write(",".join(cells) + "\r\n")
+    return out.getvalue()
+
+
+def test_import_of_a_libreoffice_resave_says_the_zeros_are_gone(tmp_path):
+    original = run_module("generate", "roster.example.yaml").stdout_bytes.decode("utf-8")
+    (tmp_path / "export.csv").write_text(_resaved(original), "utf-8")
+    result = run_module("import", "export.csv", "-o", "roster.yaml", cwd=tmp_path)
+    assert "this file was re-saved by a spreadsheet" in result.stderr and "lost any leading zeros" in result.stderr
+    (tmp_path / "plain.csv").write_text(original, "utf-8")
+    plain = run_module("import", "plain.csv", "-o", "plain.yaml", cwd=tmp_path)
+    assert "re-saved by a spreadsheet" not in plain.stderr
+
+
+def test_diff_calls_out_a_change_that_only_drops_leading_zeros(tmp_path):
+    original = run_module("generate", "roster.example.yaml").stdout_bytes.decode("utf-8")
+    (tmp_path / "resaved.csv").write_text(_resaved(original), "utf-8")
+    result = run_module("diff", str(ROOT / "roster.example.yaml"), "resaved.csv", cwd=tmp_path)
+    line = next(line for line in result.stdout.splitlines() if 'extension_number: "0201"' in line)
+    assert line.strip() == ('extension_number: "0201" -> "201"  (only leading zeros differ: was a file re-saved by '
+                            'a spreadsheet?)')
+    markdown = run_module("diff", str(ROOT / "roster.example.yaml"), "resaved.csv", "--format", "markdown",
+                          cwd=tmp_path)
+    assert "only leading zeros differ" in markdown.stdout
+    assert "voicemail_pin: changed (secret, not shown)" in result.stdout.replace("      ", "")
+
+
+def test_plan_calls_out_an_extension_that_only_lost_its_zeros(tmp_path):
+    from fakepbx import ACCOUNT, FakeServer
+
+    text = "pbx_version: v22\nusers:\n" + MINIMAL_USER.replace('"101"', '"0101"')
+    (tmp_path / "roster.yaml").write_text(text)
+    env = {"PORTSIP_PASSWORD": ACCOUNT["password"]}
+    with FakeServer() as pbx:
+        login = ["--pbx", pbx.url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"]]
+        assert run_module("apply", "roster.yaml", "--yes", *login, cwd=tmp_path, env=env).returncode == 0
+        (tmp_path / "roster.yaml").write_text(text.replace('"0101"', '"101"'))
+        plan = run_module("plan", "roster.yaml", *login, cwd=tmp_path, env=env)
+    assert 'extension_number: "0101" -> "101"  (only leading zeros differ' in plan.stdout, plan.stdout

@@ -11,7 +11,7 @@ from typing import Any
 
 from generator.commands.generate import generate
 from generator.commands.revision import at_revision
-from generator.commands.tables import Change, Plan, Table, UserChange, is_csv, read_table
+from generator.commands.tables import ZEROS_NOTE, Change, Plan, Table, UserChange, is_csv, read_table, zeros_dropped
 from generator.errors import UsageError
 from generator.pipeline import Options
 
@@ -82,8 +82,13 @@ def as_text(plan: Plan, titles: tuple[str, str, str] = (ADDED, REMOVED, CHANGED)
                 if change.secret:
                     lines.append(f"      {change.field}: changed (secret, not shown)")
                 else:
-                    lines.append(f"      {change.field}: {_value(change.old)} -> {_value(change.new)}")
+                    lines.append(f"      {change.field}: {_value(change.old)} -> {_value(change.new)}"
+                                 + _zeros(change))
     return "\n".join(lines) + "\n"
+
+
+def _zeros(change: Change) -> str:
+    return f"  ({ZEROS_NOTE})" if zeros_dropped(change.old, change.new) else ""
 
 
 def _code(value: Any) -> str:
@@ -117,7 +122,7 @@ def as_markdown(plan: Plan) -> str:
             lines.append(f"- <code>{md(user.name)}</code> (extension {md(user.extension)})")
             for change in user.changes:
                 shown = "changed (secret, not shown)" if change.secret else \
-                    f"{_code(change.old)} → {_code(change.new)}"
+                    f"{_code(change.old)} → {_code(change.new)}{md(_zeros(change))}"
                 lines.append(f"  - <code>{md(change.field)}</code>: {shown}")
         lines.append("")
     return "\n".join(lines)

@@ -44,6 +44,7 @@ IDENTITY = ("name", "display_name", "extension_number")  # never shared, written
 class Export:
     header: list[str]
     rows: list[list[str]]
+    resaved: bool = False  # the file bears a spreadsheet's marks (see resaved_by_a_spreadsheet)
 
 
 @dataclass
@@ -64,7 +65,8 @@ def read_export(data: bytes, label: str) -> Export:
     if not rows:
         raise UsageError(f"{label} is empty: expected a PortSIP user export with a header row")
     known = facts().user_fields | facts().phone_fields
-    return Export(canonical_header(rows[0], known), rows[1:])
+    header = canonical_header(rows[0], known)
+    return Export(header, rows[1:], resaved_by_a_spreadsheet(text, header))
 
 
 def pick_column_set(header: list[str], column_sets: list[ColumnSet], label: str) -> ColumnSet:
@@ -345,11 +347,51 @@ def stripped_by_a_spreadsheet(users: list[dict]) -> list[str]:
     return warnings
 
 
+def quoted_cells(text: str, rows: int = 50) -> list[list[bool]]:
+    """For the first `rows` records of a CSV, whether each cell was written in
+    quotes (which csv.reader does not tell)."""
+    out, row, i = [], [], 0
+    text = text.removeprefix("\ufeff")
+    while i < len(text) and len(out) <= rows:
+        quoted = text[i] == '"'
+        if quoted:
+            i += 1
+            while i < len(text) and not (text[i] == '"' and text[i + 1:i + 2] != '"'):
+                i += 2 if text[i] == '"' else 1
+            i += 1
+        while i < len(text) and text[i] not in ",\r\n":
+            i += 1
+        row.append(quoted)
+        if i >= len(text) or text[i] != ",":
+            out.append(row)
+            row = []
+            i += 2 if text[i:i + 2] == "\r\n" else 1
+        else:
+            i += 1
+    return out[1:]  # the header's marks tell nothing
+
+
+def resaved_by_a_spreadsheet(text: str, header: list[str]) -> bool:
+    """LibreOffice saves every text cell in quotes and every number bare: a
+    name (which never needs quotes) in quotes beside a bare extension number
+    is its mark, and the number has lost any leading zeros by then."""
+    if "name" not in header or "extension_number" not in header:
+        return False
+    name, extension = header.index("name"), header.index("extension_number")
+    marks = [row for row in quoted_cells(text) if len(row) > max(name, extension)]
+    return bool(marks) and all(row[name] and not row[extension] for row in marks)
+
+
 def import_export(export: Export, column_set: ColumnSet, literal_secrets: bool = False) -> Imported:
     warnings = [f"column {c!r} is not a PortSIP {column_set.version} column: kept, and written back as an "
                 f"extra column (extra_columns)" for c in export.header if c not in column_set.columns]
     users = [_user(export.header, row, column_set, n, warnings) for n, row in enumerate(export.rows, start=2)]
     warnings += stripped_by_a_spreadsheet(users)  # before the secrets leave the users
+    if export.resaved:
+        warnings.append("this file was re-saved by a spreadsheet (every text cell in quotes, numbers bare, as "
+                        "LibreOffice writes them): extension numbers and PINs were numbers to it and lost any "
+                        "leading zeros (0201 saved as 201); import the PBX's own export, or compare the numbers "
+                        "with the PBX (portsip-roster plan calls out such changes)")
     secrets = {}
     if not literal_secrets:
         for user in users:

@@ -149,6 +149,16 @@ def _stand_in(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(STAND_IN)
 
 
+ZEROS_NOTE = "only leading zeros differ: was a file re-saved by a spreadsheet?"
+
+
+def zeros_dropped(old: Any, new: Any) -> bool:
+    """0201 and 201: what a spreadsheet makes of a number-like text it re-saves
+    (either side may be the re-saved one)."""
+    return (isinstance(old, str) and isinstance(new, str) and old != new and (old + new).isascii()
+            and old.isdigit() and new.isdigit() and old.lstrip("0") == new.lstrip("0"))
+
+
 def _unset_secret(path: tuple, value: Any) -> bool:
     """A secret left out and one written empty are the same: not set (a door password)."""
     return isinstance(path[-1], str) and path[-1] in SECRET_KEYS and (value is _MISSING or value == "")
