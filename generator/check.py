@@ -213,6 +213,17 @@ def _formula_message(value: str) -> str:
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _CONTROL_MESSAGE = "holds a control character (such as a line break, ESC or NUL): remove it"
+_CONTROL_NAMES = {"\t": "a tab", "\n": "a line break", "\r": "a carriage return (CR)", "\x1b": "an escape (ESC)",
+                  "\x00": "a NUL"}
+
+
+def _control_message(text: str, secret: bool) -> str:
+    """Names the character (never for a secret, whose characters are not told)."""
+    found = _CONTROL.search(text).group()
+    if secret:
+        return _CONTROL_MESSAGE
+    name = _CONTROL_NAMES.get(found, f"a control character (U+{ord(found):04X})")
+    return f"holds {name}: remove it"
 # Either rule's concern, in one search: a formula start (behind what a
 # spreadsheet skips), or a control character anywhere. Most text has neither.
 _SUSPECT = re.compile("^[" + re.escape(_SKIPPED) + "]*[" + re.escape("".join(FORMULA_STARTS)) + "]|"
@@ -244,7 +255,7 @@ def _suspects(value: object, path: tuple = (), free: bool = True) -> Iterator[tu
             yield from _suspects(inner, (*path, key), free and key not in NOT_FREE_TEXT)
 
 
-def _text_faults(text: str, free: bool, formulas: bool) -> Iterator[tuple[str, str]]:
+def _text_faults(text: str, free: bool, formulas: bool, secret: bool = True) -> Iterator[tuple[str, str]]:
     """(code, message) for what is wrong with one text:
     - a formula: a spreadsheet runs a cell that starts with = + - @ (a tab, a
       CR, and more: see FORMULA_STARTS) as a formula;
@@ -254,7 +265,11 @@ def _text_faults(text: str, free: bool, formulas: bool) -> Iterator[tuple[str, s
     if formulas and free and _is_formula(text):
         yield "formula", _formula_message(text)
     if _CONTROL.search(text):
-        yield "control-character", _CONTROL_MESSAGE
+        yield "control-character", _control_message(text, secret)
+
+
+def _is_secret(path: tuple) -> bool:
+    return any(isinstance(part, str) and part in SECRET_KEYS for part in path)
 
 
 def text_problems(users: list[ResolvedUser], formulas: bool = True) -> Iterator[Problem]:
@@ -271,7 +286,7 @@ def text_problems(users: list[ResolvedUser], formulas: bool = True) -> Iterator[
             if not _holds_suspect(layer.data):
                 continue
             for path, text, free in _suspects(layer.data):
-                for code, message in _text_faults(text, free, formulas):
+                for code, message in _text_faults(text, free, formulas, _is_secret(path)):
                     file, line, col = layer.position(path)
                     where = (*layer.base[2:], *path) if owned else (*layer.base, *path)
                     yield Problem(file=file, line=line, col=col, code=code, user=user.name if owned else None,
@@ -279,7 +294,7 @@ def text_problems(users: list[ResolvedUser], formulas: bool = True) -> Iterator[
         for path in user.computed:
             value = value_at(user.fields, path)
             if isinstance(value, str):
-                for code, message in _text_faults(value, path[-1] not in NOT_FREE_TEXT, formulas):
+                for code, message in _text_faults(value, path[-1] not in NOT_FREE_TEXT, formulas, _is_secret(path)):
                     yield user.problem(path, code, message)
 
 

@@ -19,7 +19,7 @@ import typer
 
 from generator import version as tool_version
 from generator.errors import RosterInvalid, UsageError
-from generator.model import Problem
+from generator.model import Problem, counted
 
 EXIT_CODES = "Exit codes: 0 done; 1 problems in a roster (nothing written); 2 bad usage; 130 interrupted."
 
@@ -93,7 +93,7 @@ def _run(action: Callable[[], int | None], style: ProblemFormat = ProblemFormat.
     except RosterInvalid as exc:
         _say(exc.problems, style)
         errors = sum(not p.warning for p in exc.problems)
-        print(f"{errors} problem(s); nothing written.", file=sys.stderr)
+        print(f"{counted(errors, 'problem')}; nothing written.", file=sys.stderr)
         code = 1
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -172,7 +172,10 @@ def generate(
         for result in results:
             _say(result.warnings, problem_format)
         if check is not None:
-            return _check(results, targets, check, bom)
+            flags = {"--pbx-version": pbx_version, "--templates": templates, "--secrets": secrets,
+                     "--key-file": key_file, "--include-root": include_root, "--allow-formulas": allow_formulas,
+                     "--bom": bom, "--redact": redact}
+            return _check(results, targets, check, bom, flags)
         _write(results, targets, since, bom)
         return 0
 
@@ -207,7 +210,20 @@ def _write(results: list, targets: list, since: str | None, bom: bool) -> None:
             print(count, file=sys.stderr)
 
 
-def _check(results: list, targets: list, check: Path, bom: bool) -> int:
+def _again(roster: Path, target: Path, flags: dict) -> str:
+    """The command line that makes `target` from `roster` with this run's options, to copy and run."""
+    import shlex
+
+    words = ["portsip-roster", "generate", str(roster), "-o", str(target)]
+    for flag, value in flags.items():
+        if value is True:
+            words.append(flag)
+        elif value not in (None, False):
+            words += [flag, str(value)]
+    return "  run: " + shlex.join(words)
+
+
+def _check(results: list, targets: list, check: Path, bom: bool, flags: dict | None = None) -> int:
     from generator.commands.diff import as_text
     from generator.commands.generate import freshness, orphans
 
@@ -222,12 +238,14 @@ def _check(results: list, targets: list, check: Path, bom: bool) -> int:
         stale += 1
         if item.state == "missing":
             print(f"{item.target}: missing; generate it from {item.roster}", file=sys.stderr)
+            print(_again(item.roster, item.target, flags or {}), file=sys.stderr)
         elif item.state == "orphan":
             print(f"{item.target}: no roster makes this file any more; delete it", file=sys.stderr)
         else:
             same = f"{item.target}: the same cells, but other bytes (quoting, BOM or line ends)\n"
             print(same if item.plan.empty else as_text(item.plan), end="")
             print(f"{item.target}: stale; regenerate it from {item.roster}", file=sys.stderr)
+            print(_again(item.roster, item.target, flags or {}), file=sys.stderr)
     return 1 if stale else 0
 
 
@@ -259,7 +277,7 @@ def validate(
         results = validate_all(rosters, options, no_literal_secrets, _progress())
         _say([p for resolved in results for p in resolved.warnings], problem_format)
         for resolved in results:
-            print(f"{resolved.document.file}: {len(resolved.users)} users, valid for PBX "
+            print(f"{resolved.document.file}: {counted(len(resolved.users), 'user')}, valid for PBX "
                   f"{resolved.column_set.version}", file=sys.stderr)
         return 0
 
@@ -394,7 +412,8 @@ def import_(
             print(f"{export}: warning: {warning}", file=sys.stderr)
         kept = f"; secrets in {result.secrets_file} (yours only: keep it out of git)" if result.secrets_file else ""
         _warn_if_left_to_git(result.secrets_file, "the secrets file")
-        print(f"wrote {output} ({result.imported.users} users, PBX {result.imported.version}){kept}", file=sys.stderr)
+        print(f"wrote {output} ({counted(result.imported.users, 'user')}, PBX {result.imported.version}){kept}",
+              file=sys.stderr)
         if result.problems:
             _say(result.problems)
             print(f"{output} is written, but the export's values break the rules above: fix them in the roster",
@@ -629,8 +648,8 @@ def apply_command(
             for failure in outcome.failures:
                 print(f"failed: user {failure.user}: {failure.step}: {failure.status or 'no answer'}: "
                       f"{failure.message}", file=sys.stderr)
-            print(f"applied: {len(outcome.done)} users done, {len(outcome.failures)} failed "
-                  f"({client.requests} requests)", file=sys.stderr)
+            print(f"applied: {counted(len(outcome.done), 'user')} done, {len(outcome.failures)} failed "
+                  f"({counted(client.requests, 'request')})", file=sys.stderr)
             return 1 if outcome.failures else 0
         finally:
             if handle is not None:

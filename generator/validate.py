@@ -90,7 +90,8 @@ def _message(error: ValidationError, path: YamlPath, custom: str | None) -> str:
         missing = [name for name in error.validator_value if name not in (error.instance or {})]
         return f"missing required field {missing[0] if missing else '?'}"
     if custom:
-        return f"{custom}{_shown(path, value)}"
+        midnight = " (a day ends at 23:59: write 23:59 for midnight)" if "24:00" in str(value) else ""
+        return f"{custom}{_shown(path, value)}{midnight}"
     if kind == "minimum":
         return f"must be at least {error.validator_value}{_shown(path, value)}"
     if kind == "maximum":
@@ -119,7 +120,8 @@ def _suggest(name: str, path: YamlPath) -> str:
         candidates = known.phone_fields if in_phone else known.user_fields | known.user_only | {"phone_defaults"}
     if not in_phone and len(path) > 1 and name in known.phone_fields:
         return " (a phone setting: put it in phone_defaults or on a phone)"
-    close = difflib.get_close_matches(name, candidates, n=1)
+    same = [c for c in candidates if c.casefold() == name.casefold()]  # enable_DND is enable_dnd, not enabled
+    close = same or difflib.get_close_matches(name, candidates, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

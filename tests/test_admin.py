@@ -37,7 +37,7 @@ def test_diff_against_a_csv_without_the_key_says_secrets_were_not_compared(repo)
     assert with_key.returncode == 0 and "no differences" in with_key.stdout
     assert without.returncode == 0, without.stdout
     assert "no differences" in without.stdout
-    assert without.stdout.count("not compared") == 1 and "secret(s) not compared" in without.stdout
+    assert without.stdout.count("not compared") == 1 and "27 secrets not compared" in without.stdout
 
 
 # 3. diff --base without the key still shows a phone's password changing with its MAC
@@ -489,3 +489,70 @@ def test_plan_calls_out_an_extension_that_only_lost_its_zeros(tmp_path):
         (tmp_path / "roster.yaml").write_text(text.replace('"0101"', '"101"'))
         plan = run_module("plan", "roster.yaml", *login, cwd=tmp_path, env=env)
     assert 'extension_number: "0101" -> "101"  (only leading zeros differ' in plan.stdout, plan.stdout
+
+
+# issue 17: words
+def test_a_misspelt_case_suggests_the_field_itself(tmp_path):
+    (tmp_path / "roster.yaml").write_text(GOOD + "    enable_DND: true\n")
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert "unknown field 'enable_DND' (did you mean 'enable_dnd'?)" in result.stderr
+
+
+def test_a_tab_in_a_value_is_called_a_tab(tmp_path):
+    (tmp_path / "roster.yaml").write_text(GOOD.replace("Jim Keeny", 'Jim\\tKeeny').replace(
+        "display_name: Jim\\tKeeny", 'display_name: "Jim\\tKeeny"'))
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert "display_name: holds a tab: remove it [control-character]" in result.stderr, result.stderr
+
+
+def test_a_control_character_in_a_secret_is_not_named(tmp_path):
+    (tmp_path / "roster.yaml").write_text(GOOD.replace('"Pa55word!x"', '"Pa55\\tword!x"'))
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert "password: holds a control character (such as a line break, ESC or NUL)" in result.stderr
+    assert "a tab" not in result.stderr
+
+
+@pytest.mark.parametrize("hours", ["'08:00-24:00'", "{enabled: true, ranges: [{from: '08:00', to: '24:00'}]}"])
+def test_midnight_as_24_00_gets_the_23_59_hint(tmp_path, hours):
+    (tmp_path / "roster.yaml").write_text(GOOD + f"    office_hours: {{monday: {hours}}}\n")
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 1 and "write 23:59 for midnight" in result.stderr, result.stderr
+
+
+def test_a_known_role_in_another_case_is_written_as_portsip_spells_it(tmp_path):
+    (tmp_path / "roster.yaml").write_text(GOOD + "    role: admin\n" + MINIMAL_USER.replace("jim1", "kate").replace(
+        '"101"', '"102"') + "    role: Support Lead\n")
+    result = run_module("generate", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    from conftest import read_csv
+
+    header, *rows = read_csv(result.stdout)
+    assert [row[header.index("role")] for row in rows] == ["Admin", "Support Lead"]
+
+
+def test_a_stale_check_prints_the_command_that_regenerates(tmp_path):
+    (tmp_path / "roster.yaml").write_text(GOOD)
+    assert run_module("generate", "roster.yaml", "-o", "my users.csv", "--bom", cwd=tmp_path).returncode == 0
+    (tmp_path / "roster.yaml").write_text(GOOD.replace("Jim Keeny", "Jim K"))
+    result = run_module("generate", "roster.yaml", "--check", "my users.csv", "--bom", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "  run: portsip-roster generate roster.yaml -o 'my users.csv' --bom\n" in result.stderr
+    (tmp_path / "my users.csv").unlink()
+    missing = run_module("generate", "roster.yaml", "--check", "my users.csv", "--bom", cwd=tmp_path)
+    assert "run: portsip-roster generate roster.yaml -o 'my users.csv' --bom" in missing.stderr
+
+
+def test_counts_of_one_are_singular(tmp_path):
+    (tmp_path / "roster.yaml").write_text(GOOD.replace('"Pa55word!x"', '"Pa55word!xy"').replace('"101"', '"1o1"'))
+    bad = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert "1 problem; nothing written." in bad.stderr
+    (tmp_path / "roster.yaml").write_text(GOOD)
+    assert "roster.yaml: 1 user, valid for PBX v22" in run_module("validate", "roster.yaml", cwd=tmp_path).stderr
+    assert run_module("generate", "roster.yaml", "-o", "export.csv", cwd=tmp_path).returncode == 0
+    imported = run_module("import", "export.csv", "-o", "back.yaml", cwd=tmp_path)
+    assert "wrote back.yaml (1 user, PBX v22)" in imported.stderr
+    assert "(PortSIP v22, 1 user)" in (tmp_path / "back.yaml").read_text("utf-8")
+    from generator.commands.diff import uncompared_note
+    from generator.commands.tables import Plan
+
+    assert uncompared_note(Plan("a", "b", uncompared=1)).startswith("1 secret not compared")

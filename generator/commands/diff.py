@@ -13,6 +13,7 @@ from generator.commands.generate import generate
 from generator.commands.revision import at_revision
 from generator.commands.tables import ZEROS_NOTE, Change, Plan, Table, UserChange, is_csv, read_table, zeros_dropped
 from generator.errors import UsageError
+from generator.model import counted
 from generator.pipeline import Options
 
 
@@ -55,8 +56,8 @@ def uncompared_note(plan: Plan) -> str:
     """Said once: secrets one side could not work out were left out of the comparison."""
     if not plan.uncompared:
         return ""
-    return (f"{plan.uncompared} secret(s) not compared: one side could not work them out (no master key, an unset "
-            f"variable or no --secrets file here); give the same sources to compare them")
+    return (f"{counted(plan.uncompared, 'secret')} not compared: one side could not work them out (no master key, "
+            f"an unset variable or no --secrets file here); give the same sources to compare them")
 
 
 # The same headings for import's round-trip check, where OLD is the export and NEW the roster made from it.

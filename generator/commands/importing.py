@@ -25,7 +25,7 @@ from generator.commands.diff import table
 from generator.commands.generate import generate
 from generator.commands.tables import Change, Plan, canonical_header, compare, csv_rows, read_table
 from generator.errors import RosterInvalid, UsageError
-from generator.model import ColumnSet, Problem, mac_key
+from generator.model import ColumnSet, Problem, counted, mac_key
 from generator.pipeline import Options
 from generator.policy import PinPolicy
 from generator.render import load_column_set, versions
@@ -565,7 +565,8 @@ def import_to(export: Path, roster: Path, secrets_file: Path | None, templates: 
         if target is not None and target.exists() and not force:
             raise UsageError(f"{target} exists; pass --force to overwrite it")
     imported = import_file(export, templates, literal_secrets=secrets_file is None)
-    comment = f"Imported from {export.name} (PortSIP {imported.version}, {imported.users} users) by portsip-roster."
+    comment = (f"Imported from {export.name} (PortSIP {imported.version}, {counted(imported.users, 'user')}) "
+               f"by portsip-roster.")
     if imported.secrets:
         comment += f"\nPasswords and PINs are in {secrets_file.name}: generate with --secrets {secrets_file.name}."
     try:
