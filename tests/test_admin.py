@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import DEMO_KEY, MINIMAL_USER, ROOT, run_module
+from conftest import DEMO_KEY, MINIMAL_USER, ROOT, run_module, run_real
 
 GOOD = "pbx_version: v22\nusers:\n" + MINIMAL_USER
 NO_KEY = {"PORTSIP_ROSTER_KEY": ""}
@@ -556,3 +556,68 @@ def test_counts_of_one_are_singular(tmp_path):
     from generator.commands.tables import Plan
 
     assert uncompared_note(Plan("a", "b", uncompared=1)).startswith("1 secret not compared")
+
+
+# issue 17: a way to start
+COMMANDS = ["generate", "validate", "diff", "explain", "schema", "columns", "import", "keygen", "plan", "apply", "init"]
+
+
+def test_init_writes_a_starter_that_validates_and_generates(tmp_path):
+    made = run_module("init", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    text = (tmp_path / "roster.yaml").read_text("utf-8")
+    assert text.startswith("# yaml-language-server: $schema=") and "pbx_version: v22" in text
+    assert "portsip-roster keygen" in text  # the comments say where the secrets come from
+    valid = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert valid.returncode == 0 and "2 users, valid for PBX v22" in valid.stderr
+    assert "[secret-" not in valid.stderr and "error" not in valid.stderr.lower()
+    generated = run_module("generate", "roster.yaml", "-o", "users.csv", cwd=tmp_path)
+    assert generated.returncode == 0 and "wrote users.csv (2 users)" in generated.stderr
+
+
+def test_init_for_v16_and_never_over_a_file_without_force(tmp_path):
+    assert run_module("init", "-o", "r16.yaml", "--pbx-version", "v16", cwd=tmp_path).returncode == 0
+    assert run_module("validate", "r16.yaml", cwd=tmp_path).returncode == 0
+    assert "pbx_version: v16" in (tmp_path / "r16.yaml").read_text("utf-8")
+    (tmp_path / "mine.yaml").write_text("precious\n")
+    refused = run_module("init", "-o", "mine.yaml", cwd=tmp_path)
+    assert refused.returncode == 2 and "mine.yaml exists; pass --force" in refused.stderr
+    assert (tmp_path / "mine.yaml").read_text() == "precious\n"
+    assert run_module("init", "-o", "mine.yaml", "--force", cwd=tmp_path).returncode == 0
+    assert "pbx_version: v22" in (tmp_path / "mine.yaml").read_text("utf-8")
+    unknown = run_module("init", "-o", "x.yaml", "--pbx-version", "22", cwd=tmp_path)
+    assert unknown.returncode == 2 and "did you mean v22?" in unknown.stderr and not (tmp_path / "x.yaml").exists()
+
+
+def test_shell_completion_prints_a_script_that_completes_commands():
+    script = run_real("--show-completion", "bash")
+    assert script.returncode == 0 and "_PORTSIP_ROSTER_COMPLETE=complete_bash" in script.stdout
+    completed = run_real(env={"_PORTSIP_ROSTER_COMPLETE": "complete_bash", "COMP_WORDS": "portsip-roster gen",
+                              "COMP_CWORD": "1"})
+    assert completed.stdout.split() == ["generate"]
+
+
+def test_top_level_help_has_a_quick_start_and_the_docs():
+    text = run_module("-h").stdout
+    start = text.split("Quick start:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert [line.split()[1] for line in start] == ["init", "validate", "generate"]
+    assert "docs/commands.md" in text and "init" in text.split("Commands:", 1)[1]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_commands_help_reads_plainly(command):
+    result = run_module(command, "-h")
+    assert result.returncode == 0
+    text = result.stdout
+    usage = text.splitlines()[0]
+    assert usage.startswith(f"Usage: root {command} [OPTIONS]")  # CliRunner names the program root
+    assert "{" not in usage and "<" not in text and "\u2026" not in text, text  # no {ROSTER}, <bool>, cut text
+    assert "-h, --help" in text and "Exit codes" in text
+
+
+def test_help_examples_are_whole_lines():
+    text = run_module("plan", "-h").stdout
+    example = "PORTSIP_PASSWORD=... portsip-roster plan roster.yaml --pbx https://pbx:8887/api --username admin"
+    assert f"\n    {example}\n" in text
+    generate = run_module("generate", "-h").stdout
+    assert "\n    portsip-roster generate rosters/*.yaml --out-dir build/\n" in generate
