@@ -775,7 +775,8 @@ def init(
             write_atomic(output, STARTER.format(version=pbx_version, name=output.name))
         except OSError as exc:
             raise UsageError(f"cannot write {output}: {exc.strerror}") from exc
-        print(f"wrote {output} (PBX {pbx_version}); next: portsip-roster validate {output}", file=sys.stderr)
+        print(f"wrote {output} (PBX {pbx_version}); next: portsip-roster validate {output} (and for an editor's "
+              f"completion: portsip-roster schema > {output.parent / 'roster.schema.json'})", file=sys.stderr)
 
     _run(action)
 
