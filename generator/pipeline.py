@@ -10,6 +10,7 @@ what the command line asked that cannot be done. Writing is the commands'.
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -164,7 +165,7 @@ def _run(path: Path, options: Options, display: str, progress: Progress | None) 
     problems += check(users, column_set, policy, options.allow_formulas, progress, models, held)
     if validation.bad_users:
         problems += held_back_problems(document, included, validation, (given, policy, lenient, column_set),
-                                       options.allow_formulas, models)
+                                       options.allow_formulas, models, problems)
     if options.redact:  # every secret is masked: one not at hand is no loss, and not worth a warning
         users = [replace(user, fields=masked(user.fields)) for user in users]
         problems = [p for p in problems if p.code != "secret-unchecked"]
@@ -172,12 +173,13 @@ def _run(path: Path, options: Options, display: str, progress: Progress | None) 
 
 
 def held_back_problems(document: Document, included: list[Document], validation, stages: tuple, allow_formulas: bool,
-                       models: frozenset[str]) -> list[Problem]:
+                       models: frozenset[str], known: list[Problem]) -> list[Problem]:
     """The problems of users held back by schema problems, in the fields that
     had none: each such user is resolved once more without its bad fields and
     checked on its own, so that a bad PIN does not hide a short password until
     the next run. Rules between users (duplicates, BLF targets) wait for the
-    user to be whole; nothing of this reaches the output."""
+    user to be whole; nothing of this reaches the output. A secret that
+    cannot be had for a cause `known` already tells is not told again."""
     given, policy, lenient, column_set = stages
     entries = document.data.get("users") or []
     stripped, dropped = [], {}
@@ -200,5 +202,11 @@ def held_back_problems(document: Document, included: list[Document], validation,
         problems += user_problems(user, run)
     problems += text_problems(users, formulas=not allow_formulas)
     missing = {f"missing required field {name}" for names in dropped.values() for name in names}
-    return [p for p in problems if p.code != "blf-unknown" and p.message not in missing]
+    told = {(p.code, _cause(p.message)) for p in known if p.code.startswith("secret-")}
+    return [p for p in problems if p.code != "blf-unknown" and p.message not in missing
+            and (p.code, _cause(p.message)) not in told]
+
+
+def _cause(message: str) -> str:
+    return re.sub(r" \([\d,]+ secrets in all, the first shown here\)$", "", message)
 

@@ -624,3 +624,14 @@ def test_help_examples_are_whole_lines():
     assert f"\n    {example}\n" in text
     generate = run_module("generate", "-h").stdout
     assert "\n    portsip-roster generate rosters/*.yaml --out-dir build/\n" in generate
+
+
+def test_a_held_back_users_missing_secret_is_told_once_with_the_others(tmp_path):
+    text = "pbx_version: v22\ndefaults: {password: {generate: true}}\nusers:\n" + \
+        MINIMAL_USER.replace('    password: "Pa55word!x"\n', "") + \
+        MINIMAL_USER.replace("jim1", "kate").replace('"101"', '"102"').replace('    password: "Pa55word!x"\n', "") + \
+        "    enabled: maybe\n"
+    (tmp_path / "roster.yaml").write_text(text)
+    result = run_module("generate", "roster.yaml", cwd=tmp_path, env=NO_KEY)
+    assert result.returncode == 1 and "user kate: enabled" in result.stderr
+    assert sum("[secret-missing]" in line for line in result.stderr.splitlines()) == 1, result.stderr
