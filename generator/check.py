@@ -180,6 +180,11 @@ class Run:
     phone_models: frozenset[str] = frozenset()  # the models some layer defines
 
 
+def new_run(column_set: ColumnSet, policy: Policy, phone_models: frozenset[str] = frozenset()) -> Run:
+    places = (frozenset(column_set.columns) | NOT_COLUMNS | facts().api_only, frozenset(column_set.phone_keys))
+    return Run(column_set, policy, places, ByIdentity(lambda week: list(_week_issues((), week))), phone_models)
+
+
 def user_problems(user: ResolvedUser, run: Run) -> list[Problem]:
     fields = user.fields
     issues = [
@@ -216,6 +221,17 @@ def _formula_message(value: str) -> str:
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _CONTROL_MESSAGE = "holds a control character (such as a line break, ESC or NUL): remove it"
+_CONTROL_NAMES = {"\t": "a tab", "\n": "a line break", "\r": "a carriage return (CR)", "\x1b": "an escape (ESC)",
+                  "\x00": "a NUL"}
+
+
+def _control_message(text: str, secret: bool) -> str:
+    """Names the character (never for a secret, whose characters are not told)."""
+    found = _CONTROL.search(text).group()
+    if secret:
+        return _CONTROL_MESSAGE
+    name = _CONTROL_NAMES.get(found, f"a control character (U+{ord(found):04X})")
+    return f"holds {name}: remove it"
 # Either rule's concern, in one search: a formula start (behind what a
 # spreadsheet skips), or a control character anywhere. Most text has neither.
 _SUSPECT = re.compile("^[" + re.escape(_SKIPPED) + "]*[" + re.escape("".join(FORMULA_STARTS)) + "]|"
@@ -266,7 +282,7 @@ def never_in_cells(column_set: ColumnSet) -> frozenset[str]:
     return facts().api_only - read
 
 
-def _text_faults(text: str, free: bool, formulas: bool) -> Iterator[tuple[str, str]]:
+def _text_faults(text: str, free: bool, formulas: bool, secret: bool = True) -> Iterator[tuple[str, str]]:
     """(code, message) for what is wrong with one text:
     - a formula: a spreadsheet runs a cell that starts with = + - @ (a tab, a
       CR, and more: see FORMULA_STARTS) as a formula;
@@ -276,7 +292,11 @@ def _text_faults(text: str, free: bool, formulas: bool) -> Iterator[tuple[str, s
     if formulas and free and _is_formula(text):
         yield "formula", _formula_message(text)
     if _CONTROL.search(text):
-        yield "control-character", _CONTROL_MESSAGE
+        yield "control-character", _control_message(text, secret)
+
+
+def _is_secret(path: tuple) -> bool:
+    return any(isinstance(part, str) and part in SECRET_KEYS for part in path)
 
 
 def text_problems(users: list[ResolvedUser], formulas: bool = True,
@@ -296,7 +316,7 @@ def text_problems(users: list[ResolvedUser], formulas: bool = True,
             if not _holds_suspect(layer.data):
                 continue
             for path, text, free in _suspects(layer.data, no_cell=no_cell if n < user_layers else frozenset()):
-                for code, message in _text_faults(text, free, formulas):
+                for code, message in _text_faults(text, free, formulas, _is_secret(path)):
                     file, line, col = layer.position(path)
                     where = (*layer.base[2:], *path) if owned else (*layer.base, *path)
                     yield Problem(file=file, line=line, col=col, code=code, user=user.name if owned else None,
@@ -305,7 +325,7 @@ def text_problems(users: list[ResolvedUser], formulas: bool = True,
             value = value_at(user.fields, path)
             if isinstance(value, str):
                 free = path[-1] not in NOT_FREE_TEXT and path[0] not in no_cell
-                for code, message in _text_faults(value, free, formulas):
+                for code, message in _text_faults(value, free, formulas, _is_secret(path)):
                     yield user.problem(path, code, message)
 
 
@@ -393,8 +413,7 @@ def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy, allo
           progress: Progress | None = None, phone_models: frozenset[str] = frozenset(),
           held: HeldBack = NOTHING_HELD) -> list[Problem]:
     """Every problem of every user, then those between users."""
-    places = (frozenset(column_set.columns) | NOT_COLUMNS | facts().api_only, frozenset(column_set.phone_keys))
-    run = Run(column_set, policy, places, ByIdentity(lambda week: list(_week_issues((), week))), phone_models)
+    run = new_run(column_set, policy, phone_models)
     problems = []
     for done, user in enumerate(users):
         if progress:

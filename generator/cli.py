@@ -19,16 +19,22 @@ import typer
 
 from generator import version as tool_version
 from generator.errors import RosterInvalid, UsageError
-from generator.model import Problem
+from generator.model import Problem, counted
 
 EXIT_CODES = "Exit codes: 0 done; 1 problems in a roster (nothing written); 2 bad usage; 130 interrupted."
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
+    rich_markup_mode=None,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Turn a YAML roster into the PortSIP PBX bulk-import CSV (v16 or v22).",
+    epilog="\b\nQuick start:\n  portsip-roster init -o roster.yaml        # a commented starter roster\n"
+           "  portsip-roster validate roster.yaml       # every problem, as file:line:col\n"
+           "  portsip-roster generate roster.yaml -o users.csv\n\n"
+           "Docs: README.md and docs/ in the project (docs/commands.md lists every command); "
+           "`portsip-roster COMMAND -h` for one.",
 )
 
 
@@ -104,7 +110,7 @@ def _run(action: Callable[[], int | None], style: ProblemFormat = ProblemFormat.
     except RosterInvalid as exc:
         _say(exc.problems, style)
         errors = sum(not p.warning for p in exc.problems)
-        print(f"{errors} problem(s); nothing written.", file=sys.stderr)
+        print(f"{counted(errors, 'problem')}; nothing written.", file=sys.stderr)
         code = 1
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -164,10 +170,13 @@ def generate(
 ) -> None:
     """Write the import CSV for every user in each ROSTER.
 
-    Examples: portsip-roster generate roster.yaml -o users.csv;
-    portsip-roster generate rosters/*.yaml --out-dir build/;
-    portsip-roster generate roster.yaml --check users.csv;
-    portsip-roster generate roster.yaml --since main -o new-users.csv
+    Examples:
+
+    \b
+      portsip-roster generate roster.yaml -o users.csv
+      portsip-roster generate rosters/*.yaml --out-dir build/
+      portsip-roster generate roster.yaml --check users.csv
+      portsip-roster generate roster.yaml --since main -o new-users.csv
     """
     from generator.commands.generate import generate_all, output_paths
     from generator.pipeline import Options
@@ -185,7 +194,10 @@ def generate(
         for result in results:
             _say(result.warnings, problem_format)
         if check is not None:
-            return _check(results, targets, check, bom)
+            flags = {"--pbx-version": pbx_version, "--templates": templates, "--secrets": secrets,
+                     "--key-file": key_file, "--include-root": include_root, "--allow-formulas": allow_formulas,
+                     "--bom": bom, "--redact": redact}
+            return _check(results, targets, check, bom, flags)
         _write(results, targets, since, bom)
         return 0
 
@@ -220,7 +232,20 @@ def _write(results: list, targets: list, since: str | None, bom: bool) -> None:
             print(count, file=sys.stderr)
 
 
-def _check(results: list, targets: list, check: Path, bom: bool) -> int:
+def _again(roster: Path, target: Path, flags: dict) -> str:
+    """The command line that makes `target` from `roster` with this run's options, to copy and run."""
+    import shlex
+
+    words = ["portsip-roster", "generate", str(roster), "-o", str(target)]
+    for flag, value in flags.items():
+        if value is True:
+            words.append(flag)
+        elif value not in (None, False):
+            words += [flag, str(value)]
+    return "  run: " + shlex.join(words)
+
+
+def _check(results: list, targets: list, check: Path, bom: bool, flags: dict | None = None) -> int:
     from generator.commands.diff import as_text
     from generator.commands.generate import freshness, orphans
 
@@ -235,12 +260,14 @@ def _check(results: list, targets: list, check: Path, bom: bool) -> int:
         stale += 1
         if item.state == "missing":
             print(f"{item.target}: missing; generate it from {item.roster}", file=sys.stderr)
+            print(_again(item.roster, item.target, flags or {}), file=sys.stderr)
         elif item.state == "orphan":
             print(f"{item.target}: no roster makes this file any more; delete it", file=sys.stderr)
         else:
             same = f"{item.target}: the same cells, but other bytes (quoting, BOM or line ends)\n"
             print(same if item.plan.empty else as_text(item.plan), end="")
             print(f"{item.target}: stale; regenerate it from {item.roster}", file=sys.stderr)
+            print(_again(item.roster, item.target, flags or {}), file=sys.stderr)
     return 1 if stale else 0
 
 
@@ -274,7 +301,7 @@ def validate(
         results = validate_all(rosters, options, no_literal_secrets, _progress())
         _say([p for resolved in results for p in resolved.warnings], problem_format)
         for resolved in results:
-            print(f"{resolved.document.file}: {len(resolved.users)} users, valid for PBX "
+            print(f"{resolved.document.file}: {counted(len(resolved.users), 'user')}, valid for PBX "
                   f"{resolved.column_set.version}", file=sys.stderr)
         return 0
 
@@ -304,9 +331,12 @@ def diff(
 
     Changes are listed field by field. Secrets are never shown, only that they changed.
 
-    Examples: portsip-roster diff old.yaml roster.yaml;
-    portsip-roster diff --base main roster.yaml --format markdown;
-    portsip-roster diff export.csv users.csv
+    Examples:
+
+    \b
+      portsip-roster diff old.yaml roster.yaml
+      portsip-roster diff --base main roster.yaml --format markdown
+      portsip-roster diff export.csv users.csv
     """
     from generator.commands.diff import FORMATS, table_at
     from generator.commands.tables import compare
@@ -362,7 +392,10 @@ def explain(
 def schema() -> None:
     """Print the roster JSON Schema (draft 2020-12), for editors and CI.
 
-    Example: portsip-roster schema > roster.schema.json
+    Example:
+
+    \b
+      portsip-roster schema > roster.schema.json
     """
     from generator.schema import schema_document
 
@@ -401,9 +434,12 @@ def import_(
 
     After writing, it generates the roster and compares it with the export, cell for cell.
 
-    Example: portsip-roster import export.csv -o roster.yaml
+    Example:
+
+    \b
+      portsip-roster import export.csv -o roster.yaml
     """
-    from generator.commands.diff import as_text
+    from generator.commands.diff import ROUND_TRIP, as_text
     from generator.commands.importing import import_to
 
     def action() -> int:
@@ -413,14 +449,15 @@ def import_(
             print(f"{export}: warning: {warning}", file=sys.stderr)
         kept = f"; secrets in {result.secrets_file} (yours only: keep it out of git)" if result.secrets_file else ""
         _warn_if_left_to_git(result.secrets_file, "the secrets file")
-        print(f"wrote {output} ({result.imported.users} users, PBX {result.imported.version}){kept}", file=sys.stderr)
+        print(f"wrote {output} ({counted(result.imported.users, 'user')}, PBX {result.imported.version}){kept}",
+              file=sys.stderr)
         if result.problems:
             _say(result.problems)
             print(f"{output} is written, but the export's values break the rules above: fix them in the roster",
                   file=sys.stderr)
             return 1
         if not result.plan.empty:
-            print(as_text(result.plan), end="")
+            print(as_text(result.plan, ROUND_TRIP), end="")
             print("warning: generating the roster does not give the export back exactly (above)", file=sys.stderr)
             return 1
         for kind, count in result.normalised.items():
@@ -439,7 +476,10 @@ def keygen(
 ) -> None:
     """Print a new random master key for generated secrets.
 
-    Example: portsip-roster keygen -o ~/.config/portsip/acme.key
+    Example:
+
+    \b
+      portsip-roster keygen -o ~/.config/portsip/acme.key
     """
     import secrets
 
@@ -557,7 +597,10 @@ def plan_command(
 
     Reads the PBX; changes nothing. Secrets are never shown or read back.
 
-    Example: PORTSIP_PASSWORD=... portsip-roster plan roster.yaml --pbx https://pbx:8887/api --username admin
+    Example:
+
+    \b
+      PORTSIP_PASSWORD=... portsip-roster plan roster.yaml --pbx https://pbx:8887/api --username admin
     """
     from generator.commands.sync import plan
     from generator.pipeline import Options
@@ -629,7 +672,10 @@ def apply_command(
     Shows the plan and asks on a terminal; --yes for CI. A user the PBX refuses
     does not stop the others; run apply again once the cause is fixed.
 
-    Example: portsip-roster apply roster.yaml --pbx https://pbx:8887/api --username admin --yes
+    Example:
+
+    \b
+      portsip-roster apply roster.yaml --pbx https://pbx:8887/api --username admin --yes
     """
     from generator.commands.sync import check_saved, load_plan, plan
     from generator.commands.sync import wanted_users as wanted_of
@@ -660,8 +706,8 @@ def apply_command(
             for failure in outcome.failures:
                 print(f"failed: user {failure.user}: {failure.step}: {failure.status or 'no answer'}: "
                       f"{failure.message}", file=sys.stderr)
-            print(f"applied: {len(outcome.done)} users done, {len(outcome.failures)} failed "
-                  f"({client.requests} requests)", file=sys.stderr)
+            print(f"applied: {counted(len(outcome.done), 'user')} done, {len(outcome.failures)} failed "
+                  f"({counted(client.requests, 'request')})", file=sys.stderr)
             return 1 if outcome.failures else 0
         finally:
             if handle is not None:
@@ -682,6 +728,114 @@ def _warn_if_left_to_git(path: Path | None, what: str) -> None:
     if path is not None and left_to_git(path):
         print(f"warning: {path} is in a git work tree that does not ignore it: add it to .gitignore before "
               f"`git add`, or {what} goes into the repository", file=sys.stderr)
+
+
+STARTER = """\
+# yaml-language-server: $schema=roster.schema.json
+#
+# A PortSIP PBX {version} roster: one entry under users: per user; the CSV
+# columns are the field names (portsip-roster columns {version}).
+#   editor completion:  portsip-roster schema > roster.schema.json
+#   check it:           portsip-roster validate {name}
+#   make the CSV:       portsip-roster generate {name} -o users.csv
+#
+# No password or PIN is written here: each is generated from a master key
+# kept outside git. Make one with `portsip-roster keygen -o tenant.key` and
+# pass --key-file tenant.key (or set PORTSIP_ROSTER_KEY).
+#
+# Merge order for every user, lowest first: built-in defaults < defaults <
+# each profile the user lists < the user's own fields.
+
+pbx_version: {version}
+
+defaults:
+  # A Jinja expression over the user's own fields.
+  email: "{{{{ name }}}}@example.com"
+  password: {{generate: true}}
+  extension_password: {{generate: true}}
+  voicemail_pin: {{generate: true}}
+  office_hours:
+    weekdays: "09:00-17:00"   # 24-hour HH:MM; a day ends at 23:59
+    weekend: closed
+  online_no_answer_forward_rule: voicemail
+
+profiles:
+  reception:
+    role: QueueManager   # PortSIP's roles: StandardUser (the default), StandardInternationalUser, QueueManager, Admin
+
+users:
+  # Extension numbers in quotes: "0101" stays 0101.
+  - name: jane.doe
+    extension_number: "101"
+    display_name: Jane Doe
+    profiles: [reception]
+    blfs: ["102"]        # a busy lamp on John's line
+
+  - name: john.roe
+    extension_number: "102"
+    display_name: John Roe
+"""
+
+
+@app.command(epilog="Exit codes: 0 done; 2 the file exists (without --force), cannot be written, or an unknown "
+             "PBX version.")
+def init(
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE", help="Where to write the roster.")
+                      ] = Path("roster.yaml"),
+    pbx_version: Annotated[str, typer.Option("--pbx-version", metavar="v16|v22", help="The PBX version.")] = "v22",
+    force: Annotated[bool, typer.Option("--force", metavar="", help="Overwrite FILE.")] = False,
+) -> None:
+    """Write a commented starter roster to edit (two users, generated secrets).
+
+    Example:
+
+    \b
+      portsip-roster init -o roster.yaml --pbx-version v22
+    """
+
+    def action() -> None:
+        from generator.render import unknown_version, versions
+        from generator.write import write_atomic
+
+        known = versions(None)
+        if pbx_version not in known:
+            raise UsageError(unknown_version(pbx_version, known))
+        if output.exists() and not force:
+            raise UsageError(f"{output} exists; pass --force to overwrite it")
+        try:
+            write_atomic(output, STARTER.format(version=pbx_version, name=output.name))
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror}") from exc
+        print(f"wrote {output} (PBX {pbx_version}); next: portsip-roster validate {output} (and for an editor's "
+              f"completion: portsip-roster schema > {output.parent / 'roster.schema.json'})", file=sys.stderr)
+
+    _run(action)
+
+
+class _Command(typer.core.TyperCommand):
+    """Help as an admin reads it: arguments by their metavar (ROSTER..., [NEW]),
+    with no type tag (<list[Path]>) and no braces in the usage line."""
+
+    def _arguments(self, ctx) -> list:
+        return [p for p in self.get_params(ctx) if p.param_type_name == "argument"]
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        return [self.options_metavar or "", *(p.metavar or p.name.upper() for p in self._arguments(ctx))]
+
+    def format_options(self, ctx, formatter) -> None:
+        arguments = [(p.metavar or p.name.upper(), (p.help or "") + ("  [required]" if p.required else ""))
+                     for p in self._arguments(ctx)]
+        options = [record for p in self.get_params(ctx) if p.param_type_name == "option"
+                   and (record := p.get_help_record(ctx)) is not None]
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+for _info in app.registered_commands:  # every command, without touching each one's decorator
+    if _info.cls in (None, typer.core.TyperCommand):
+        _info.cls = _Command
 
 
 def main() -> None:

@@ -18,7 +18,8 @@ class RosterInvalid(RosterToolError):
 
     def __init__(self, problems: list[Problem]):
         self.problems = list(problems)
-        super().__init__(f"{len(self.problems)} problem(s) in the roster")
+        count = len(self.problems)
+        super().__init__(f"{count} problem{'' if count == 1 else 's'} in the roster")
 
 
 def brief(value: object, limit: int = 60) -> str:

@@ -81,6 +81,8 @@ def office_hours(value: Any) -> Any:
         return {"mode": "GLOBAL", **{d: {"enabled": True, "ranges": []} for d in WEEKDAYS}}
     if not isinstance(value, dict):
         return value
+    if value == {"mode": "GLOBAL"}:  # the guide's form: whole, so no layer below adds its own days
+        return office_hours("global")
     expanded = week(value)
     if any(d in expanded for d in WEEKDAYS):
         expanded.setdefault("mode", "CUSTOM")
@@ -135,6 +137,12 @@ def phone(value: Any) -> Any:
     return out
 
 
+# PortSIP's own roles (the guide); a role in another case is taken for one of
+# them, not for a custom role: the API knows custom roles, but "admin" beside
+# "Admin" is a slip far more often than a role of its own.
+KNOWN_ROLES = ("StandardUser", "StandardInternationalUser", "QueueManager", "Admin")
+
+
 def layer(value: dict) -> dict:
     """One layer (built-in, defaults, a profile, a user) in canonical form.
 
@@ -148,6 +156,8 @@ def layer(value: dict) -> dict:
         out["phones"] = [phone(p) for p in out["phones"]]
     if "office_hours" in out:
         out["office_hours"] = office_hours(out["office_hours"])
+    if "role" in out:
+        out["role"] = casefold_enum(out["role"], KNOWN_ROLES)
     for name in facts().forward_rules:
         if name in out:
             out[name] = forward_rule(out[name])

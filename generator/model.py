@@ -267,3 +267,8 @@ class ColumnSet:
 
         plain = re.compile(r"\s*user\.([A-Za-z_][A-Za-z0-9_]*)\s*")
         return tuple(m.group(1) if (m := plain.fullmatch(cell)) else None for cell in self.cells)
+
+
+def counted(count: int, word: str, words: str | None = None) -> str:
+    """A count with its noun in the right number: 1 user, 2 users."""
+    return f"{count:,} {word if count == 1 else words or word + 's'}"

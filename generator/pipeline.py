@@ -10,12 +10,13 @@ what the command line asked that cannot be done. Writing is the commands'.
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from generator.check import check
+from generator.check import check, new_run, text_problems, user_problems
 from generator.errors import UsageError
 from generator.load import Document, load_includes, read_yaml
 from generator.model import ColumnSet, Problem, ResolvedUser
@@ -164,7 +165,50 @@ def _run(path: Path, options: Options, display: str, progress: Progress | None) 
                        for name in (d.data.get("phone_models") or {}))
     held = held_back(document.data.get("users") or [], validation.bad_users)
     problems += check(users, column_set, policy, options.allow_formulas, progress, models, held)
+    if validation.bad_users:
+        problems += held_back_problems(document, included, validation, (given, policy, lenient, column_set),
+                                       options.allow_formulas, models, problems)
     if options.redact:  # every secret is masked: one not at hand is no loss, and not worth a warning
         users = [replace(user, fields=masked(user.fields)) for user in users]
         problems = [p for p in problems if p.code != "secret-unchecked"]
     return Resolved(document, tuple(included), column_set, tuple(users), ordered(problems))
+
+
+def held_back_problems(document: Document, included: list[Document], validation, stages: tuple, allow_formulas: bool,
+                       models: frozenset[str], known: list[Problem]) -> list[Problem]:
+    """The problems of users held back by schema problems, in the fields that
+    had none: each such user is resolved once more without its bad fields and
+    checked on its own, so that a bad PIN does not hide a short password until
+    the next run. Rules between users (duplicates, BLF targets) wait for the
+    user to be whole; nothing of this reaches the output. A secret that
+    cannot be had for a cause `known` already tells is not told again."""
+    given, policy, lenient, column_set = stages
+    entries = document.data.get("users") or []
+    stripped, dropped = [], {}
+    for i, entry in enumerate(entries):
+        bad = validation.bad_fields.get(i)
+        if bad is None or None in bad or "name" in bad or not isinstance(entry, dict):
+            stripped.append(entry)
+            continue
+        stripped.append({key: value for key, value in entry.items() if key not in bad})
+        dropped[i] = bad
+    if not dropped:
+        return []
+    partial = replace(document, data={**document.data, "users": stripped})
+    others = frozenset(range(len(entries))) - frozenset(dropped)
+    users, problems = resolve(partial, included, others)
+    users, found = fill(users, given, policy, lenient=lenient)
+    problems += found
+    run = new_run(column_set, policy, models)
+    for user in users:
+        problems += user_problems(user, run)
+    problems += text_problems(users, formulas=not allow_formulas)
+    missing = {f"missing required field {name}" for names in dropped.values() for name in names}
+    told = {(p.code, _cause(p.message)) for p in known if p.code.startswith("secret-")}
+    return [p for p in problems if p.code != "blf-unknown" and p.message not in missing
+            and (p.code, _cause(p.message)) not in told]
+
+
+def _cause(message: str) -> str:
+    return re.sub(r" \([\d,]+ secrets in all, the first shown here\)$", "", message)
+

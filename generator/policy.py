@@ -94,11 +94,12 @@ def account_words(fields: dict) -> list[str]:
 
 
 def password_faults(value: str, policy: PasswordPolicy, account: list[str]) -> list[str]:
-    if len(value) < policy.min_length:
-        return [f"must be at least {policy.min_length} characters"]
-    if len(value) > policy.max_length:
-        return [f"must be at most {policy.max_length} characters"]
+    """Every rule the value breaks, not only the first: an admin fixes them in one go."""
     faults = []
+    if len(value) < policy.min_length:
+        faults.append(f"must be at least {policy.min_length} characters")
+    if len(value) > policy.max_length:
+        faults.append(f"must be at most {policy.max_length} characters")
     chars = set(value)
     if policy.contains_letters and _LETTERS.isdisjoint(chars):
         faults.append("must contain a letter")
@@ -117,11 +118,11 @@ def password_faults(value: str, policy: PasswordPolicy, account: list[str]) -> l
 
 
 def digits_faults(value: str, policy: PinPolicy) -> list[str]:
-    if not value.isascii() or not value.isdigit():
-        return ["must be digits only"]
-    if not policy.min_length <= len(value) <= policy.max_length:
-        return [f"must be {policy.min_length}-{policy.max_length} digits"]
     faults = []
+    if not value.isascii() or not value.isdigit():
+        faults.append("must be digits only")
+    if not policy.min_length <= len(value) <= policy.max_length:
+        faults.append(f"must be {policy.min_length}-{policy.max_length} digits")
     if policy.disable_repeating_digits and has_run(value):
         faults.append("must not repeat a digit three times in a row (like 111)")
     if policy.disable_sequential_digits and has_sequence(value):

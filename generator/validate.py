@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from generator.errors import brief
@@ -85,12 +85,13 @@ def _message(error: ValidationError, path: YamlPath, custom: str | None) -> str:
         return f"must be {' or '.join(words)}{_shown(path, value)}{hint}"
     if kind == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)
-        return f"must be one of {choices}{_shown(path, value)}"
+        return f"must be one of {choices}{_shown(path, value)}{_enum_hint(path, value)}"
     if kind == "required":
         missing = [name for name in error.validator_value if name not in (error.instance or {})]
         return f"missing required field {missing[0] if missing else '?'}"
     if custom:
-        return f"{custom}{_shown(path, value)}"
+        midnight = " (a day ends at 23:59: write 23:59 for midnight)" if "24:00" in str(value) else ""
+        return f"{custom}{_shown(path, value)}{midnight}"
     if kind == "minimum":
         return f"must be at least {error.validator_value}{_shown(path, value)}"
     if kind == "maximum":
@@ -102,6 +103,14 @@ def _message(error: ValidationError, path: YamlPath, custom: str | None) -> str:
     return error.message
 
 
+def _enum_hint(path: YamlPath, value: Any) -> str:
+    """PortSIP's guide calls voicemail_play_datetime TRUE/FALSE; its export and API write a clock."""
+    if path and path[-1] == "voicemail_play_datetime" and str(value).strip().upper() in ("TRUE", "FALSE"):
+        return (" (the guide's TRUE/FALSE: FALSE is DISABLE; for TRUE pick the clock the date and time are "
+                "read in, 12_HOUR_CLOCK or 24_HOUR_CLOCK)")
+    return ""
+
+
 def _suggest(name: str, path: YamlPath) -> str:
     in_phone = any(part in _PHONE_PARENTS for part in path)
     known = facts()
@@ -111,7 +120,8 @@ def _suggest(name: str, path: YamlPath) -> str:
         candidates = known.phone_fields if in_phone else known.user_fields | known.user_only | {"phone_defaults"}
     if not in_phone and len(path) > 1 and name in known.phone_fields:
         return " (a phone setting: put it in phone_defaults or on a phone)"
-    close = difflib.get_close_matches(name, candidates, n=1)
+    same = [c for c in candidates if c.casefold() == name.casefold()]  # enable_DND is enable_dnd, not enabled
+    close = same or difflib.get_close_matches(name, candidates, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -223,6 +233,9 @@ class Validation:
     problems: tuple[Problem, ...] = ()
     bad_users: frozenset[int] = frozenset()
     blocking: bool = False
+    # Per held-back user, the fields its problems are in (None: the entry as a
+    # whole), so that the rest of the user can still be checked in this run.
+    bad_fields: dict[int, frozenset] = field(default_factory=dict)
 
 
 def _shape_problem(document: Document, included: bool) -> Problem:
@@ -242,7 +255,7 @@ def validate(document: Document, included: bool = False) -> Validation:
         return Validation()
     if not isinstance(data, dict):
         return Validation((_shape_problem(document, included),), blocking=True)
-    problems, bad_users, blocking = [], set(), False
+    problems, bad_users, blocking, bad_fields = [], set(), False, {}
     for error, base in _errors(data, included):
         for path, message, leaf in describe(error, base):
             if _computed_later(data, path, leaf):
@@ -254,6 +267,8 @@ def validate(document: Document, included: bool = False) -> Validation:
                                     user=user, field=field_path or None))
             if len(path) >= 2 and path[0] == "users" and isinstance(path[1], int):
                 bad_users.add(path[1])
+                bad_fields.setdefault(path[1], set()).add(path[2] if len(path) > 2 else None)
             else:
                 blocking = True
-    return Validation(tuple(problems), frozenset(bad_users), blocking)
+    return Validation(tuple(problems), frozenset(bad_users), blocking,
+                      {i: frozenset(names) for i, names in bad_fields.items()})

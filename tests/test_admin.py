@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import DEMO_KEY, MINIMAL_USER, ROOT, run_module
+from conftest import DEMO_KEY, MINIMAL_USER, ROOT, run_module, run_real
 
 GOOD = "pbx_version: v22\nusers:\n" + MINIMAL_USER
 NO_KEY = {"PORTSIP_ROSTER_KEY": ""}
@@ -37,7 +37,7 @@ def test_diff_against_a_csv_without_the_key_says_secrets_were_not_compared(repo)
     assert with_key.returncode == 0 and "no differences" in with_key.stdout
     assert without.returncode == 0, without.stdout
     assert "no differences" in without.stdout
-    assert without.stdout.count("not compared") == 1 and "secret(s) not compared" in without.stdout
+    assert without.stdout.count("not compared") == 1 and "27 secrets not compared" in without.stdout
 
 
 # 3. diff --base without the key still shows a phone's password changing with its MAC
@@ -339,3 +339,299 @@ def test_a_secrets_file_that_does_not_parse_says_so(tmp_path):
     (tmp_path / "s.yaml").write_text("jim1: {password: [unclosed\n")
     result = run_module("generate", "roster.yaml", "--secrets", "s.yaml", cwd=tmp_path)
     assert result.returncode == 1 and "could not be read" in result.stderr and "has no entry" not in result.stderr
+
+
+# issue 17: every problem in one run, not in rounds
+def test_a_bad_pin_does_not_hide_the_passwords_problems(tmp_path):
+    text = GOOD.replace('"Pa55word!x"', '"Pa5!"').replace('"Ext-Pa55!x"', '"abc"').replace("409296", "12a")
+    (tmp_path / "roster.yaml").write_text(text)
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "voicemail_pin: must be 6-10 digits" in result.stderr
+    assert "password: must be at least 6 characters" in result.stderr
+    assert "extension_password: must be at least 6 characters" in result.stderr
+    # and a short password's other faults come with its length, not after it is fixed
+    assert "extension_password: must contain a digit" in result.stderr
+    assert "missing required field" not in result.stderr and "Pa5!" not in result.stderr
+
+
+def test_a_held_back_user_is_checked_without_its_bad_field_only(tmp_path):
+    text = GOOD.replace("    email: jim@example.com\n", "") + "    enabled: maybe\n"
+    (tmp_path / "roster.yaml").write_text(text)
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert "user jim1: enabled" in result.stderr and "missing required field email" in result.stderr
+
+
+def _export_with(tmp_path, change) -> Path:
+    """The example roster's CSV with `change(header, rows)` applied, as export.csv."""
+    import csv
+    import io
+
+    from conftest import read_csv
+
+    header, *rows = read_csv(run_module("generate", "roster.example.yaml").stdout_bytes.decode("utf-8"))
+    change(header, rows)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows([header, *rows])
+    (tmp_path / "export.csv").write_text(out.getvalue(), "utf-8")
+    return tmp_path / "export.csv"
+
+
+# issue 17: rows written as the guide describes
+def test_import_reads_the_guides_false_for_voicemail_play_datetime(tmp_path):
+    def false(header, rows):
+        rows[0][header.index("voicemail_play_datetime")] = "FALSE"
+
+    _export_with(tmp_path, false)
+    result = run_module("import", "export.csv", "-o", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "voicemail_play_datetime: the guide's FALSE written DISABLE (1x)" in result.stderr
+
+
+def test_the_guides_true_for_voicemail_play_datetime_says_what_to_write(tmp_path):
+    def true(header, rows):
+        rows[0][header.index("voicemail_play_datetime")] = "TRUE"
+
+    _export_with(tmp_path, true)
+    result = run_module("import", "export.csv", "-o", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "the guide's TRUE/FALSE: FALSE is DISABLE; for TRUE pick" in result.stderr
+    assert "12_HOUR_CLOCK or 24_HOUR_CLOCK" in result.stderr
+
+
+def test_import_of_the_guides_global_office_hours_round_trips(tmp_path):
+    def global_(header, rows):
+        rows[1][header.index("office_hours")] = '{"mode":"GLOBAL"}'
+
+    _export_with(tmp_path, global_)
+    result = run_module("import", "export.csv", "-o", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert "office_hours: mode GLOBAL written with its seven days" in result.stderr and "(1x)" in result.stderr
+    assert "office_hours: global" in (tmp_path / "roster.yaml").read_text("utf-8")
+
+
+def test_a_user_with_global_hours_gets_no_days_from_the_defaults(tmp_path):
+    text = ("pbx_version: v22\ndefaults:\n  office_hours: {weekdays: '08:00-17:00'}\nusers:\n" + MINIMAL_USER
+            + "    office_hours: {mode: GLOBAL}\n")
+    (tmp_path / "roster.yaml").write_text(text)
+    result = run_module("generate", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "08:00" not in result.stdout and '""mode"":""GLOBAL""' in result.stdout
+
+
+def test_import_round_trip_headings_speak_of_the_export(tmp_path):
+    def partial_week(header, rows):  # a week without its other days takes the defaults' days: not given back
+        rows[1][header.index("office_hours")] = '{"mode":"CUSTOM","monday":{"enabled":true,"ranges":[]}}'
+
+    _export_with(tmp_path, partial_week)
+    result = run_module("import", "export.csv", "-o", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 1 and "office_hours.friday" in result.stdout
+    assert "edit them in the portal" not in result.stdout
+    assert "Not given back as exported: generating the roster writes these cells otherwise" in result.stdout
+
+
+def test_diff_does_not_call_an_unset_door_password_changed(tmp_path):
+    csv_text = run_module("generate", "roster.example.yaml").stdout_bytes.decode("utf-8")
+    assert '""door_password1"":""""' in csv_text
+    (tmp_path / "a.csv").write_text(csv_text.replace('""door_password1"":"""",', ""), "utf-8")
+    (tmp_path / "b.csv").write_text(csv_text, "utf-8")
+    result = run_module("diff", "a.csv", "b.csv", cwd=tmp_path)
+    assert "door_password1" not in result.stdout and "no differences" in result.stdout
+
+
+# issue 17: a spreadsheet's re-save drops every leading zero
+def _resaved(csv_text: str) -> str:
+    """The CSV as LibreOffice re-saves it: text cells quoted, numbers bare and without their leading zeros."""
+    import io
+
+    from conftest import read_csv
+
+    out = io.StringIO()
+    for row in read_csv(csv_text):
+        cells = [cell.lstrip("0") or "0" if cell.isdigit() else '"' + cell.replace('"', '""') + '"' for cell in row]
+        out.write(",".join(cells) + "\r\n")
+    return out.getvalue()
+
+
+def test_import_of_a_libreoffice_resave_says_the_zeros_are_gone(tmp_path):
+    original = run_module("generate", "roster.example.yaml").stdout_bytes.decode("utf-8")
+    (tmp_path / "export.csv").write_text(_resaved(original), "utf-8")
+    result = run_module("import", "export.csv", "-o", "roster.yaml", cwd=tmp_path)
+    assert "this file was re-saved by a spreadsheet" in result.stderr and "lost any leading zeros" in result.stderr
+    (tmp_path / "plain.csv").write_text(original, "utf-8")
+    plain = run_module("import", "plain.csv", "-o", "plain.yaml", cwd=tmp_path)
+    assert "re-saved by a spreadsheet" not in plain.stderr
+
+
+def test_diff_calls_out_a_change_that_only_drops_leading_zeros(tmp_path):
+    original = run_module("generate", "roster.example.yaml").stdout_bytes.decode("utf-8")
+    (tmp_path / "resaved.csv").write_text(_resaved(original), "utf-8")
+    result = run_module("diff", str(ROOT / "roster.example.yaml"), "resaved.csv", cwd=tmp_path)
+    line = next(line for line in result.stdout.splitlines() if 'extension_number: "0201"' in line)
+    assert line.strip() == ('extension_number: "0201" -> "201"  (only leading zeros differ: was a file re-saved by '
+                            'a spreadsheet?)')
+    markdown = run_module("diff", str(ROOT / "roster.example.yaml"), "resaved.csv", "--format", "markdown",
+                          cwd=tmp_path)
+    assert "only leading zeros differ" in markdown.stdout
+    assert "voicemail_pin: changed (secret, not shown)" in result.stdout.replace("      ", "")
+
+
+def test_plan_calls_out_an_extension_that_only_lost_its_zeros(tmp_path):
+    from fakepbx import ACCOUNT, FakeServer
+
+    text = "pbx_version: v22\nusers:\n" + MINIMAL_USER.replace('"101"', '"0101"')
+    (tmp_path / "roster.yaml").write_text(text)
+    env = {"PORTSIP_PASSWORD": ACCOUNT["password"]}
+    with FakeServer() as pbx:
+        login = ["--pbx", pbx.url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"]]
+        assert run_module("apply", "roster.yaml", "--yes", *login, cwd=tmp_path, env=env).returncode == 0
+        (tmp_path / "roster.yaml").write_text(text.replace('"0101"', '"101"'))
+        plan = run_module("plan", "roster.yaml", *login, cwd=tmp_path, env=env)
+    assert 'extension_number: "0101" -> "101"  (only leading zeros differ' in plan.stdout, plan.stdout
+
+
+# issue 17: words
+def test_a_misspelt_case_suggests_the_field_itself(tmp_path):
+    (tmp_path / "roster.yaml").write_text(GOOD + "    enable_DND: true\n")
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert "unknown field 'enable_DND' (did you mean 'enable_dnd'?)" in result.stderr
+
+
+def test_a_tab_in_a_value_is_called_a_tab(tmp_path):
+    (tmp_path / "roster.yaml").write_text(GOOD.replace("Jim Keeny", 'Jim\\tKeeny').replace(
+        "display_name: Jim\\tKeeny", 'display_name: "Jim\\tKeeny"'))
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert "display_name: holds a tab: remove it [control-character]" in result.stderr, result.stderr
+
+
+def test_a_control_character_in_a_secret_is_not_named(tmp_path):
+    (tmp_path / "roster.yaml").write_text(GOOD.replace('"Pa55word!x"', '"Pa55\\tword!x"'))
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert "password: holds a control character (such as a line break, ESC or NUL)" in result.stderr
+    assert "a tab" not in result.stderr
+
+
+@pytest.mark.parametrize("hours", ["'08:00-24:00'", "{enabled: true, ranges: [{from: '08:00', to: '24:00'}]}"])
+def test_midnight_as_24_00_gets_the_23_59_hint(tmp_path, hours):
+    (tmp_path / "roster.yaml").write_text(GOOD + f"    office_hours: {{monday: {hours}}}\n")
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 1 and "write 23:59 for midnight" in result.stderr, result.stderr
+
+
+def test_a_known_role_in_another_case_is_written_as_portsip_spells_it(tmp_path):
+    (tmp_path / "roster.yaml").write_text(GOOD + "    role: admin\n" + MINIMAL_USER.replace("jim1", "kate").replace(
+        '"101"', '"102"') + "    role: Support Lead\n")
+    result = run_module("generate", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    from conftest import read_csv
+
+    header, *rows = read_csv(result.stdout)
+    assert [row[header.index("role")] for row in rows] == ["Admin", "Support Lead"]
+
+
+def test_a_stale_check_prints_the_command_that_regenerates(tmp_path):
+    (tmp_path / "roster.yaml").write_text(GOOD)
+    assert run_module("generate", "roster.yaml", "-o", "my users.csv", "--bom", cwd=tmp_path).returncode == 0
+    (tmp_path / "roster.yaml").write_text(GOOD.replace("Jim Keeny", "Jim K"))
+    result = run_module("generate", "roster.yaml", "--check", "my users.csv", "--bom", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "  run: portsip-roster generate roster.yaml -o 'my users.csv' --bom\n" in result.stderr
+    (tmp_path / "my users.csv").unlink()
+    missing = run_module("generate", "roster.yaml", "--check", "my users.csv", "--bom", cwd=tmp_path)
+    assert "run: portsip-roster generate roster.yaml -o 'my users.csv' --bom" in missing.stderr
+
+
+def test_counts_of_one_are_singular(tmp_path):
+    (tmp_path / "roster.yaml").write_text(GOOD.replace('"Pa55word!x"', '"Pa55word!xy"').replace('"101"', '"1o1"'))
+    bad = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert "1 problem; nothing written." in bad.stderr
+    (tmp_path / "roster.yaml").write_text(GOOD)
+    assert "roster.yaml: 1 user, valid for PBX v22" in run_module("validate", "roster.yaml", cwd=tmp_path).stderr
+    assert run_module("generate", "roster.yaml", "-o", "export.csv", cwd=tmp_path).returncode == 0
+    imported = run_module("import", "export.csv", "-o", "back.yaml", cwd=tmp_path)
+    assert "wrote back.yaml (1 user, PBX v22)" in imported.stderr
+    assert "(PortSIP v22, 1 user)" in (tmp_path / "back.yaml").read_text("utf-8")
+    from generator.commands.diff import uncompared_note
+    from generator.commands.tables import Plan
+
+    assert uncompared_note(Plan("a", "b", uncompared=1)).startswith("1 secret not compared")
+
+
+# issue 17: a way to start
+COMMANDS = ["generate", "validate", "diff", "explain", "schema", "columns", "import", "keygen", "plan", "apply", "init"]
+
+
+def test_init_writes_a_starter_that_validates_and_generates(tmp_path):
+    made = run_module("init", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    text = (tmp_path / "roster.yaml").read_text("utf-8")
+    assert text.startswith("# yaml-language-server: $schema=") and "pbx_version: v22" in text
+    assert "portsip-roster keygen" in text  # the comments say where the secrets come from
+    valid = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert valid.returncode == 0 and "2 users, valid for PBX v22" in valid.stderr
+    assert "[secret-" not in valid.stderr and "error" not in valid.stderr.lower()
+    generated = run_module("generate", "roster.yaml", "-o", "users.csv", cwd=tmp_path)
+    assert generated.returncode == 0 and "wrote users.csv (2 users)" in generated.stderr
+
+
+def test_init_for_v16_and_never_over_a_file_without_force(tmp_path):
+    assert run_module("init", "-o", "r16.yaml", "--pbx-version", "v16", cwd=tmp_path).returncode == 0
+    assert run_module("validate", "r16.yaml", cwd=tmp_path).returncode == 0
+    assert "pbx_version: v16" in (tmp_path / "r16.yaml").read_text("utf-8")
+    (tmp_path / "mine.yaml").write_text("precious\n")
+    refused = run_module("init", "-o", "mine.yaml", cwd=tmp_path)
+    assert refused.returncode == 2 and "mine.yaml exists; pass --force" in refused.stderr
+    assert (tmp_path / "mine.yaml").read_text() == "precious\n"
+    assert run_module("init", "-o", "mine.yaml", "--force", cwd=tmp_path).returncode == 0
+    assert "pbx_version: v22" in (tmp_path / "mine.yaml").read_text("utf-8")
+    unknown = run_module("init", "-o", "x.yaml", "--pbx-version", "22", cwd=tmp_path)
+    assert unknown.returncode == 2 and "did you mean v22?" in unknown.stderr and not (tmp_path / "x.yaml").exists()
+
+
+def test_shell_completion_prints_a_script_that_completes_commands():
+    script = run_real("--show-completion", "bash")
+    assert script.returncode == 0 and "_PORTSIP_ROSTER_COMPLETE=complete_bash" in script.stdout
+    completed = run_real(env={"_PORTSIP_ROSTER_COMPLETE": "complete_bash", "COMP_WORDS": "portsip-roster gen",
+                              "COMP_CWORD": "1"})
+    assert completed.stdout.split() == ["generate"]
+
+
+def test_top_level_help_has_a_quick_start_and_the_docs():
+    text = run_module("-h").stdout
+    start = text.split("Quick start:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert [line.split()[1] for line in start] == ["init", "validate", "generate"]
+    assert "docs/commands.md" in text and "init" in text.split("Commands:", 1)[1]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_commands_help_reads_plainly(command):
+    result = run_module(command, "-h")
+    assert result.returncode == 0
+    text = result.stdout
+    usage = text.splitlines()[0]
+    assert usage.startswith(f"Usage: root {command} [OPTIONS]")  # CliRunner names the program root
+    import re
+
+    assert "{" not in usage and "\u2026" not in text, text  # no {ROSTER}, no text cut short
+    assert not re.search(r"<(bool|path|int|float|str|list\[\w+\])>", text, re.I), text  # no type tags
+    assert "-h, --help" in text and "Exit codes" in text
+
+
+def test_help_examples_are_whole_lines():
+    text = run_module("plan", "-h").stdout
+    example = "PORTSIP_PASSWORD=... portsip-roster plan roster.yaml --pbx https://pbx:8887/api --username admin"
+    assert f"\n    {example}\n" in text
+    generate = run_module("generate", "-h").stdout
+    assert "\n    portsip-roster generate rosters/*.yaml --out-dir build/\n" in generate
+
+
+def test_a_held_back_users_missing_secret_is_told_once_with_the_others(tmp_path):
+    text = "pbx_version: v22\ndefaults: {password: {generate: true}}\nusers:\n" + \
+        MINIMAL_USER.replace('    password: "Pa55word!x"\n', "") + \
+        MINIMAL_USER.replace("jim1", "kate").replace('"101"', '"102"').replace('    password: "Pa55word!x"\n', "") + \
+        "    enabled: maybe\n"
+    (tmp_path / "roster.yaml").write_text(text)
+    result = run_module("generate", "roster.yaml", cwd=tmp_path, env=NO_KEY)
+    assert result.returncode == 1 and "user kate: enabled" in result.stderr
+    assert sum("[secret-missing]" in line for line in result.stderr.splitlines()) == 1, result.stderr

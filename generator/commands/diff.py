@@ -11,8 +11,9 @@ from typing import Any
 
 from generator.commands.generate import generate
 from generator.commands.revision import at_revision
-from generator.commands.tables import Change, Plan, Table, UserChange, is_csv, read_table
+from generator.commands.tables import ZEROS_NOTE, Change, Plan, Table, UserChange, is_csv, read_table, zeros_dropped
 from generator.errors import UsageError
+from generator.model import counted
 from generator.pipeline import Options
 
 
@@ -55,11 +56,16 @@ def uncompared_note(plan: Plan) -> str:
     """Said once: secrets one side could not work out were left out of the comparison."""
     if not plan.uncompared:
         return ""
-    return (f"{plan.uncompared} secret(s) not compared: one side could not work them out (no master key, an unset "
-            f"variable or no --secrets file here); give the same sources to compare them")
+    return (f"{counted(plan.uncompared, 'secret')} not compared: one side could not work them out (no master key, "
+            f"an unset variable or no --secrets file here); give the same sources to compare them")
 
 
-def as_text(plan: Plan) -> str:
+# The same headings for import's round-trip check, where OLD is the export and NEW the roster made from it.
+ROUND_TRIP = ("Only in the roster (not in the export)", "In the export, but not given back by the roster",
+              "Not given back as exported: generating the roster writes these cells otherwise")
+
+
+def as_text(plan: Plan, titles: tuple[str, str, str] = (ADDED, REMOVED, CHANGED)) -> str:
     note = f"{uncompared_note(plan)}\n" if plan.uncompared else ""
     if plan.empty:
         return f"no differences ({plan.old} -> {plan.new})\n{note}"
@@ -67,7 +73,7 @@ def as_text(plan: Plan) -> str:
     if plan.columns_added or plan.columns_removed:
         lines.append(f"columns added: {', '.join(plan.columns_added) or '-'}; "
                      f"removed: {', '.join(plan.columns_removed) or '-'}")
-    for title, mark, users in ((ADDED, "+", plan.added), (REMOVED, "-", plan.removed), (CHANGED, "~", plan.changed)):
+    for title, mark, users in zip(titles, "+-~", (plan.added, plan.removed, plan.changed)):
         if not users:
             continue
         lines += ["", f"{title}:"]
@@ -77,8 +83,13 @@ def as_text(plan: Plan) -> str:
                 if change.secret:
                     lines.append(f"      {change.field}: changed (secret, not shown)")
                 else:
-                    lines.append(f"      {change.field}: {_value(change.old)} -> {_value(change.new)}")
+                    lines.append(f"      {change.field}: {_value(change.old)} -> {_value(change.new)}"
+                                 + _zeros(change))
     return "\n".join(lines) + "\n"
+
+
+def _zeros(change: Change) -> str:
+    return f"  ({ZEROS_NOTE})" if zeros_dropped(change.old, change.new) else ""
 
 
 def _code(value: Any) -> str:
@@ -112,7 +123,7 @@ def as_markdown(plan: Plan) -> str:
             lines.append(f"- <code>{md(user.name)}</code> (extension {md(user.extension)})")
             for change in user.changes:
                 shown = "changed (secret, not shown)" if change.secret else \
-                    f"{_code(change.old)} → {_code(change.new)}"
+                    f"{_code(change.old)} → {_code(change.new)}{md(_zeros(change))}"
                 lines.append(f"  - <code>{md(change.field)}</code>: {shown}")
         lines.append("")
     return "\n".join(lines)

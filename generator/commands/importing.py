@@ -25,7 +25,7 @@ from generator.commands.diff import table
 from generator.commands.generate import generate
 from generator.commands.tables import Change, Plan, canonical_header, compare, csv_rows, read_table
 from generator.errors import RosterInvalid, UsageError
-from generator.model import ColumnSet, Problem, mac_key
+from generator.model import ColumnSet, Problem, counted, mac_key
 from generator.pipeline import Options
 from generator.policy import PinPolicy
 from generator.render import load_column_set, versions
@@ -44,6 +44,7 @@ IDENTITY = ("name", "display_name", "extension_number")  # never shared, written
 class Export:
     header: list[str]
     rows: list[list[str]]
+    resaved: bool = False  # the file bears a spreadsheet's marks (see resaved_by_a_spreadsheet)
 
 
 @dataclass
@@ -64,7 +65,8 @@ def read_export(data: bytes, label: str) -> Export:
     if not rows:
         raise UsageError(f"{label} is empty: expected a PortSIP user export with a header row")
     known = facts().user_fields | facts().phone_fields
-    return Export(canonical_header(rows[0], known), rows[1:])
+    header = canonical_header(rows[0], known)
+    return Export(header, rows[1:], resaved_by_a_spreadsheet(text, header))
 
 
 def pick_column_set(header: list[str], column_sets: list[ColumnSet], label: str) -> ColumnSet:
@@ -102,6 +104,8 @@ def _user(header: list[str], row: list[str], column_set: ColumnSet, number: int,
           warnings: list[str]) -> dict:
     cells = dict(zip(header, row + [""] * (len(header) - len(row))))
     user = {c: cell_value(c, cells[c], warnings, f"row {number}") for c in column_set.columns}
+    if str(user.get("voicemail_play_datetime", "")).strip().upper() == "FALSE":
+        user["voicemail_play_datetime"] = "DISABLE"  # the guide's FALSE; TRUE names no clock, so it is refused
     user = {k: v for k, v in user.items() if v is not _LEFT_OUT}
     extra = {c: cells[c] for c in header if c not in column_set.columns}
     if extra:
@@ -245,9 +249,9 @@ def _compact_value(name: str, value: Any, extensions: dict[str, str], below: Any
     """The compact form of a value, used only if it expands back to the value
     (`below`: what the layers under this one give the field)."""
     if name == "office_hours" and isinstance(value, dict):
-        candidate = "global" if expand.office_hours("global") == value else _compact_week(
+        candidate = "global" if expand.office_hours("global") == expand.office_hours(value) else _compact_week(
             {k: v for k, v in value.items() if k != "mode" or v != "CUSTOM"})
-        return candidate if expand.office_hours(candidate) == value else value
+        return candidate if expand.office_hours(candidate) == expand.office_hours(value) else value
     if name in expand.FORWARD_RULES and isinstance(value, dict):
         return _short_rule(value, below)
     if name == "custom_forward_rules" and isinstance(value, list):
@@ -343,11 +347,51 @@ def stripped_by_a_spreadsheet(users: list[dict]) -> list[str]:
     return warnings
 
 
+def quoted_cells(text: str, rows: int = 50) -> list[list[bool]]:
+    """For the first `rows` records of a CSV, whether each cell was written in
+    quotes (which csv.reader does not tell)."""
+    out, row, i = [], [], 0
+    text = text.removeprefix("\ufeff")
+    while i < len(text) and len(out) <= rows:
+        quoted = text[i] == '"'
+        if quoted:
+            i += 1
+            while i < len(text) and not (text[i] == '"' and text[i + 1:i + 2] != '"'):
+                i += 2 if text[i] == '"' else 1
+            i += 1
+        while i < len(text) and text[i] not in ",\r\n":
+            i += 1
+        row.append(quoted)
+        if i >= len(text) or text[i] != ",":
+            out.append(row)
+            row = []
+            i += 2 if text[i:i + 2] == "\r\n" else 1
+        else:
+            i += 1
+    return out[1:]  # the header's marks tell nothing
+
+
+def resaved_by_a_spreadsheet(text: str, header: list[str]) -> bool:
+    """LibreOffice saves every text cell in quotes and every number bare: a
+    name (which never needs quotes) in quotes beside a bare extension number
+    is its mark, and the number has lost any leading zeros by then."""
+    if "name" not in header or "extension_number" not in header:
+        return False
+    name, extension = header.index("name"), header.index("extension_number")
+    marks = [row for row in quoted_cells(text) if len(row) > max(name, extension)]
+    return bool(marks) and all(row[name] and not row[extension] for row in marks)
+
+
 def import_export(export: Export, column_set: ColumnSet, literal_secrets: bool = False) -> Imported:
     warnings = [f"column {c!r} is not a PortSIP {column_set.version} column: kept, and written back as an "
                 f"extra column (extra_columns)" for c in export.header if c not in column_set.columns]
     users = [_user(export.header, row, column_set, n, warnings) for n, row in enumerate(export.rows, start=2)]
     warnings += stripped_by_a_spreadsheet(users)  # before the secrets leave the users
+    if export.resaved:
+        warnings.append("this file was re-saved by a spreadsheet (every text cell in quotes, numbers bare, as "
+                        "LibreOffice writes them): extension numbers and PINs were numbers to it and lost any "
+                        "leading zeros (0201 saved as 201); import the PBX's own export, or compare the numbers "
+                        "with the PBX (portsip-roster plan calls out such changes)")
     secrets = {}
     if not literal_secrets:
         for user in users:
@@ -452,9 +496,14 @@ def round_trip(export: Path, roster: Path, options: Options) -> tuple[Plan, dict
     normalised: dict[str, int] = {}
     for user in plan.changed:
         kept = []
+        hours, seen = before.rows.get(user.name, {}).get("office_hours", ""), set()
         for change in user.changes:
             kind = _normalisation(change)
-            if kind:
+            days = _global_days(change, hours)
+            if days:  # counted once per user, not once per day
+                normalised[days] = normalised.get(days, 0) + (days not in seen)
+                seen.add(days)
+            elif kind:
                 normalised[kind] = normalised.get(kind, 0) + 1
             else:
                 kept.append(change)
@@ -472,7 +521,25 @@ def _normalisation(change: Change) -> str | None:
         return f"{leaf}: written as 0c:38:3e:63:fe:e8"
     if old.casefold() == new.casefold() and new in _enum_values().get(leaf, ()):
         return f"{leaf}: {old} written {new}"
+    if leaf == "voicemail_play_datetime" and old.strip().upper() == "FALSE" and new == "DISABLE":
+        return f"{leaf}: the guide's {old} written DISABLE"
     return None
+
+
+_GLOBAL_DAY = re.compile(r"office_hours\.(" + "|".join(expand.WEEKDAYS) + r")\.(enabled|ranges)")
+
+
+def _global_days(change: Change, cell: str) -> str | None:
+    """The guide's {"mode":"GLOBAL"} comes back with the seven days a real
+    export writes beside it (each enabled, no ranges), which GLOBAL ignores."""
+    if change.old is not None or change.new not in (True, []) or not _GLOBAL_DAY.fullmatch(change.field):
+        return None
+    try:
+        mode = json.loads(cell).get("mode")
+    except (ValueError, AttributeError):
+        return None
+    return "office_hours: mode GLOBAL written with its seven days, as PortSIP's export writes them" \
+        if mode == "GLOBAL" else None
 
 
 @cache
@@ -498,7 +565,8 @@ def import_to(export: Path, roster: Path, secrets_file: Path | None, templates: 
         if target is not None and target.exists() and not force:
             raise UsageError(f"{target} exists; pass --force to overwrite it")
     imported = import_file(export, templates, literal_secrets=secrets_file is None)
-    comment = f"Imported from {export.name} (PortSIP {imported.version}, {imported.users} users) by portsip-roster."
+    comment = (f"Imported from {export.name} (PortSIP {imported.version}, {counted(imported.users, 'user')}) "
+               f"by portsip-roster.")
     if imported.secrets:
         comment += f"\nPasswords and PINs are in {secrets_file.name}: generate with --secrets {secrets_file.name}."
     try:

@@ -149,6 +149,21 @@ def _stand_in(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(STAND_IN)
 
 
+ZEROS_NOTE = "only leading zeros differ: was a file re-saved by a spreadsheet?"
+
+
+def zeros_dropped(old: Any, new: Any) -> bool:
+    """0201 and 201: what a spreadsheet makes of a number-like text it re-saves
+    (either side may be the re-saved one)."""
+    return (isinstance(old, str) and isinstance(new, str) and old != new and (old + new).isascii()
+            and old.isdigit() and new.isdigit() and old.lstrip("0") == new.lstrip("0"))
+
+
+def _unset_secret(path: tuple, value: Any) -> bool:
+    """A secret left out and one written empty are the same: not set (a door password)."""
+    return isinstance(path[-1], str) and path[-1] in SECRET_KEYS and (value is _MISSING or value == "")
+
+
 def cell_changes(column: str, old: str | None, new: str | None) -> tuple[list[Change], int]:
     """The changes between two cells, and how many secrets could not be
     compared (worked out on one side only: a real value is no stand-in)."""
@@ -157,7 +172,7 @@ def cell_changes(column: str, old: str | None, new: str | None) -> tuple[list[Ch
     changes, uncompared = [], 0
     for path in [*before, *(p for p in after if p not in before)]:
         a, b = before.get(path, _MISSING), after.get(path, _MISSING)
-        if a == b:
+        if a == b or (_unset_secret(path, a) and _unset_secret(path, b)):
             continue
         if _stand_in(a) != _stand_in(b) and a is not _MISSING and b is not _MISSING:
             uncompared += 1

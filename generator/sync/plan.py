@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from generator.commands.diff import md
-from generator.commands.tables import leaves
+from generator.commands.tables import ZEROS_NOTE, leaves, zeros_dropped
 from generator.model import SECRET_KEYS, dotted, mac_key
 from generator.sync.api import PHONE_KEYS, SEPARATE, phone_body, updatable, user_body
 
@@ -193,7 +193,8 @@ def _shown(change: Change) -> str:
     if change.secret:
         return f"{change.field}: {change.new}"
     old, new = (json.dumps(v, ensure_ascii=False) for v in (change.old, change.new))
-    return f"{change.field}: {old} -> {new}"
+    zeros = f"  ({ZEROS_NOTE})" if zeros_dropped(change.old, change.new) else ""
+    return f"{change.field}: {old} -> {new}{zeros}"
 
 
 def summary(plan: Plan) -> str:
