@@ -484,7 +484,7 @@ def test_plan_calls_out_an_extension_that_only_lost_its_zeros(tmp_path):
     (tmp_path / "roster.yaml").write_text(text)
     env = {"PORTSIP_PASSWORD": ACCOUNT["password"]}
     with FakeServer() as pbx:
-        login = ["--pbx", pbx.url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"]]
+        login = ["--pbx", pbx.url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"], "--allow-http"]
         assert run_module("apply", "roster.yaml", "--yes", *login, cwd=tmp_path, env=env).returncode == 0
         (tmp_path / "roster.yaml").write_text(text.replace('"0101"', '"101"'))
         plan = run_module("plan", "roster.yaml", *login, cwd=tmp_path, env=env)
