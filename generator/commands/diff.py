@@ -5,6 +5,7 @@ Secret values never reach these: a changed secret shows as changed."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -85,13 +86,43 @@ def _code(value: Any) -> str:
     return f"<code>{md(_value(value))}</code>"
 
 
-_MARKDOWN = {c: f"&#{ord(c)};" for c in "\\`*_{}[]()#+-.!|~<>\"'&:@"}
+# What GitHub would turn into markup inside a line: links and images ([),
+# HTML and autolinks (<), entities (&), mentions (@), issue references (#),
+# emphasis (* ~, and _ where it can open or close), code (`), a backslash
+# before punctuation, table pipes, math ($), and the bare-URL autolinks (://, www.).
+# Anything else (the dots of quinn.hale, colons of a MAC) stays as it is.
+_MARKUP = re.compile(r"\\(?=[!-/:-@\[-`{-~])|[`*~|\[\]<>&@#$]|(?<![^\W_])_|_(?![^\W_])|:(?=//)|(?<=www)\.",
+                     re.IGNORECASE)
+# What must not reach a terminal or a page raw: C0 and C1 controls, DEL, line
+# and paragraph separators, bidi marks and overrides, and lone surrogates
+# (which cannot even be written as UTF-8).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+                          "\ud800-\udfff]")
+_UNPRINTABLE_JSON = re.compile(_UNPRINTABLE.pattern.replace("\x00-\x1f", "", 1))
+
+
+def _escape(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def printable(text: object) -> str:
+    """`text` with every character that could drive a terminal, reorder a
+    line or break the output's encoding written as \\uXXXX."""
+    return _UNPRINTABLE.sub(_escape, str(text))
+
+
+def printable_json(text: str) -> str:
+    """JSON (from json.dumps, ensure_ascii=False) with the same characters as
+    \\u escapes: json escapes C0 itself, its own line breaks are layout, and
+    an escape reads back as the very same string."""
+    return _UNPRINTABLE_JSON.sub(_escape, text)
 
 
 def md(text: object) -> str:
     """Text that GitHub shows as itself: no link, image, mention or HTML can
     come from a roster value (a display name such as [approve](https://...))."""
-    return "".join(_MARKDOWN.get(c, c) for c in str(text)).replace("\n", " ").replace("\r", " ")
+    flat = str(text).replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    return _MARKUP.sub(lambda m: f"&#{ord(m.group())};", printable(flat))
 
 
 def as_markdown(plan: Plan) -> str:
