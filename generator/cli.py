@@ -9,6 +9,7 @@ unknown PBX version). Exit 130: interrupted; nothing written.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from generator import version as tool_version
 from generator.errors import RosterInvalid, UsageError
@@ -86,22 +88,48 @@ def _say(problems: list[Problem], style: ProblemFormat = ProblemFormat.text) -> 
     stream.write(RENDER[style.value](problems))
 
 
-def _run(action: Callable[[], int | None], style: ProblemFormat = ProblemFormat.text) -> None:
-    """Run a command body; map this tool's errors to messages and exit codes."""
+def _run(action: Callable[[], int | None], style: ProblemFormat = ProblemFormat.text, usage_code: int = 2,
+         nothing: str = "nothing written", interrupted: str = "") -> None:
+    """Run a command body; map this tool's errors to messages and exit codes.
+    `usage_code`: 1 under --exit-code, where 2 means "there are changes";
+    `nothing`: what a refused roster leaves undone, in the command's words."""
     try:
         code = action() or 0
     except RosterInvalid as exc:
         _say(exc.problems, style)
         errors = sum(not p.warning for p in exc.problems)
-        print(f"{errors} problem(s); nothing written.", file=sys.stderr)
+        print(f"{errors} problem(s); {nothing}.", file=sys.stderr)
         code = 1
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        code = 2
+        code = usage_code
     except KeyboardInterrupt:
-        print("interrupted; nothing written", file=sys.stderr)
+        print(f"interrupted; {interrupted or nothing}", file=sys.stderr)
         code = 130
     raise typer.Exit(code)
+
+
+# click's UsageError, whether typer vendors click (0.20 on) or uses it (before).
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class _DetailedExitCode(TyperCommand):
+    """A command with --exit-code, where exit 2 means "there are changes" (as
+    Terraform's -detailed-exitcode): bad usage that the option parser finds
+    exits 1 there, like every other error."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        detailed = "--exit-code" in args  # read first: parsing consumes the list
+        try:
+            return super().parse_args(ctx, args)
+        except _USAGE_ERROR as exc:
+            if detailed:
+                exc.exit_code = 1
+            raise
+
+
+DETAILED_EXIT = ("With --exit-code (as Terraform's -detailed-exitcode): 0 nothing to do, 2 changes, 1 any error, "
+                 "bad usage included.")
 
 
 def _progress():
@@ -266,8 +294,7 @@ def validate(
     _run(action, problem_format)
 
 
-@app.command(epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
-                                       "1 problems in a roster, or with --exit-code any difference"))
+@app.command(cls=_DetailedExitCode, epilog=f"{EXIT_CODES} {DETAILED_EXIT}")
 def diff(
     old: Annotated[Path, typer.Argument(help="The old roster or CSV (with --base: the roster).", show_default=False,
                                          metavar="OLD")],
@@ -278,7 +305,8 @@ def diff(
         "now.")] = None,
     output_format: Annotated[DiffFormat, typer.Option(
         "--format", help="text (terminal), markdown (a pull-request comment) or json (scripts).")] = DiffFormat.text,
-    exit_code: Annotated[bool, typer.Option("--exit-code", metavar="", help="Exit 1 when anything differs.")] = False,
+    exit_code: Annotated[bool, typer.Option("--exit-code", metavar="", help="Exit 2 when anything differs, 0 when "
+                                            "nothing does, 1 on any error (bad usage too).")] = False,
     pbx_version: VersionOpt = None,
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,
@@ -292,7 +320,7 @@ def diff(
     portsip-roster diff --base main roster.yaml --format markdown;
     portsip-roster diff export.csv users.csv
     """
-    from generator.commands.diff import FORMATS, table_at
+    from generator.commands.diff import FORMATS, tables
     from generator.commands.tables import compare
     from generator.pipeline import Options
 
@@ -300,13 +328,11 @@ def diff(
         if (base is None) == (new is None):
             raise UsageError("give OLD and NEW, or --base REV and one roster")
         options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file)
-        before = table_at(old, options, base)
-        after = table_at(new or old, options, None)
-        plan = compare(before, after)
+        plan = compare(*tables(old, new, options, base))
         print(FORMATS[output_format.value](plan), end="")
-        return 1 if exit_code and not plan.empty else 0
+        return 2 if exit_code and not plan.empty else 0
 
-    _run(action)
+    _run(action, usage_code=1 if exit_code else 2)
 
 
 @app.command(epilog=EXIT_CODES)
@@ -498,8 +524,8 @@ def _open_log(log: Path | None):
         raise UsageError(f"cannot write the log {log}: {exc.strerror}") from exc
 
 
-@app.command("plan", epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
-                                               "1 problems in a roster (nothing sent), or with --exit-code any change"))
+@app.command("plan", cls=_DetailedExitCode,
+             epilog=f"{EXIT_CODES.replace('(nothing written)', '(nothing sent)')} {DETAILED_EXIT}")
 def plan_command(
     roster: RosterArg,
     pbx: PbxOpt = None,
@@ -515,8 +541,9 @@ def plan_command(
     ] = DiffFormat.text,
     out: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--out", metavar="FILE", dir_okay=False, help="Save the plan for `apply --plan FILE`.")] = None,
-    exit_code: Annotated[bool, typer.Option("--exit-code", metavar="", help="Exit 1 when there is anything to do.")
-                         ] = False,
+    exit_code: Annotated[bool, typer.Option(
+        "--exit-code", metavar="", help="Exit 2 when there is anything to do, 0 when nothing, 1 on any error (a bad "
+        "roster, bad usage, the PBX).")] = False,
     parallel: ParallelOpt = 4,
     rate: RateOpt = 60.0,
     log: LogOpt = None,
@@ -532,7 +559,7 @@ def plan_command(
     """
     from generator.commands.sync import plan
     from generator.pipeline import Options
-    from generator.sync.plan import FORMATS, as_json
+    from generator.sync.plan import FORMATS, as_json, as_text, wants_colour
 
     def action() -> int:
         handle = _open_log(log)
@@ -543,17 +570,20 @@ def plan_command(
         finally:
             if handle is not None:
                 handle.close()
-        print(FORMATS[output_format.value](made), end="")
+        if output_format is DiffFormat.text:
+            print(as_text(made, wants_colour(sys.stdout, os.environ)), end="")
+        else:
+            print(FORMATS[output_format.value](made), end="")
         if out is not None:
             from generator.write import write_atomic
 
             write_atomic(out, as_json(made))
-        return 1 if exit_code and not made.empty else 0
+        return 2 if exit_code and not made.empty else 0
 
-    _run_sync(action)
+    _run_sync(action, usage_code=1 if exit_code else 2)
 
 
-def _run_sync(action: Callable[[], int | None]) -> None:
+def _run_sync(action: Callable[[], int | None], usage_code: int = 2, interrupted: str = "") -> None:
     from generator.commands.sync import StalePlan
     from generator.sync.client import PbxError
 
@@ -566,7 +596,8 @@ def _run_sync(action: Callable[[], int | None]) -> None:
             print(f"error: {exc}", file=sys.stderr)
             return 1
 
-    _run(guarded)
+    _run(guarded, usage_code=usage_code, nothing="nothing sent to the PBX",
+         interrupted=interrupted or "nothing changed on the PBX")
 
 
 @app.command("apply", epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
@@ -600,11 +631,12 @@ def apply_command(
 
     Example: portsip-roster apply roster.yaml --pbx https://pbx:8887/api --username admin --yes
     """
+    from generator.commands.diff import printable
     from generator.commands.sync import check_saved, load_plan, plan
     from generator.commands.sync import wanted_users as wanted_of
     from generator.pipeline import Options
     from generator.sync.apply import apply
-    from generator.sync.plan import as_text
+    from generator.sync.plan import as_text, wants_colour
 
     def action() -> int:
         handle = _open_log(log)
@@ -616,27 +648,37 @@ def apply_command(
             made = plan(roster, options, client, base, prune, parallel, wanted)
             if saved_plan is not None:
                 check_saved(saved_plan, made)
-            print(as_text(made), end="")
+            print(as_text(made, wants_colour(sys.stdout, os.environ)), end="")
             if made.empty:
                 return 0
             if not yes and not _confirmed():
-                print("nothing changed", file=sys.stderr)
+                print("nothing changed on the PBX", file=sys.stderr)
                 return 1
             progress = _progress()
-            outcome = apply(made, client, wanted, parallel,
-                            lambda done, total: progress.tick("applying", done, total, every=1))
+            try:
+                outcome = apply(made, client, wanted, parallel,
+                                lambda done, total: progress.tick("applying", done, total, every=1))
+            except KeyboardInterrupt:
+                progress.clear()
+                print("interrupted while applying: what was done stays done; run plan to see what is left",
+                      file=sys.stderr)
+                return 130
             progress.clear()
             for failure in outcome.failures:
-                print(f"failed: user {failure.user}: {failure.step}: {failure.status or 'no answer'}: "
-                      f"{failure.message}", file=sys.stderr)
-            print(f"applied: {len(outcome.done)} users done, {len(outcome.failures)} failed "
-                  f"({client.requests} requests)", file=sys.stderr)
+                print(printable(f"failed: user {failure.user}: {failure.step}: {failure.status or 'no answer'}: "
+                                f"{failure.message}"), file=sys.stderr)
+            print(f"applied: {_count(len(outcome.done), 'user')} done, {len(outcome.failures)} failed "
+                  f"({_count(client.requests, 'request')})", file=sys.stderr)
             return 1 if outcome.failures else 0
         finally:
             if handle is not None:
                 handle.close()
 
     _run_sync(action)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _confirmed() -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.commands.generate import generate
-from generator.commands.revision import at_revision
+from generator.commands.revision import at_revision, exists_at
 from generator.commands.tables import Change, Plan, Table, UserChange, is_csv, read_table
 from generator.errors import UsageError
 from generator.pipeline import Options
@@ -37,6 +37,15 @@ def table_at(path: Path, options: Options, rev: str | None) -> Table:
         return table(path, options, str(path))
     with at_revision(path, rev) as old:
         return table(old, options, f"{path} at {rev}")
+
+
+def tables(old: Path, new: Path | None, options: Options, base: str | None) -> tuple[Table, Table]:
+    """The two sides of a diff. A roster new since `base` is compared with an
+    empty one of the same columns: every user is an addition."""
+    after = table_at(new or old, options, None)
+    if base is not None and new is None and not exists_at(old, base):
+        return Table(f"{old} at {base} (not there yet)", list(after.columns), {}), after
+    return table_at(old, options, base), after
 
 
 def _value(value: Any) -> str:
@@ -79,7 +88,7 @@ def as_text(plan: Plan) -> str:
                     lines.append(f"      {change.field}: changed (secret, not shown)")
                 else:
                     lines.append(f"      {change.field}: {_value(change.old)} -> {_value(change.new)}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(map(printable, lines)) + "\n"
 
 
 def _code(value: Any) -> str:
@@ -165,7 +174,7 @@ def as_json(plan: Plan) -> str:
         "columns": {"added": plan.columns_added, "removed": plan.columns_removed},
         "secrets_not_compared": plan.uncompared,
     }
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return printable_json(json.dumps(data, indent=2, ensure_ascii=False)) + "\n"
 
 
 FORMATS = {"text": as_text, "markdown": as_markdown, "json": as_json}

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from generator.commands.revision import at_revision
+from generator.commands.revision import at_revision, exists_at
 from generator.errors import RosterInvalid, UsageError
 from generator.model import SECRET_KEYS, SECRET_ORDER, ResolvedUser, mac_key
 from generator.pipeline import Options, run
@@ -50,7 +50,7 @@ def _secret_marks(users: tuple[ResolvedUser, ...]) -> dict[tuple, str]:
 
 def secret_changes(roster: Path, options: Options, base: str | None) -> set[tuple]:
     """Secrets whose source, rotation or phone MAC the roster changed since `base`."""
-    if base is None:
+    if base is None or not exists_at(roster, base):  # a roster new since base: nothing to compare with
         return set()
     compare = replace(options, stand_ins=True, key_file=None, secrets=None)
     now = _secret_marks(run(roster, compare).users)
