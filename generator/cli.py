@@ -320,7 +320,7 @@ def diff(
     portsip-roster diff --base main roster.yaml --format markdown;
     portsip-roster diff export.csv users.csv
     """
-    from generator.commands.diff import FORMATS, tables
+    from generator.commands.diff import FORMATS, as_text, tables, wants_colour
     from generator.commands.tables import compare
     from generator.pipeline import Options
 
@@ -329,7 +329,10 @@ def diff(
             raise UsageError("give OLD and NEW, or --base REV and one roster")
         options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file)
         plan = compare(*tables(old, new, options, base))
-        print(FORMATS[output_format.value](plan), end="")
+        if output_format is DiffFormat.text:
+            print(as_text(plan, wants_colour(sys.stdout, os.environ)), end="")
+        else:
+            print(FORMATS[output_format.value](plan), end="")
         return 2 if exit_code and not plan.empty else 0
 
     _run(action, usage_code=1 if exit_code else 2)
@@ -557,9 +560,10 @@ def plan_command(
 
     Example: PORTSIP_PASSWORD=... portsip-roster plan roster.yaml --pbx https://pbx:8887/api --username admin
     """
+    from generator.commands.diff import wants_colour
     from generator.commands.sync import plan
     from generator.pipeline import Options
-    from generator.sync.plan import FORMATS, as_json, as_text, wants_colour
+    from generator.sync.plan import FORMATS, as_json, as_text
 
     def action() -> int:
         handle = _open_log(log)
@@ -631,12 +635,12 @@ def apply_command(
 
     Example: portsip-roster apply roster.yaml --pbx https://pbx:8887/api --username admin --yes
     """
-    from generator.commands.diff import printable
+    from generator.commands.diff import printable, wants_colour
     from generator.commands.sync import check_saved, load_plan, plan
     from generator.commands.sync import wanted_users as wanted_of
     from generator.pipeline import Options
     from generator.sync.apply import apply
-    from generator.sync.plan import as_text, wants_colour
+    from generator.sync.plan import as_text
 
     def action() -> int:
         handle = _open_log(log)

@@ -211,10 +211,13 @@ def test_plan_colours_kinds_on_a_terminal_only(pbx, roster, tmp_path):
     for fmt in ("markdown", "json"):
         assert "\x1b" not in sync(pbx, "plan", roster.name, "--format", fmt, cwd=tmp_path,
                                   env={"FORCE_COLOR": "1"}).stdout
+    diffed = run_module("diff", "other.yaml", "roster.yaml", cwd=tmp_path, env={"FORCE_COLOR": "1"}).stdout
+    assert "\x1b[32m+ sam.patel  (extension" in diffed and "\x1b[31m- sam.leaver  (extension" in diffed
+    assert "\x1b" not in run_module("diff", "other.yaml", "roster.yaml", cwd=tmp_path).stdout
 
 
 def test_colour_follows_the_terminal_and_no_color():
-    from generator.sync.plan import wants_colour
+    from generator.commands.diff import wants_colour
 
     class Terminal:
         def isatty(self) -> bool:

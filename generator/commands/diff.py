@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,17 @@ def tables(old: Path, new: Path | None, options: Options, base: str | None) -> t
     return table_at(old, options, base), after
 
 
+def wants_colour(stream: Any, environ: Mapping[str, str]) -> bool:
+    """Colour on a terminal only; NO_COLOR (no-color.org) turns it off,
+    FORCE_COLOR on where there is no terminal (a CI log that shows colour)."""
+    if environ.get("NO_COLOR"):
+        return False
+    if environ.get("FORCE_COLOR"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and environ.get("TERM") != "dumb"
+
+
 def _value(value: Any) -> str:
     return "(none)" if value is None else json.dumps(value, ensure_ascii=False)
 
@@ -69,11 +81,14 @@ def uncompared_note(plan: Plan) -> str:
             f"variable or no --secrets file here); give the same sources to compare them")
 
 
-def as_text(plan: Plan) -> str:
+_COLOURS = {"+": "32", "-": "31", "~": "33"}  # added green, removed red, changed yellow
+
+
+def as_text(plan: Plan, colour: bool = False) -> str:
     note = f"{uncompared_note(plan)}\n" if plan.uncompared else ""
     if plan.empty:
         return f"no differences ({plan.old} -> {plan.new})\n{note}"
-    lines = [f"{_summary(plan)} ({plan.old} -> {plan.new})"] + ([note.rstrip()] if note else [])
+    lines: list = [f"{_summary(plan)} ({plan.old} -> {plan.new})"] + ([note.rstrip()] if note else [])
     if plan.columns_added or plan.columns_removed:
         lines.append(f"columns added: {', '.join(plan.columns_added) or '-'}; "
                      f"removed: {', '.join(plan.columns_removed) or '-'}")
@@ -82,13 +97,22 @@ def as_text(plan: Plan) -> str:
             continue
         lines += ["", f"{title}:"]
         for user in users:
-            lines.append(f"  {mark} {user.name}  (extension {user.extension})")
+            head = f"{mark} {user.name}  (extension {user.extension})"
+            lines.append((mark, head) if colour else f"  {head}")
             for change in user.changes:
                 if change.secret:
                     lines.append(f"      {change.field}: changed (secret, not shown)")
                 else:
                     lines.append(f"      {change.field}: {_value(change.old)} -> {_value(change.new)}")
-    return "\n".join(map(printable, lines)) + "\n"
+    return "\n".join(_painted(line) for line in lines) + "\n"
+
+
+def _painted(line: str | tuple[str, str]) -> str:
+    """A line made printable; a user's (mark, head) in its colour."""
+    if isinstance(line, tuple):
+        mark, head = line
+        return f"  \x1b[{_COLOURS[mark]}m{printable(head)}\x1b[0m"
+    return printable(line)
 
 
 def _code(value: Any) -> str:

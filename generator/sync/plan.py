@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -187,17 +186,6 @@ def _safe(text: object) -> str:
     holding ESC or a bidi override would otherwise drive the terminal (or the
     reader) showing the plan."""
     return printable(text)
-
-
-def wants_colour(stream: Any, environ: Mapping[str, str]) -> bool:
-    """Colour on a terminal only; NO_COLOR (no-color.org) turns it off,
-    FORCE_COLOR on where there is no terminal (a CI log that shows colour)."""
-    if environ.get("NO_COLOR"):
-        return False
-    if environ.get("FORCE_COLOR"):
-        return True
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty()) and environ.get("TERM") != "dumb"
 
 
 def _shown(change: Change) -> str:
