@@ -33,7 +33,8 @@ def roster(tmp_path) -> Path:
 
 
 def login(pbx: FakeServer) -> list[str]:
-    return ["--pbx", pbx.url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"]]
+    """The fake's account, and no rate cap worth the name (the fake needs none)."""
+    return ["--pbx", pbx.url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"], "--rate", "1000"]
 
 
 def sync(pbx: FakeServer, *args: str, cwd: Path, env: dict | None = None):
