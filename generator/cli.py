@@ -595,7 +595,9 @@ def _run_sync(action: Callable[[], int | None], usage_code: int = 2, interrupted
         try:
             return action()
         except PbxError as exc:
-            raise UsageError(f"the PBX: {exc.path}: {exc}") from exc
+            from generator.commands.diff import printable
+
+            raise UsageError(printable(f"the PBX: {exc.path}: {exc}")) from exc
         except StalePlan as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import MINIMAL_USER, ROOT, run_module, run_real
-from fakepbx import ACCOUNT, FakeServer
+from fakepbx import ACCOUNT, FakeServer, Fault
 
 ROSTER = (ROOT / "roster.example.yaml").read_text("utf-8")
 ENV = {"PORTSIP_PASSWORD": ACCOUNT["password"]}
@@ -281,3 +281,12 @@ def test_a_hostile_pbx_reaches_no_terminal_raw(pbx, roster):
                 assert set(HOSTILE) <= names
     text = sync(pbx, "plan", roster.name, cwd=roster.parent).stdout
     assert "blfs[0].\\u001b[31mkey\\u202e\\ud800" in text and "Maria\\u202e\\u001b[2J\\ud800" in text
+
+
+def test_a_pbxs_refusal_reaches_no_terminal_raw(pbx, tmp_path):
+    path = tmp_path / "one.yaml"
+    path.write_text("pbx_version: v22\nusers:\n" + MINIMAL_USER, "utf-8")
+    pbx.state.faults = [Fault("refuse", r"/users$", 1, "POST", message="no\x1b]0;owned\x07 \u202eway\ud800\x9b")]
+    failed = sync(pbx, "apply", path.name, "--yes", cwd=tmp_path)
+    assert failed.returncode == 1 and "failed: user jim1: create: 422: no\\u001b]0;owned\\u0007" in failed.stderr
+    assert not any(raw in failed.stderr for raw in RAW)
