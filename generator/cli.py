@@ -9,6 +9,7 @@ unknown PBX version). Exit 130: interrupted; nothing written.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -103,22 +104,69 @@ def _say(problems: list[Problem], style: ProblemFormat = ProblemFormat.text) -> 
     stream.write(RENDER[style.value](problems))
 
 
-def _run(action: Callable[[], int | None], style: ProblemFormat = ProblemFormat.text) -> None:
-    """Run a command body; map this tool's errors to messages and exit codes."""
+def _run(action: Callable[[], int | None], style: ProblemFormat = ProblemFormat.text, usage_code: int = 2,
+         nothing: str = "nothing written", interrupted: str = "") -> None:
+    """Run a command body; map this tool's errors to messages and exit codes.
+    `usage_code`: 1 under --exit-code, where 2 means "there are changes";
+    `nothing`: what a refused roster leaves undone, in the command's words."""
     try:
         code = action() or 0
     except RosterInvalid as exc:
         _say(exc.problems, style)
         errors = sum(not p.warning for p in exc.problems)
-        print(f"{counted(errors, 'problem')}; nothing written.", file=sys.stderr)
+        print(f"{counted(errors, 'problem')}; {nothing}.", file=sys.stderr)
         code = 1
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        code = 2
+        code = usage_code
     except KeyboardInterrupt:
-        print("interrupted; nothing written", file=sys.stderr)
+        print(f"interrupted; {interrupted or nothing}", file=sys.stderr)
         code = 130
     raise typer.Exit(code)
+
+
+# click's UsageError, whether typer vendors click (0.20 on) or uses it (before).
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class _Command(typer.core.TyperCommand):
+    """Help as an admin reads it: arguments by their metavar (ROSTER..., [NEW]),
+    with no type tag (<list[Path]>) and no braces in the usage line."""
+
+    def _arguments(self, ctx) -> list:
+        return [p for p in self.get_params(ctx) if p.param_type_name == "argument"]
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        return [self.options_metavar or "", *(p.metavar or p.name.upper() for p in self._arguments(ctx))]
+
+    def format_options(self, ctx, formatter) -> None:
+        arguments = [(p.metavar or p.name.upper(), (p.help or "") + ("  [required]" if p.required else ""))
+                     for p in self._arguments(ctx)]
+        options = [record for p in self.get_params(ctx) if p.param_type_name == "option"
+                   and (record := p.get_help_record(ctx)) is not None]
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+class _DetailedExitCode(_Command):
+    """A command with --exit-code, where exit 2 means "there are changes" (as
+    Terraform's -detailed-exitcode): bad usage that the option parser finds
+    exits 1 there, like every other error."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        detailed = "--exit-code" in args  # read first: parsing consumes the list
+        try:
+            return super().parse_args(ctx, args)
+        except _USAGE_ERROR as exc:
+            if detailed:
+                exc.exit_code = 1
+            raise
+
+
+DETAILED_EXIT = ("With --exit-code (as Terraform's -detailed-exitcode): 0 nothing to do, 2 changes, 1 any error, "
+                 "bad usage included.")
 
 
 def _progress():
@@ -308,8 +356,7 @@ def validate(
     _run(action, problem_format)
 
 
-@app.command(epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
-                                       "1 problems in a roster, or with --exit-code any difference"))
+@app.command(cls=_DetailedExitCode, epilog=f"{EXIT_CODES} {DETAILED_EXIT}")
 def diff(
     old: Annotated[Path, typer.Argument(help="The old roster or CSV (with --base: the roster).", show_default=False,
                                          metavar="OLD")],
@@ -320,7 +367,8 @@ def diff(
         "now.")] = None,
     output_format: Annotated[DiffFormat, typer.Option(
         "--format", help="text (terminal), markdown (a pull-request comment) or json (scripts).")] = DiffFormat.text,
-    exit_code: Annotated[bool, typer.Option("--exit-code", metavar="", help="Exit 1 when anything differs.")] = False,
+    exit_code: Annotated[bool, typer.Option("--exit-code", metavar="", help="Exit 2 when anything differs, 0 when "
+                                            "nothing does, 1 on any error (bad usage too).")] = False,
     pbx_version: VersionOpt = None,
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,
@@ -338,7 +386,7 @@ def diff(
       portsip-roster diff --base main roster.yaml --format markdown
       portsip-roster diff export.csv users.csv
     """
-    from generator.commands.diff import FORMATS, table_at
+    from generator.commands.diff import FORMATS, as_text, tables, wants_colour
     from generator.commands.tables import compare
     from generator.pipeline import Options
 
@@ -347,13 +395,14 @@ def diff(
             raise UsageError("give OLD and NEW, or --base REV and one roster")
         options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file,
                           allow_env=_allowed(allow_env))
-        before = table_at(old, options, base)
-        after = table_at(new or old, options, None)
-        plan = compare(before, after)
-        print(FORMATS[output_format.value](plan), end="")
-        return 1 if exit_code and not plan.empty else 0
+        plan = compare(*tables(old, new, options, base))
+        if output_format is DiffFormat.text:
+            print(as_text(plan, wants_colour(sys.stdout, os.environ)), end="")
+        else:
+            print(FORMATS[output_format.value](plan), end="")
+        return 2 if exit_code and not plan.empty else 0
 
-    _run(action)
+    _run(action, usage_code=1 if exit_code else 2)
 
 
 @app.command(epilog=EXIT_CODES)
@@ -457,7 +506,7 @@ def import_(
                   file=sys.stderr)
             return 1
         if not result.plan.empty:
-            print(as_text(result.plan, ROUND_TRIP), end="")
+            print(as_text(result.plan, titles=ROUND_TRIP), end="")
             print("warning: generating the roster does not give the export back exactly (above)", file=sys.stderr)
             return 1
         for kind, count in result.normalised.items():
@@ -565,8 +614,8 @@ def _open_log(log: Path | None):
         raise UsageError(f"cannot write the log {log}: {exc.strerror}") from exc
 
 
-@app.command("plan", epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
-                                               "1 problems in a roster (nothing sent), or with --exit-code any change"))
+@app.command("plan", cls=_DetailedExitCode,
+             epilog=f"{EXIT_CODES.replace('(nothing written)', '(nothing sent)')} {DETAILED_EXIT}")
 def plan_command(
     roster: RosterArg,
     pbx: PbxOpt = None,
@@ -583,8 +632,9 @@ def plan_command(
     ] = DiffFormat.text,
     out: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--out", metavar="FILE", dir_okay=False, help="Save the plan for `apply --plan FILE`.")] = None,
-    exit_code: Annotated[bool, typer.Option("--exit-code", metavar="", help="Exit 1 when there is anything to do.")
-                         ] = False,
+    exit_code: Annotated[bool, typer.Option(
+        "--exit-code", metavar="", help="Exit 2 when there is anything to do, 0 when nothing, 1 on any error (a bad "
+        "roster, bad usage, the PBX).")] = False,
     parallel: ParallelOpt = 4,
     rate: RateOpt = 60.0,
     log: LogOpt = None,
@@ -602,9 +652,10 @@ def plan_command(
     \b
       PORTSIP_PASSWORD=... portsip-roster plan roster.yaml --pbx https://pbx:8887/api --username admin
     """
+    from generator.commands.diff import wants_colour
     from generator.commands.sync import plan
     from generator.pipeline import Options
-    from generator.sync.plan import FORMATS, as_json
+    from generator.sync.plan import FORMATS, as_json, as_text
 
     def action() -> int:
         handle = _open_log(log)
@@ -615,17 +666,20 @@ def plan_command(
         finally:
             if handle is not None:
                 handle.close()
-        print(FORMATS[output_format.value](made), end="")
+        if output_format is DiffFormat.text:
+            print(as_text(made, wants_colour(sys.stdout, os.environ)), end="")
+        else:
+            print(FORMATS[output_format.value](made), end="")
         if out is not None:
             from generator.write import write_atomic
 
             write_atomic(out, as_json(made))
-        return 1 if exit_code and not made.empty else 0
+        return 2 if exit_code and not made.empty else 0
 
-    _run_sync(action)
+    _run_sync(action, usage_code=1 if exit_code else 2)
 
 
-def _run_sync(action: Callable[[], int | None]) -> None:
+def _run_sync(action: Callable[[], int | None], usage_code: int = 2, interrupted: str = "") -> None:
     from generator.commands.sync import StalePlan
     from generator.sync.client import PbxError
 
@@ -633,12 +687,15 @@ def _run_sync(action: Callable[[], int | None]) -> None:
         try:
             return action()
         except PbxError as exc:
-            raise UsageError(f"the PBX: {exc.path}: {exc}") from exc
+            from generator.commands.diff import printable
+
+            raise UsageError(printable(f"the PBX: {exc.path}: {exc}")) from exc
         except StalePlan as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
 
-    _run(guarded)
+    _run(guarded, usage_code=usage_code, nothing="nothing sent to the PBX",
+         interrupted=interrupted or "nothing changed on the PBX")
 
 
 @app.command("apply", epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
@@ -677,6 +734,7 @@ def apply_command(
     \b
       portsip-roster apply roster.yaml --pbx https://pbx:8887/api --username admin --yes
     """
+    from generator.commands.diff import printable, wants_colour
     from generator.commands.sync import check_saved, load_plan, plan
     from generator.commands.sync import wanted_users as wanted_of
     from generator.pipeline import Options
@@ -693,19 +751,25 @@ def apply_command(
             made = plan(roster, options, client, base, prune, parallel, wanted)
             if saved_plan is not None:
                 check_saved(saved_plan, made)
-            print(as_text(made), end="")
+            print(as_text(made, wants_colour(sys.stdout, os.environ)), end="")
             if made.empty:
                 return 0
             if not yes and not _confirmed():
-                print("nothing changed", file=sys.stderr)
+                print("nothing changed on the PBX", file=sys.stderr)
                 return 1
             progress = _progress()
-            outcome = apply(made, client, wanted, parallel,
-                            lambda done, total: progress.tick("applying", done, total, every=1))
+            try:
+                outcome = apply(made, client, wanted, parallel,
+                                lambda done, total: progress.tick("applying", done, total, every=1))
+            except KeyboardInterrupt:
+                progress.clear()
+                print("interrupted while applying: what was done stays done; run plan to see what is left",
+                      file=sys.stderr)
+                return 130
             progress.clear()
             for failure in outcome.failures:
-                print(f"failed: user {failure.user}: {failure.step}: {failure.status or 'no answer'}: "
-                      f"{failure.message}", file=sys.stderr)
+                print(printable(f"failed: user {failure.user}: {failure.step}: {failure.status or 'no answer'}: "
+                                f"{failure.message}"), file=sys.stderr)
             print(f"applied: {counted(len(outcome.done), 'user')} done, {len(outcome.failures)} failed "
                   f"({counted(client.requests, 'request')})", file=sys.stderr)
             return 1 if outcome.failures else 0
@@ -810,27 +874,6 @@ def init(
               f"completion: portsip-roster schema > {output.parent / 'roster.schema.json'})", file=sys.stderr)
 
     _run(action)
-
-
-class _Command(typer.core.TyperCommand):
-    """Help as an admin reads it: arguments by their metavar (ROSTER..., [NEW]),
-    with no type tag (<list[Path]>) and no braces in the usage line."""
-
-    def _arguments(self, ctx) -> list:
-        return [p for p in self.get_params(ctx) if p.param_type_name == "argument"]
-
-    def collect_usage_pieces(self, ctx) -> list[str]:
-        return [self.options_metavar or "", *(p.metavar or p.name.upper() for p in self._arguments(ctx))]
-
-    def format_options(self, ctx, formatter) -> None:
-        arguments = [(p.metavar or p.name.upper(), (p.help or "") + ("  [required]" if p.required else ""))
-                     for p in self._arguments(ctx)]
-        options = [record for p in self.get_params(ctx) if p.param_type_name == "option"
-                   and (record := p.get_help_record(ctx)) is not None]
-        for title, rows in (("Arguments", arguments), ("Options", options)):
-            if rows:
-                with formatter.section(title):
-                    formatter.write_dl(rows)
 
 
 for _info in app.registered_commands:  # every command, without touching each one's decorator

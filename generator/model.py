@@ -104,6 +104,8 @@ USER_SECRETS: Mapping[str, str] = MappingProxyType(
 PHONE_SECRETS: Mapping[str, str] = MappingProxyType(
     {"password": "phone", "door_password1": "door", "door_password2": "door"})
 SECRET_KEYS = frozenset(USER_SECRETS) | frozenset(PHONE_SECRETS)
+# The same, in a fixed order: a set's order follows the string hash, which differs from run to run.
+SECRET_ORDER = tuple(dict.fromkeys([*USER_SECRETS, *PHONE_SECRETS]))
 MASK = "********"
 
 

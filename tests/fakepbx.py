@@ -42,8 +42,9 @@ class Fault:
     429, 503, drop (close without answering), expire (the token, then 401) or
     refuse (422)."""
 
-    def __init__(self, kind: str, pattern: str = ".*", times: int = 1, method: str = ""):
+    def __init__(self, kind: str, pattern: str = ".*", times: int = 1, method: str = "", message: str = ""):
         self.kind, self.pattern, self.times, self.method = kind, re.compile(pattern), times, method
+        self.message = message  # what a refusal says instead of the fake's own words
 
 
 class State:
@@ -194,7 +195,8 @@ class Handler(BaseHTTPRequestHandler):
         if unknown or missing:
             return 422, {"message": f"unknown fields {sorted(unknown)}, missing {missing}"}
         if self._refused(body["name"], fault):
-            return 422, {"message": f"user {body['name']} refused: the password {body['password']} is too weak"}
+            return 422, {"message": (fault and fault.message) or
+                         f"user {body['name']} refused: the password {body['password']} is too weak"}
         for other in state.users.values():
             if other["name"].lower() == body["name"].lower() or other["extension_number"] == body["extension_number"]:
                 return 409, {"message": "name or extension number in use"}

@@ -10,9 +10,8 @@ import pytest
 from conftest import MINIMAL_USER, ROOT, read_csv, run_module
 from fakepbx import ACCOUNT, FakeServer, Fault
 
-# The example without its online_busy rules, which the v22 API cannot express.
-ROSTER = "\n".join(line for line in (ROOT / "roster.example.yaml").read_text("utf-8").splitlines()
-                   if "online_busy_forward_rule" not in line) + "\n"
+# The whole example: its online_busy rules are sent as the API's busy rules.
+ROSTER = (ROOT / "roster.example.yaml").read_text("utf-8")
 ENV = {"PORTSIP_PASSWORD": ACCOUNT["password"]}
 
 
@@ -175,7 +174,7 @@ def test_no_secret_in_any_output_or_log(pbx, roster, tmp_path):
 
 
 def test_a_roster_with_problems_never_reaches_the_pbx(pbx, roster):
-    roster.write_text(ROSTER + "    online_busy_forward_rule: voicemail\n", "utf-8")
+    roster.write_text(ROSTER + "    dnd_office_hours_forward_rule: ring\n", "utf-8")  # the API's dnd rules cannot
     result = sync(pbx, "apply", roster.name, "--yes", cwd=roster.parent)
     assert result.returncode == 1 and "[api-unsupported]" in result.stderr
     assert pbx.state.requests == []

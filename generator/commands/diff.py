@@ -5,12 +5,14 @@ Secret values never reach these: a changed secret shows as changed."""
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from generator.commands.generate import generate
-from generator.commands.revision import at_revision
+from generator.commands.revision import at_revision, exists_at
 from generator.commands.tables import ZEROS_NOTE, Change, Plan, Table, UserChange, is_csv, read_table, zeros_dropped
 from generator.errors import UsageError
 from generator.model import counted
@@ -39,6 +41,26 @@ def table_at(path: Path, options: Options, rev: str | None) -> Table:
         return table(old, options, f"{path} at {rev}")
 
 
+def tables(old: Path, new: Path | None, options: Options, base: str | None) -> tuple[Table, Table]:
+    """The two sides of a diff. A roster new since `base` is compared with an
+    empty one of the same columns: every user is an addition."""
+    after = table_at(new or old, options, None)
+    if base is not None and new is None and not exists_at(old, base):
+        return Table(f"{old} at {base} (not there yet)", list(after.columns), {}), after
+    return table_at(old, options, base), after
+
+
+def wants_colour(stream: Any, environ: Mapping[str, str]) -> bool:
+    """Colour on a terminal only; NO_COLOR (no-color.org) turns it off,
+    FORCE_COLOR on where there is no terminal (a CI log that shows colour)."""
+    if environ.get("NO_COLOR"):
+        return False
+    if environ.get("FORCE_COLOR"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and environ.get("TERM") != "dumb"
+
+
 def _value(value: Any) -> str:
     return "(none)" if value is None else json.dumps(value, ensure_ascii=False)
 
@@ -63,13 +85,14 @@ def uncompared_note(plan: Plan) -> str:
 # The same headings for import's round-trip check, where OLD is the export and NEW the roster made from it.
 ROUND_TRIP = ("Only in the roster (not in the export)", "In the export, but not given back by the roster",
               "Not given back as exported: generating the roster writes these cells otherwise")
+_COLOURS = {"+": "32", "-": "31", "~": "33"}  # added green, removed red, changed yellow
 
 
-def as_text(plan: Plan, titles: tuple[str, str, str] = (ADDED, REMOVED, CHANGED)) -> str:
+def as_text(plan: Plan, colour: bool = False, titles: tuple[str, str, str] = (ADDED, REMOVED, CHANGED)) -> str:
     note = f"{uncompared_note(plan)}\n" if plan.uncompared else ""
     if plan.empty:
         return f"no differences ({plan.old} -> {plan.new})\n{note}"
-    lines = [f"{_summary(plan)} ({plan.old} -> {plan.new})"] + ([note.rstrip()] if note else [])
+    lines: list = [f"{_summary(plan)} ({plan.old} -> {plan.new})"] + ([note.rstrip()] if note else [])
     if plan.columns_added or plan.columns_removed:
         lines.append(f"columns added: {', '.join(plan.columns_added) or '-'}; "
                      f"removed: {', '.join(plan.columns_removed) or '-'}")
@@ -78,14 +101,23 @@ def as_text(plan: Plan, titles: tuple[str, str, str] = (ADDED, REMOVED, CHANGED)
             continue
         lines += ["", f"{title}:"]
         for user in users:
-            lines.append(f"  {mark} {user.name}  (extension {user.extension})")
+            head = f"{mark} {user.name}  (extension {user.extension})"
+            lines.append((mark, head) if colour else f"  {head}")
             for change in user.changes:
                 if change.secret:
                     lines.append(f"      {change.field}: changed (secret, not shown)")
                 else:
                     lines.append(f"      {change.field}: {_value(change.old)} -> {_value(change.new)}"
                                  + _zeros(change))
-    return "\n".join(lines) + "\n"
+    return "\n".join(_painted(line) for line in lines) + "\n"
+
+
+def _painted(line: str | tuple[str, str]) -> str:
+    """A line made printable; a user's (mark, head) in its colour."""
+    if isinstance(line, tuple):
+        mark, head = line
+        return f"  \x1b[{_COLOURS[mark]}m{printable(head)}\x1b[0m"
+    return printable(line)
 
 
 def _zeros(change: Change) -> str:
@@ -96,13 +128,43 @@ def _code(value: Any) -> str:
     return f"<code>{md(_value(value))}</code>"
 
 
-_MARKDOWN = {c: f"&#{ord(c)};" for c in "\\`*_{}[]()#+-.!|~<>\"'&:@"}
+# What GitHub would turn into markup inside a line: links and images ([),
+# HTML and autolinks (<), entities (&), mentions (@), issue references (#),
+# emphasis (* ~, and _ where it can open or close), code (`), a backslash
+# before punctuation, table pipes, math ($), and the bare-URL autolinks (://, www.).
+# Anything else (the dots of quinn.hale, colons of a MAC) stays as it is.
+_MARKUP = re.compile(r"\\(?=[!-/:-@\[-`{-~])|[`*~|\[\]<>&@#$]|(?<![^\W_])_|_(?![^\W_])|:(?=//)|(?<=www)\.",
+                     re.IGNORECASE)
+# What must not reach a terminal or a page raw: C0 and C1 controls, DEL, line
+# and paragraph separators, bidi marks and overrides, and lone surrogates
+# (which cannot even be written as UTF-8).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+                          "\ud800-\udfff]")
+_UNPRINTABLE_JSON = re.compile(_UNPRINTABLE.pattern.replace("\x00-\x1f", "", 1))
+
+
+def _escape(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def printable(text: object) -> str:
+    """`text` with every character that could drive a terminal, reorder a
+    line or break the output's encoding written as \\uXXXX."""
+    return _UNPRINTABLE.sub(_escape, str(text))
+
+
+def printable_json(text: str) -> str:
+    """JSON (from json.dumps, ensure_ascii=False) with the same characters as
+    \\u escapes: json escapes C0 itself, its own line breaks are layout, and
+    an escape reads back as the very same string."""
+    return _UNPRINTABLE_JSON.sub(_escape, text)
 
 
 def md(text: object) -> str:
     """Text that GitHub shows as itself: no link, image, mention or HTML can
     come from a roster value (a display name such as [approve](https://...))."""
-    return "".join(_MARKDOWN.get(c, c) for c in str(text)).replace("\n", " ").replace("\r", " ")
+    flat = str(text).replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    return _MARKUP.sub(lambda m: f"&#{ord(m.group())};", printable(flat))
 
 
 def as_markdown(plan: Plan) -> str:
@@ -145,7 +207,7 @@ def as_json(plan: Plan) -> str:
         "columns": {"added": plan.columns_added, "removed": plan.columns_removed},
         "secrets_not_compared": plan.uncompared,
     }
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return printable_json(json.dumps(data, indent=2, ensure_ascii=False)) + "\n"
 
 
 FORMATS = {"text": as_text, "markdown": as_markdown, "json": as_json}

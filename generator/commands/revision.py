@@ -43,6 +43,17 @@ def git_show(path: Path, rev: str) -> bytes:
     return done.stdout
 
 
+def exists_at(path: Path, rev: str) -> bool:
+    """Whether `path` was there at `rev` (a bad revision is still bad usage):
+    a roster new since the base has no old side to read."""
+    commit = _commit(path, rev)
+    try:
+        done = _git(path.resolve().parent, "cat-file", "-e", f"{commit}:./{path.name}")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UsageError(f"cannot read {path} at {rev}: {exc}") from exc
+    return done.returncode == 0
+
+
 @contextmanager
 def at_revision(path: Path, rev: str) -> Iterator[Path]:
     """A temporary copy of `path` as it was at `rev`, beside it so that its

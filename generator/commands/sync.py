@@ -13,11 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from generator.commands.revision import at_revision
+from generator.commands.revision import at_revision, exists_at
 from generator.errors import RosterInvalid, UsageError
-from generator.model import SECRET_KEYS, ResolvedUser, mac_key
+from generator.model import SECRET_KEYS, SECRET_ORDER, ResolvedUser, mac_key
 from generator.pipeline import Options, run
-from generator.sync.api import refusals
+from generator.sync.api import BUSY_NOTE, busy_mapped, refusals
 from generator.sync.client import Client, PbxError, checked_id, shown
 from generator.sync.plan import Plan, make_plan
 
@@ -51,7 +51,7 @@ def _secret_marks(users: tuple[ResolvedUser, ...]) -> dict[tuple, str]:
 
 def secret_changes(roster: Path, options: Options, base: str | None) -> set[tuple]:
     """Secrets whose source, rotation or phone MAC the roster changed since `base`."""
-    if base is None:
+    if base is None or not exists_at(roster, base):  # a roster new since base: nothing to compare with
         return set()
     compare = replace(options, stand_ins=True, key_file=None, secrets=None)
     now = _secret_marks(run(roster, compare).users)
@@ -94,7 +94,28 @@ def plan(roster: Path, options: Options, client: Client, base: str | None = None
         wanted = wanted_users(roster, replace(options, redact=True))
     changed = secret_changes(roster, options, base)
     client.sign_in()
-    return make_plan(client.base, wanted, read_tenant(client, parallel), changed, prune)
+    actual = read_tenant(client, parallel)
+    made = make_plan(client.base, wanted, actual, changed, prune)
+    made.notes = plan_notes(wanted, actual, base)
+    return made
+
+
+def _secret_count(fields: dict) -> int:
+    phones = [p for p in fields.get("phones") or [] if isinstance(p, dict)]
+    return sum(bool(where.get(key)) for where in (fields, *phones) for key in SECRET_ORDER)
+
+
+def plan_notes(wanted: dict[str, dict], actual: dict[str, dict], base: str | None) -> list[str]:
+    """What a plan says once: how a rule the API lacks was sent, and that the
+    secrets of users already on the PBX were not compared (without --base a
+    rotation would otherwise pass as "nothing to do")."""
+    notes = [BUSY_NOTE] if any(busy_mapped(fields) for fields in wanted.values()) else []
+    unseen = sum(_secret_count(fields) for name, fields in wanted.items() if name in actual)
+    if base is None and unseen:
+        notes.append(f"{unseen} secret{'' if unseen == 1 else 's'} of users already on the PBX not compared: the PBX "
+                     f"never gives one back, so a new source, rotate or MAC since the last apply shows only with "
+                     f"--base REV (the roster's last applied revision)")
+    return notes
 
 
 def load_plan(path: Path) -> dict:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from generator.commands.diff import md
+from generator.commands.diff import md, printable, printable_json
 from generator.commands.tables import ZEROS_NOTE, leaves, zeros_dropped
-from generator.model import SECRET_KEYS, dotted, mac_key
+from generator.model import SECRET_KEYS, SECRET_ORDER, dotted, mac_key
 from generator.sync.api import PHONE_KEYS, SEPARATE, phone_body, updatable, user_body
 
 FORMAT_VERSION = 1
@@ -57,6 +56,7 @@ class Plan:
     users: list[UserPlan] = field(default_factory=list)
     left_alone: list[str] = field(default_factory=list)  # on the PBX, not in the roster (kept without --prune)
     state: str = ""  # digest of the PBX's users as read
+    notes: list[str] = field(default_factory=list)  # said once: how the roster was sent, what was not compared
 
     @property
     def empty(self) -> bool:
@@ -103,7 +103,7 @@ def _field_changes(name: str, old: Any, new: Any) -> list[Change]:
 
 
 def _secret_changes(prefix: tuple, fields: dict, changed: set[tuple]) -> list[Change]:
-    return [Change(dotted((*prefix, key)), secret=True, new="change") for key in SECRET_KEYS
+    return [Change(dotted((*prefix, key)), secret=True, new="change") for key in SECRET_ORDER
             if key in fields and (*prefix, key) in changed]
 
 
@@ -139,7 +139,7 @@ def user_plan(name: str, fields: dict, actual: dict | None, changed: set[tuple])
     extension = str(fields.get("extension_number", ""))
     phones = [p for p in fields.get("phones") or [] if isinstance(p, dict)]
     if actual is None:
-        secrets = [Change(k, secret=True, new="set") for k in SECRET_KEYS if body.get(k)]
+        secrets = [Change(k, secret=True, new="set") for k in SECRET_ORDER if body.get(k)]
         return UserPlan("create", name, extension, secrets, [PhonePlan("create", mac_key(str(p.get("mac", ""))),
                                                                         []) for p in phones])
     detail, actual_phones = actual["detail"], actual["phones"]
@@ -180,13 +180,15 @@ def make_plan(pbx: str, wanted: dict[str, dict], actual: dict[str, dict], change
 # ---- formats ----------------------------------------------------------------------
 
 _MARKS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# On a terminal: green to create, yellow to update, magenta to replace, red to delete.
+_COLOURS = {"create": "32", "update": "33", "replace": "35", "delete": "31"}
 
 
 def _safe(text: object) -> str:
-    """A name as printed: the PBX's answers are input too, and a name holding
-    ESC would otherwise drive the terminal showing the plan."""
-    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text))
+    """A name or value as printed: the PBX's answers are input too, and a name
+    holding ESC or a bidi override would otherwise drive the terminal (or the
+    reader) showing the plan."""
+    return printable(text)
 
 
 def _shown(change: Change) -> str:
@@ -202,44 +204,59 @@ def summary(plan: Plan) -> str:
             f"replace, {plan.count('delete')} to delete, {len(plan.left_alone)} left alone")
 
 
-def _lines(plan: Plan) -> list[tuple[int, str]]:
-    """(depth, text) for every user and change, in plan order."""
+def _lines(plan: Plan) -> list[tuple[int, str, str]]:
+    """(depth, kind, text) for every user and change, in plan order; every
+    text made printable (kind "" for a change)."""
     out = []
     for user in plan.users:
-        head = f"{_MARKS[user.kind]} {_safe(user.name)} (extension {_safe(user.extension)})"
-        out.append((0, head + (f": replace, {user.reason}" if user.reason else "")))
-        out += [(1, _shown(c)) for c in user.changes]
+        head = f"{_MARKS[user.kind]} {user.name} (extension {user.extension})"
+        out.append((0, user.kind, _safe(head + (f": replace, {user.reason}" if user.reason else ""))))
+        out += [(1, "", _safe(_shown(c))) for c in user.changes]
         for phone in user.phones:
-            out.append((1, f"phone {phone.mac}: {phone.kind}" + (" (the API cannot change a phone's MAC, vendor, "
-                                                                  "model or file)" if phone.kind == "replace" else "")))
-            out += [(2, _shown(c)) for c in phone.changes]
+            why = " (the API cannot change a phone's MAC, vendor, model or file)" if phone.kind == "replace" else ""
+            out.append((1, phone.kind, _safe(f"phone {phone.mac}: {phone.kind}{why}")))
+            out += [(2, "", _safe(_shown(c))) for c in phone.changes]
     return out
 
 
-def as_text(plan: Plan) -> str:
-    lines = [f"plan for {plan.pbx}: {summary(plan)}"]
-    lines += ["    " * depth + text for depth, text in _lines(plan)]
+def _note_lines(plan: Plan) -> list[str]:
+    return [f"note: {_safe(note)}" for note in plan.notes]
+
+
+def as_text(plan: Plan, colour: bool = False) -> str:
+    def paint(kind: str, text: str) -> str:
+        return f"\x1b[{_COLOURS[kind]}m{text}\x1b[0m" if colour and kind in _COLOURS else text
+
+    lines = [f"plan for {_safe(plan.pbx)}: {summary(plan)}", *_note_lines(plan)]
+    lines += ["    " * depth + paint(kind, text) for depth, kind, text in _lines(plan)]
     if plan.left_alone:
         names = ", ".join(map(_safe, plan.left_alone))
         lines.append(f"left alone (on the PBX, not in the roster; --prune deletes them): {names}")
     if plan.empty:
-        lines.append("nothing to do: the PBX matches the roster")
+        lines.append("nothing to do: the PBX matches the roster" + (" (but see the notes)" if plan.notes else ""))
     return "\n".join(lines) + "\n"
 
 
 def as_markdown(plan: Plan) -> str:
     lines = [f"### PortSIP apply plan: {md(summary(plan))}", "", f"PBX <code>{md(plan.pbx)}</code>", ""]
-    for depth, text in _lines(plan):
+    for note in plan.notes:
+        lines += [f"Note: {md(note)}", ""]
+    for depth, _kind, text in _lines(plan):
         lines.append("  " * depth + f"- <code>{md(text)}</code>")
     if plan.left_alone:
-        lines += ["", f"Left alone (on the PBX, not in the roster): {md(', '.join(plan.left_alone))}"]
+        names = ", ".join(f"<code>{md(name)}</code>" for name in plan.left_alone)
+        lines += ["", f"Left alone (on the PBX, not in the roster): {names}"]
     if plan.empty:
-        lines += ["", "Nothing to do: the PBX matches the roster."]
+        lines += [*([""] if plan.left_alone else []),
+                  "Nothing to do: the PBX matches the roster" + (" (but see the notes)." if plan.notes else ".")]
     return "\n".join(lines) + "\n"
 
 
 def as_json(plan: Plan) -> str:
-    return json.dumps({**plan.as_data(), "fingerprint": plan.fingerprint}, indent=2, ensure_ascii=False) + "\n"
+    """Stable JSON; a character that could drive a terminal is written as a
+    \\u escape, which reads back as the same string."""
+    data = {**plan.as_data(), "notes": plan.notes, "fingerprint": plan.fingerprint}
+    return printable_json(json.dumps(data, indent=2, ensure_ascii=False)) + "\n"
 
 
 FORMATS = {"text": as_text, "markdown": as_markdown, "json": as_json}
