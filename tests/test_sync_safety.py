@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_module
-from fakepbx import ACCOUNT, FakeServer, Fault
+from fakepbx import ACCOUNT, FakeServer, Fault, State
 
 import generator.sync.apply as apply_module
 from generator.sync.client import Client, Login, PbxError
@@ -38,10 +38,16 @@ WAREHOUSE = user("warehouse", "400", "phones:", "  - " + PHONE % "0c:38:3e:00:00
 KATE = user("kate", "0105")
 
 
+@pytest.fixture(scope="module")
+def server():
+    with FakeServer() as running:
+        yield running
+
+
 @pytest.fixture
-def pbx():
-    with FakeServer() as server:
-        yield server
+def pbx(server):
+    server.state = State()  # a fresh tenant for each test, on one server (stopping one takes half a second)
+    return server
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +56,7 @@ def no_backoff(monkeypatch):
 
 
 def sync(pbx: FakeServer, folder: Path, *args: str):
-    login = ["--pbx", pbx.url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"]]
+    login = ["--pbx", pbx.url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"], "--rate", "1000"]
     return run_module(*args, *login, cwd=folder, env={"PORTSIP_PASSWORD": ACCOUNT["password"]})
 
 
