@@ -149,7 +149,7 @@ def _ring_groups(client: Client, parallel: int) -> dict[str, list[dict]] | str:
     The API lists a ring group's members but not a user's ring groups: one
     list and one request per ring group, made only when a plan deletes someone."""
     try:
-        groups = _paged(client, "/ring_groups")
+        groups = _paged(client, "/ring_groups", pages=10)  # 1,000 at most: a hostile PBX's endless pages end
         with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
             members = list(pool.map(lambda g: _items(client, f"/ring_groups/{checked_id(g.get('id'))}/agents"),
                                     groups))
