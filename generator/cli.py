@@ -473,31 +473,6 @@ MaxUpdatesOpt = Annotated[int, typer.Option(
     help="Refuse a plan updating more than PCT% of the PBX's users (at least 1 unless 0) without --force.")]
 ForceOpt = Annotated[bool, typer.Option(
     "--force", metavar="", help="Go past the --max-deletes/--max-replaces/--max-updates thresholds.")]
-
-
-def _replacing(allow_replace: bool, names: list[str] | None) -> frozenset[str] | bool:
-    return True if allow_replace else frozenset(names or ())
-
-
-def _past_thresholds(made, force: bool) -> bool:
-    """Say whether the plan is past its thresholds; True when that stops the run."""
-    from generator.commands.sync import refusal
-
-    refused = refusal(made)
-    if refused is None:
-        return False
-    if force:
-        print("warning: the plan is past its thresholds; --force: going on", file=sys.stderr)
-        return False
-    print(f"error: {refused}", file=sys.stderr)
-    return True
-
-
-def _warn_unused_replace(made, names: list[str] | None) -> None:
-    replaced = {u.name for u in made.users if u.kind == "replace"}
-    for name in names or ():
-        if name not in replaced:
-            print(f"warning: --replace {name}: the plan replaces no user of that name", file=sys.stderr)
 ParallelOpt = Annotated[int, typer.Option("--parallel", metavar="N", min=1, max=32,
                                           help="Requests at once.")]
 RateOpt = Annotated[float, typer.Option("--rate", metavar="N", min=0.1, max=1000,
@@ -530,6 +505,31 @@ def _client(pbx, username, domain, password_file, ca_file, insecure, rate: float
     return Client(Login(pbx, username, password, domain, ca_file, insecure), rate=rate, log=log)
 
 
+def _replacing(allow_replace: bool, names: list[str] | None) -> frozenset[str] | bool:
+    return True if allow_replace else frozenset(names or ())
+
+
+def _past_thresholds(made, force: bool) -> bool:
+    """Say whether the plan is past its thresholds; True when that stops the run."""
+    from generator.commands.sync import refusal
+
+    refused = refusal(made)
+    if refused is None:
+        return False
+    if force:
+        print("warning: the plan is past its thresholds; --force: going on", file=sys.stderr)
+        return False
+    print(f"error: {refused}", file=sys.stderr)
+    return True
+
+
+def _warn_unused_replace(made, names: list[str] | None) -> None:
+    replaced = {u.name for u in made.users if u.kind == "replace"}
+    for name in names or ():
+        if name not in replaced:
+            print(f"warning: --replace {name}: the plan replaces no user of that name", file=sys.stderr)
+
+
 def _open_log(log: Path | None):
     if log is None:
         return None
@@ -540,7 +540,8 @@ def _open_log(log: Path | None):
 
 
 @app.command("plan", epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
-                                               "1 problems in a roster (nothing sent), or with --exit-code any change"))
+                                               "1 problems in a roster or clashes with the PBX's users (nothing "
+                                               "sent), a plan past its thresholds, or with --exit-code any change"))
 def plan_command(
     roster: RosterArg,
     pbx: PbxOpt = None,
@@ -622,8 +623,9 @@ def _run_sync(action: Callable[[], int | None]) -> None:
 
 
 @app.command("apply", epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
-                                                "1 problems in a roster (nothing sent), a stale --plan, or a "
-                                                "change the PBX refused"))
+                                                "1 problems in a roster or clashes with the PBX's users (nothing "
+                                                "sent), a stale --plan, a plan past its thresholds (nothing sent), "
+                                                "a change the PBX refused, or a user held back"))
 def apply_command(
     roster: RosterArg,
     pbx: PbxOpt = None,

@@ -35,11 +35,6 @@ def roster_users(roster: Path, options: Options, display: str | None = None) -> 
     return list(resolved.users)
 
 
-def wanted_users(roster: Path, options: Options, display: str | None = None) -> dict[str, dict]:
-    """The roster's users' fields by name, every check passed; RosterInvalid otherwise."""
-    return {user.name: user.fields for user in roster_users(roster, options, display)}
-
-
 def _secret_marks(users: tuple[ResolvedUser, ...]) -> dict[tuple, str]:
     """(user, field) or (user, phones[mac], field) -> the secret's stand-in (its source, rotation and MAC)."""
     marks = {}
