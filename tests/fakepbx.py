@@ -129,6 +129,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _answer(self, status: int, body: object = None, headers: dict | None = None) -> None:
         data = b"" if body is None else json.dumps(body).encode()
+        # Kept before answering: the client may count requests as soon as it has the answer.
+        self.server.state.requests.append((self.command, self.path.split("?")[0], status))
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -136,7 +138,6 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
-        self.server.state.requests.append((self.command, self.path.split("?")[0], status))
 
     def _handle(self, method: str) -> None:
         state = self.server.state
@@ -200,6 +201,9 @@ class Handler(BaseHTTPRequestHandler):
         parts = path.removeprefix("/api/").split("/")
         if parts[0] == "ring_groups" and method == "GET":
             return self._ring_groups(parts[1:], query)
+        if parts == ["call_queues"] and method == "GET":
+            return 200, {"count": len(state.queues), "items": [{k: q[k] for k in ("id", "name", "extension_number")}
+                                                                 for q in state.queues.values()]}
         if parts[0] != "users":
             return 404, {"message": "no such path"}
         return self._users(method, parts[1:], query, body or {}, fault)

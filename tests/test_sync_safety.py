@@ -72,7 +72,7 @@ def line_of(text: str, needle: str) -> int:
 
 # ---- 1. a replace never leaves a user deleted by accident ----------------------------------------
 
-@pytest.mark.parametrize("case", ["extension", "name", "mac"])
+@pytest.mark.parametrize("case", ["extension", "name", "mac", "queue"])
 def test_what_another_pbx_user_has_is_refused_before_any_write(pbx, tmp_path, case):
     pbx.state.add_user("warehouse", "400", macs=("0c:38:3e:00:00:01",))
     pbx.state.add_user("front.desk", "0101", macs=("0c:38:3e:00:00:09",))  # made in the portal: left alone
@@ -82,13 +82,18 @@ def test_what_another_pbx_user_has_is_refused_before_any_write(pbx, tmp_path, ca
     elif case == "name":
         text = write(tmp_path, WAREHOUSE, user("Front.Desk", "0500"))
         where, field = line_of(text, "name: Front.Desk"), "name"
-    else:
+    elif case == "mac":
         text = write(tmp_path, WAREHOUSE, user("kate", "0105", "phones:", "  - " + PHONE % "0C-38-3E-00-00-09"))
         where, field = line_of(text, "0C-38-3E-00-00-09"), "phones[0].mac"
+    else:  # a replace onto a call queue's extension: the PBX would refuse the remake too
+        pbx.state.add_group("queues", "Sales", "8000", [])
+        text = write(tmp_path, WAREHOUSE.replace('"400"', '"8000"'))
+        where, field = line_of(text, '"8000"'), "extension_number"
     planned = sync(pbx, tmp_path, "plan", "roster.yaml")
     assert planned.returncode == 1, planned.stdout
     assert f"roster.yaml:{where}:" in planned.stderr and f": {field}: " in planned.stderr
-    assert "front.desk (not in the roster, left alone)" in planned.stderr and "[pbx-conflict]" in planned.stderr
+    holder = "call queue Sales (8000)" if case == "queue" else "front.desk (not in the roster, left alone)"
+    assert holder in planned.stderr and "[pbx-conflict]" in planned.stderr
     applied = sync(pbx, tmp_path, "apply", "roster.yaml", "--yes", "--allow-replace")
     assert applied.returncode == 1 and "[pbx-conflict]" in applied.stderr
     assert pbx.state.writes() == []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from generator.commands.revision import at_revision
@@ -94,11 +94,12 @@ def plan(roster: Path, options: Options, client: Client, base: str | None = None
     client.sign_in()
     actual = read_tenant(client, parallel)
     made = make_plan(client.base, wanted, actual, changed, prune, replacing, percent)
-    found = conflicts(made, wanted, actual)
+    groups = read_groups(client, made, parallel)
+    found = conflicts(made, wanted, actual, groups.extensions if groups else {})
     if found:
         by_name = {user.name: user for user in users}
         raise RosterInvalid([by_name[c.user].problem(c.path, "pbx-conflict", c.message) for c in found])
-    read_losses(client, made, actual, parallel)
+    read_losses(client, made, actual, groups, parallel)
     return made
 
 
@@ -139,31 +140,51 @@ def _counted(words: str, count: int) -> list[str]:
     return [f"{count} {words}{'' if count == 1 else 's'}"] if count else []
 
 
-def _ring_groups(client: Client, parallel: int) -> dict[str, list[dict]] | str:
-    """Ring groups by the extension of each member; the reason when they cannot be read.
-    The API lists a ring group's members but not a user's ring groups: one
-    list and one request per ring group, made only when a plan deletes someone."""
+@dataclass
+class Groups:
+    """The tenant's call queues and ring groups, read only when a plan deletes
+    or replaces someone: whose extensions a replace must not take, and whose
+    members a delete drops."""
+
+    extensions: dict[str, str] = field(default_factory=dict)  # extension -> "call queue Sales"
+    ring_groups: dict[str, list[dict]] = field(default_factory=dict)  # member's extension -> its ring groups
+    unread: str = ""  # why the ring groups could not be read
+
+
+def read_groups(client: Client, made: Plan, parallel: int) -> Groups | None:
+    """The API lists a ring group's members but not a user's ring groups: one
+    list and one request per ring group (and one list of call queues, for a
+    replace's new extension)."""
+    if not any(user.kind in ("replace", "delete") for user in made.users):
+        return None
+    found = Groups()
+    if any(user.kind == "replace" for user in made.users):
+        try:
+            for queue in _paged(client, "/call_queues", pages=10):
+                found.extensions.setdefault(str(queue.get("extension_number")), _membership("call queue", queue))
+        except PbxError:
+            pass  # a replace is then checked against users only; the loss list says what was not read
     try:
         groups = _paged(client, "/ring_groups", pages=10)  # 1,000 at most: a hostile PBX's endless pages end
         with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
             members = list(pool.map(lambda g: _items(client, f"/ring_groups/{checked_id(g.get('id'))}/agents"),
                                     groups))
     except PbxError as exc:
-        return f"ring groups not read ({exc.status or 'no answer'}: {exc.message[:80]})"
-    found: dict[str, list[dict]] = {}
+        found.unread = f"ring groups not read ({exc.status or 'no answer'}: {exc.message[:80]})"
+        return found
     for group, agents in zip(groups, members):
+        found.extensions.setdefault(str(group.get("extension_number")), _membership("ring group", group))
         for agent in agents:
-            found.setdefault(str(agent.get("extension_number")), []).append(group)
+            found.ring_groups.setdefault(str(agent.get("extension_number")), []).append(group)
     return found
 
 
-def read_losses(client: Client, made: Plan, actual: dict[str, dict], parallel: int) -> None:
+def read_losses(client: Client, made: Plan, actual: dict[str, dict], groups: Groups | None, parallel: int) -> None:
     """Each replace and delete of `made` told what deleting the user loses, as
     far as the API shows it (a read it refuses is said, not fatal)."""
     doomed = [user for user in made.users if user.kind in ("replace", "delete")]
-    if not doomed:
+    if not doomed or groups is None:
         return
-    groups = _ring_groups(client, parallel)
 
     def one(user: UserPlan) -> None:
         user_id = checked_id(user.id)
@@ -180,7 +201,7 @@ def read_losses(client: Client, made: Plan, actual: dict[str, dict], parallel: i
             else:
                 counts[words] = counts.get(words, 0) + len(items)
         extension = str(actual[user.name]["detail"].get("extension_number"))
-        loses += [groups] if isinstance(groups, str) else _named("ring group", groups.get(extension, []))
+        loses += [groups.unread] if groups.unread else _named("ring group", groups.ring_groups.get(extension, []))
         for words, count in counts.items():
             loses += _counted(words, count)
         user.loses = [*loses, UNSEEN]

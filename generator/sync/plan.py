@@ -229,11 +229,14 @@ def _holder(name: str, wanted: dict[str, dict], plan: Plan) -> str:
     return f"user {_safe(name)} ({doing})"
 
 
-def conflicts(plan: Plan, wanted: dict[str, dict], actual: dict[str, dict]) -> list[Conflict]:
+def conflicts(plan: Plan, wanted: dict[str, dict], actual: dict[str, dict],
+              others: dict[str, str] | None = None) -> list[Conflict]:
     """Every name (in any case), extension and phone MAC that a create or
     replace of `plan` asks for and another user on the PBX has already, left
     alone users included: the PBX would refuse it, and a replace would have
-    deleted the user first. Checked before any write."""
+    deleted the user first. Checked before any write. `others`: extensions
+    of what is not a user (call queues, ring groups: "call queue Sales
+    (8000)"), read only when a plan replaces someone, and checked for them."""
     names: dict[str, list[str]] = {}
     extensions: dict[str, str] = {}
     macs: dict[str, str] = {}
@@ -256,6 +259,9 @@ def conflicts(plan: Plan, wanted: dict[str, dict], actual: dict[str, dict]) -> l
             if holder is not None and holder != user.name:
                 found.append(Conflict(user.name, ("extension_number",), f"extension {user.extension} is taken on the "
                                       f"PBX by {_holder(holder, wanted, plan)}: {fix}"))
+            elif user.kind == "replace" and user.extension in (others or {}):
+                found.append(Conflict(user.name, ("extension_number",), f"extension {user.extension} is taken on the "
+                                      f"PBX by {_safe(others[user.extension])}: {fix}"))
         macs_wanted = [mac_key(str(p.get("mac", ""))) for p in (wanted.get(user.name) or {}).get("phones") or []
                        if isinstance(p, dict)]
         for phone in user.phones:
