@@ -568,6 +568,22 @@ BaseOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
     "--base", metavar="REV", help="The roster's last applied git revision: secrets whose source, rotation or MAC "
     "changed since then are changed on the PBX.")]
 PruneOpt = Annotated[bool, typer.Option("--prune", metavar="", help="Delete PBX users the roster does not name.")]
+AllowReplaceOpt = Annotated[bool, typer.Option(
+    "--allow-replace", metavar="", help="Let apply replace (delete, then make again) every user whose extension "
+    "changed; without it, or --replace NAME, such a user is held back.")]
+ReplaceOpt = Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+    "--replace", metavar="NAME", help="Let apply replace this user (repeat for more); others are held back.")]
+MaxDeletesOpt = Annotated[int, typer.Option(
+    "--max-deletes", metavar="PCT", min=0, max=100,
+    help="Refuse a plan deleting more than PCT% of the PBX's users (at least 1 unless 0) without --force.")]
+MaxReplacesOpt = Annotated[int, typer.Option(
+    "--max-replaces", metavar="PCT", min=0, max=100,
+    help="Refuse a plan replacing more than PCT% of the PBX's users (at least 1 unless 0) without --force.")]
+MaxUpdatesOpt = Annotated[int, typer.Option(
+    "--max-updates", metavar="PCT", min=0, max=100,
+    help="Refuse a plan updating more than PCT% of the PBX's users (at least 1 unless 0) without --force.")]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", metavar="", help="Go past the --max-deletes/--max-replaces/--max-updates thresholds.")]
 ParallelOpt = Annotated[int, typer.Option("--parallel", metavar="N", min=1, max=32,
                                           help="Requests at once.")]
 RateOpt = Annotated[float, typer.Option("--rate", metavar="N", min=0.1, max=1000,
@@ -605,6 +621,31 @@ def _client(pbx, username, domain, password_file, ca_file, insecure, rate: float
     return client
 
 
+def _replacing(allow_replace: bool, names: list[str] | None) -> frozenset[str] | bool:
+    return True if allow_replace else frozenset(names or ())
+
+
+def _past_thresholds(made, force: bool) -> bool:
+    """Say whether the plan is past its thresholds; True when that stops the run."""
+    from generator.commands.sync import refusal
+
+    refused = refusal(made)
+    if refused is None:
+        return False
+    if force:
+        print("warning: the plan is past its thresholds; --force: going on", file=sys.stderr)
+        return False
+    print(f"error: {refused}", file=sys.stderr)
+    return True
+
+
+def _warn_unused_replace(made, names: list[str] | None) -> None:
+    replaced = {u.name for u in made.users if u.kind == "replace"}
+    for name in names or ():
+        if name not in replaced:
+            print(f"warning: --replace {name}: the plan replaces no user of that name", file=sys.stderr)
+
+
 def _open_log(log: Path | None):
     if log is None:
         return None
@@ -615,7 +656,9 @@ def _open_log(log: Path | None):
 
 
 @app.command("plan", cls=_DetailedExitCode,
-             epilog=f"{EXIT_CODES.replace('(nothing written)', '(nothing sent)')} {DETAILED_EXIT}")
+             epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
+                                       "1 problems in a roster or clashes with the PBX's users (nothing sent), or a "
+                                       "plan past its thresholds") + f" {DETAILED_EXIT}")
 def plan_command(
     roster: RosterArg,
     pbx: PbxOpt = None,
@@ -627,6 +670,12 @@ def plan_command(
     allow_http: AllowHttpOpt = False,
     base: BaseOpt = None,
     prune: PruneOpt = False,
+    allow_replace: AllowReplaceOpt = False,
+    replace_users: ReplaceOpt = None,
+    max_deletes: MaxDeletesOpt = 30,
+    max_replaces: MaxReplacesOpt = 30,
+    max_updates: MaxUpdatesOpt = 30,
+    force: ForceOpt = False,
     output_format: Annotated[DiffFormat, typer.Option(
         "--format", help="text (terminal), markdown (a pull-request comment) or json (stable, for tools).")
     ] = DiffFormat.text,
@@ -662,7 +711,9 @@ def plan_command(
         try:
             client = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle, allow_http)
             options = Options(templates=templates, secrets=secrets, key_file=key_file, allow_env=_allowed(allow_env))
-            made = plan(roster, options, client, base, prune, parallel)
+            percent = {"delete": max_deletes, "replace": max_replaces, "update": max_updates}
+            made = plan(roster, options, client, base, prune, parallel, None,
+                        _replacing(allow_replace, replace_users), percent)
         finally:
             if handle is not None:
                 handle.close()
@@ -674,6 +725,9 @@ def plan_command(
             from generator.write import write_atomic
 
             write_atomic(out, as_json(made))
+        _warn_unused_replace(made, replace_users)
+        if _past_thresholds(made, force):
+            return 1
         return 2 if exit_code and not made.empty else 0
 
     _run_sync(action, usage_code=1 if exit_code else 2)
@@ -699,8 +753,9 @@ def _run_sync(action: Callable[[], int | None], usage_code: int = 2, interrupted
 
 
 @app.command("apply", epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
-                                                "1 problems in a roster (nothing sent), a stale --plan, or a "
-                                                "change the PBX refused"))
+                                                "1 problems in a roster or clashes with the PBX's users (nothing "
+                                                "sent), a stale --plan, a plan past its thresholds (nothing sent), "
+                                                "a change the PBX refused, or a user held back"))
 def apply_command(
     roster: RosterArg,
     pbx: PbxOpt = None,
@@ -712,6 +767,12 @@ def apply_command(
     allow_http: AllowHttpOpt = False,
     base: BaseOpt = None,
     prune: PruneOpt = False,
+    allow_replace: AllowReplaceOpt = False,
+    replace_users: ReplaceOpt = None,
+    max_deletes: MaxDeletesOpt = 30,
+    max_replaces: MaxReplacesOpt = 30,
+    max_updates: MaxUpdatesOpt = 30,
+    force: ForceOpt = False,
     saved: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--plan", metavar="FILE", dir_okay=False,
         help="Apply exactly this saved plan; refused if the roster or the PBX changed since.")] = None,
@@ -734,9 +795,8 @@ def apply_command(
     \b
       portsip-roster apply roster.yaml --pbx https://pbx:8887/api --username admin --yes
     """
-    from generator.commands.diff import printable, wants_colour
-    from generator.commands.sync import check_saved, load_plan, plan
-    from generator.commands.sync import wanted_users as wanted_of
+    from generator.commands.diff import wants_colour
+    from generator.commands.sync import check_saved, load_plan, plan, roster_users
     from generator.pipeline import Options
     from generator.sync.apply import apply
     from generator.sync.plan import as_text
@@ -747,14 +807,21 @@ def apply_command(
             client = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle, allow_http)
             options = Options(templates=templates, secrets=secrets, key_file=key_file, allow_env=_allowed(allow_env))
             saved_plan = load_plan(saved) if saved is not None else None
-            wanted = wanted_of(roster, options)  # every secret at hand, before any request
-            made = plan(roster, options, client, base, prune, parallel, wanted)
+            users = roster_users(roster, options)  # every secret at hand, before any request
+            wanted = {user.name: user.fields for user in users}
+            percent = {"delete": max_deletes, "replace": max_replaces, "update": max_updates}
+            made = plan(roster, options, client, base, prune, parallel, users,
+                        _replacing(allow_replace, replace_users), percent)
             if saved_plan is not None:
                 check_saved(saved_plan, made)
             print(as_text(made, wants_colour(sys.stdout, os.environ)), end="")
+            _warn_unused_replace(made, replace_users)
+            if _past_thresholds(made, force):
+                return 1
             if made.empty:
                 return 0
-            if not yes and not _confirmed():
+            acting = len(made.held) < len(made.users)
+            if acting and not yes and not _confirmed():
                 print("nothing changed on the PBX", file=sys.stderr)
                 return 1
             progress = _progress()
@@ -767,17 +834,37 @@ def apply_command(
                       file=sys.stderr)
                 return 130
             progress.clear()
-            for failure in outcome.failures:
-                print(printable(f"failed: user {failure.user}: {failure.step}: {failure.status or 'no answer'}: "
-                                f"{failure.message}"), file=sys.stderr)
-            print(f"applied: {counted(len(outcome.done), 'user')} done, {len(outcome.failures)} failed "
-                  f"({counted(client.requests, 'request')})", file=sys.stderr)
-            return 1 if outcome.failures else 0
+            _say_outcome(outcome, made, roster)
+            print(f"applied: {counted(len(outcome.done), 'user')} done, {len(outcome.failures)} failed"
+                  + (f", {len(outcome.held)} held back" if outcome.held else "")
+                  + f" ({counted(client.requests, 'request')})", file=sys.stderr)
+            return 1 if outcome.failures or outcome.held else 0
         finally:
             if handle is not None:
                 handle.close()
 
     _run_sync(action)
+
+
+def _say_held(held) -> None:
+    for user in held:
+        print(f"held back: user {user.name}: nothing sent; {user.held}", file=sys.stderr)
+
+
+def _say_outcome(outcome, made, roster: Path) -> None:
+    """Each failure in the PBX's words; a user a replace deleted and did not make again, in plain words."""
+    from generator.sync.plan import _safe
+
+    loses = {u.name: u.loses for u in made.users}
+    for failure in outcome.failures:
+        print(_safe(f"failed: user {failure.user}: {failure.step}: {failure.status or 'no answer'}: "
+                    f"{failure.message}"), file=sys.stderr)
+        if failure.lost:
+            gone = _safe("; ".join(loses.get(failure.user) or [])) or "nothing the API shows"
+            print(f"LOST: user {failure.user} was deleted from the PBX and is NOT on it now. Gone with it: {gone}. "
+                  f"Fix the cause above, then run `portsip-roster apply {roster}` again: it makes the user anew "
+                  f"(a create).", file=sys.stderr)
+    _say_held([u for u in made.users if u.name in set(outcome.held)])
 
 
 def _confirmed() -> bool:

@@ -55,6 +55,7 @@ CODES: Mapping[str, str] = MappingProxyType({
     "secrets-file-unused": "an entry in the --secrets file for a user the roster does not have",
     "key-file": "the README's demo key on a real roster, or a key or secrets file others can read",
     "api-unsupported": "something the roster says that the PBX's REST API cannot express (plan/apply)",
+    "pbx-conflict": "a name, extension or MAC another user on the PBX has already (plan/apply refuse the plan)",
     "literal-secret": "a password or PIN written in the roster itself (--no-literal-secrets)",
 })
 

@@ -1,12 +1,16 @@
 """A stateful fake PortSIP v22 PBX for the sync tests: a real HTTP server on
 127.0.0.1 keeping users and phones in memory.
 
-It gives opaque ids, pages, keeps names, extensions and MACs unique, refuses
-a field the API's schema does not name for an operation (so a body the tool
-shapes wrong fails here), refuses changing what the API cannot change, and
-can be told to answer 429 or 503, drop a connection, expire a token, or
-refuse one user with a 422. Request schemas come from the project's copy of
-PortSIP's document (schemas/portsip-v22-api.json).
+It gives opaque ids, pages, keeps names (in any case), extensions and MACs
+(across every phone) unique, refuses a BLF or forward number that looks like
+an extension but is none on the PBX (as a real PBX does: 422), refuses a field
+the API's schema does not name for an operation (so a body the tool shapes
+wrong fails here), refuses changing what the API cannot change, and can be
+told to answer 429 or 503, drop a connection, expire a token, or refuse one
+user with a 422. It keeps what deleting a user loses: call-queue and
+ring-group memberships, voicemail greetings, holidays, speed dials. Request
+schemas come from the project's copy of PortSIP's document
+(schemas/portsip-v22-api.json).
 """
 
 from __future__ import annotations
@@ -35,6 +39,19 @@ REQUIRED_USER = ("name", "display_name", "password", "email", "role", "extension
                  "voicemail_pin")
 SECRETS = ("password", "extension_password")
 ACCOUNT = {"username": "admin", "password": "Admin-Pa55!", "domain": "tenant.example"}
+EXTENSION_LIKE = re.compile(r"[0-9]{3,6}")  # a number the PBX takes for one of its extensions
+PER_USER = ("greetings", "holidays", "speed_dial_8", "speed_dial_100")  # lists a user's delete drops
+
+
+def _mac(mac: object) -> str:
+    return re.sub(r"[^0-9a-f]", "", str(mac).lower())
+
+
+def references(body: dict) -> list[str]:
+    """Every BLF and forward-rule number in a user body."""
+    found = [str(b.get("value")) for b in body.get("blfs") or [] if isinstance(b, dict)]
+    rules = [v for k, v in body.items() if k.endswith("_forward_rule")] + list(body.get("custom_forward_rules") or [])
+    return found + [str(r["number"]) for r in rules if isinstance(r, dict) and r.get("number")]
 
 
 class Fault:
@@ -61,9 +78,43 @@ class State:
         self.ids = (base64.b64encode(str(700551909773148160 + n).encode()).decode() for n in itertools.count())
         self.latency = 0.0
         self.token_life = 3600
+        self.check_references = True  # off only where a test loads users in an order that ignores them
+        self.queues: dict[str, dict] = {}  # id -> {id, name, extension_number, agents: [extension]}
+        self.ring_groups: dict[str, dict] = {}  # the same shape
+        self.kept: dict[str, dict[str, list]] = {}  # user id -> {greetings|holidays|speed_dial_*: [items]}
 
     def writes(self) -> list[tuple[str, str, int]]:
         return [r for r in self.requests if r[0] == "POST" and not r[1].startswith("/api/auth/")]
+
+    def reads(self) -> list[str]:
+        return [r[1] for r in self.requests if r[0] == "GET"]
+
+    def add_user(self, name: str, extension: str, macs: tuple[str, ...] = (), **fields) -> str:
+        """A user made outside the roster (in the portal), with phones."""
+        user_id = next(self.ids)
+        self.users[user_id] = {"id": user_id, "name": name, "extension_number": extension, "display_name": name,
+                               **fields}
+        self.phones[user_id] = {}
+        for mac in macs:
+            phone_id = next(self.ids)
+            self.phones[user_id][phone_id] = {"id": phone_id, "mac": mac, "vendor": "Yealink", "model": "SIP-T32G",
+                                              "filename": "yealinkT3x.ph.xml"}
+        return user_id
+
+    def add_group(self, kind: str, name: str, extension: str, agents: list[str]) -> str:
+        """A call queue (kind "queues") or ring group ("ring_groups") with these members' extensions."""
+        group_id = next(self.ids)
+        getattr(self, kind)[group_id] = {"id": group_id, "name": name, "extension_number": extension,
+                                         "agents": list(agents)}
+        return group_id
+
+    def extensions(self) -> set[str]:
+        """Every extension the PBX has: users', queues' and ring groups'."""
+        groups = [*self.queues.values(), *self.ring_groups.values()]
+        return {str(u.get("extension_number")) for u in [*self.users.values(), *groups]}
+
+    def user_id(self, name: str) -> str | None:
+        return next((i for i, u in self.users.items() if u["name"] == name), None)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -80,6 +131,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _answer(self, status: int, body: object = None, headers: dict | None = None) -> None:
         data = b"" if body is None else json.dumps(body).encode()
+        # Kept before answering: the client may count requests as soon as it has the answer.
+        self.server.state.requests.append((self.command, self.path.split("?")[0], status))
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -87,7 +140,6 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
-        self.server.state.requests.append((self.command, self.path.split("?")[0], status))
 
     def _handle(self, method: str) -> None:
         state = self.server.state
@@ -149,9 +201,32 @@ class Handler(BaseHTTPRequestHandler):
         if not self._authorised():
             return 401, {"message": "unauthorized"}
         parts = path.removeprefix("/api/").split("/")
+        if parts[0] == "ring_groups" and method == "GET":
+            return self._ring_groups(parts[1:], query)
+        if parts == ["call_queues"] and method == "GET":
+            return 200, {"count": len(state.queues), "items": [{k: q[k] for k in ("id", "name", "extension_number")}
+                                                                 for q in state.queues.values()]}
         if parts[0] != "users":
             return 404, {"message": "no such path"}
         return self._users(method, parts[1:], query, body or {}, fault)
+
+    def _ring_groups(self, parts: list[str], query: dict) -> tuple[int, object]:
+        groups = self.server.state.ring_groups
+        if not parts:
+            top, skip = int(query.get("top", ["100"])[0]), int(query.get("skip", ["0"])[0])
+            listed = list(groups.values())
+            items = [{k: g[k] for k in ("id", "name", "extension_number")} for g in listed[skip: skip + min(top, 100)]]
+            return 200, {"count": len(listed), "items": items}
+        if len(parts) == 2 and parts[1] == "agents" and parts[0] in groups:
+            return 200, {"items": [{"extension_number": e, "skill_level": 1} for e in groups[parts[0]]["agents"]]}
+        return 404, {"message": "no such ring group"}
+
+    def _unknown_reference(self, body: dict, own: str) -> str | None:
+        """A BLF or forward number that looks like an extension and is none on the PBX."""
+        if not self.server.state.check_references:
+            return None
+        have = self.server.state.extensions() | {own}
+        return next((n for n in references(body) if EXTENSION_LIKE.fullmatch(n) and n not in have), None)
 
     def _users(self, method: str, parts: list[str], query: dict, body: dict, fault) -> tuple[int, object]:
         state = self.server.state
@@ -174,7 +249,16 @@ class Handler(BaseHTTPRequestHandler):
         if rest == ["destroy"]:
             del state.users[user["id"]]
             state.phones.pop(user["id"], None)
+            state.kept.pop(user["id"], None)
+            for group in [*state.queues.values(), *state.ring_groups.values()]:
+                group["agents"] = [e for e in group["agents"] if e != user["extension_number"]]
             return 204, None
+        if method == "GET" and rest == ["call_queues"]:
+            return 200, {"items": [{k: q[k] for k in ("id", "name", "extension_number")}
+                                   for q in state.queues.values() if user["extension_number"] in q["agents"]]}
+        if method == "GET" and len(rest) == 1 and rest[0] in PER_USER:
+            items = state.kept.get(user["id"], {}).get(rest[0], [])
+            return 200, {"count": len(items), "items": items} if rest[0] == "holidays" else {"items": items}
         if rest[0] in ("password", "extension_password", "role") and len(rest) == 1:
             key = "role" if rest[0] == "role" else "password"
             if set(body) != {key}:
@@ -197,9 +281,12 @@ class Handler(BaseHTTPRequestHandler):
         if self._refused(body["name"], fault):
             return 422, {"message": (fault and fault.message) or
                          f"user {body['name']} refused: the password {body['password']} is too weak"}
-        for other in state.users.values():
-            if other["name"].lower() == body["name"].lower() or other["extension_number"] == body["extension_number"]:
-                return 409, {"message": "name or extension number in use"}
+        if any(other["name"].lower() == body["name"].lower() for other in state.users.values()) \
+                or body["extension_number"] in state.extensions():
+            return 409, {"message": "name or extension number in use"}
+        unknown_reference = self._unknown_reference(body, body["extension_number"])
+        if unknown_reference:
+            return 422, {"message": f"{unknown_reference} is not an extension on this PBX"}
         user_id = next(state.ids)
         state.users[user_id] = {"id": user_id, **body}
         state.phones[user_id] = {}
@@ -211,6 +298,9 @@ class Handler(BaseHTTPRequestHandler):
             return 422, {"message": f"cannot update {sorted(unknown)}"}
         if self._refused(user["name"], fault):
             return 422, {"message": f"user {user['name']} refused"}
+        unknown_reference = self._unknown_reference(body, user["extension_number"])
+        if unknown_reference:
+            return 422, {"message": f"{unknown_reference} is not an extension on this PBX"}
         user.update(body)
         return 200, {}
 
@@ -223,7 +313,7 @@ class Handler(BaseHTTPRequestHandler):
             unknown = set(body) - CREATE_PHONE
             if unknown or not body.get("mac"):
                 return 422, {"message": f"unknown fields {sorted(unknown)} or no mac"}
-            if any(p["mac"] == body["mac"] for ps in state.phones.values() for p in ps.values()):
+            if any(_mac(p["mac"]) == _mac(body["mac"]) for ps in state.phones.values() for p in ps.values()):
                 return 409, {"message": "MAC in use"}
             phone_id = next(state.ids)
             phones[phone_id] = {"id": phone_id, **body}

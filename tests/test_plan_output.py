@@ -34,7 +34,8 @@ def roster(tmp_path) -> Path:
 
 def login(pbx: FakeServer) -> list[str]:
     """The fake's account, and no rate cap worth the name (the fake needs none)."""
-    return ["--pbx", pbx.url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"], "--rate", "1000", "--allow-http"]
+    return ["--pbx", pbx.url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"], "--rate", "1000",
+            "--allow-http"]
 
 
 def sync(pbx: FakeServer, *args: str, cwd: Path, env: dict | None = None):
@@ -66,11 +67,11 @@ def test_the_whole_example_applies_with_its_busy_rules_sent_as_the_apis(pbx, ros
 
 def test_a_rosters_own_busy_rule_wins_over_online_busy(pbx, tmp_path):
     path = tmp_path / "one.yaml"
-    path.write_text("pbx_version: v22\nusers:\n" + MINIMAL_USER + "    online_busy_forward_rule: \"0102\"\n"
+    path.write_text("pbx_version: v22\nusers:\n" + MINIMAL_USER + "    online_busy_forward_rule: \"5550102\"\n"
                     "    busy_non_office_hours_forward_rule: hangup\n", "utf-8")
     assert sync(pbx, "apply", path.name, "--yes", cwd=tmp_path).returncode == 0
     user = pbx_user(pbx, "jim1")
-    assert user["busy_office_hours_forward_rule"] == {"action": "FORWARD_TO_NUMBER", "number": "0102"}
+    assert user["busy_office_hours_forward_rule"] == {"action": "FORWARD_TO_NUMBER", "number": "5550102"}
     assert user["busy_non_office_hours_forward_rule"]["action"] == "HANGUP"
 
 
@@ -200,10 +201,10 @@ def test_apply_says_what_it_did_in_a_syncs_words(pbx, tmp_path):
 
 def test_plan_colours_kinds_on_a_terminal_only(pbx, roster, tmp_path):
     other = tmp_path / "other.yaml"
-    other.write_text(ROSTER.replace("name: sam.patel", "name: sam.leaver"), "utf-8")
+    other.write_text(ROSTER.replace("name: sam.patel", "name: sam.leaver").replace('"0301"', '"0399"'), "utf-8")
     assert sync(pbx, "apply", other.name, "--yes", cwd=tmp_path).returncode == 0
     roster.write_text(ROSTER.replace("Maria Lopez", "Maria López").replace('"0401"', '"0402"'), "utf-8")
-    forced = sync(pbx, "plan", roster.name, "--prune", cwd=tmp_path, env={"FORCE_COLOR": "1"}).stdout
+    forced = sync(pbx, "plan", roster.name, "--prune", "--allow-replace", cwd=tmp_path, env={"FORCE_COLOR": "1"}).stdout
     for colour, head in (("32", "+ sam.patel"), ("33", "~ maria.lopez"), ("35", "-/+ hygiene.room"),
                          ("31", "- sam.leaver")):
         assert f"\x1b[{colour}m{head} (extension" in forced, head
@@ -268,7 +269,7 @@ def test_a_hostile_pbx_reaches_no_terminal_raw(pbx, roster):
     maria["display_name"] = "Maria\u202e\x1b[2J\ud800"  # an old value
     maria["blfs"] = [{"\x1b[31mkey\u202e\ud800": "x\x9b"}]  # a field name the PBX made up
     for fmt in FORMATS:
-        for prune in ([], ["--prune"]):
+        for prune in ([], ["--prune", "--force"]):
             result = sync(pbx, "plan", roster.name, "--format", fmt, *prune, cwd=roster.parent)
             assert result.returncode == 0, result.stderr
             for raw in RAW:

@@ -111,7 +111,7 @@ def test_updates_phones_and_prune_pass_the_contract(through):
     text = text.replace('{mac: "cc:5e:f8:41:b7:95", model: SIP-T32G}', '{mac: "cc:5e:f8:41:b7:99", model: SIP-T32G}')
     text = text.replace("name: sam.patel", "name: sam.new").replace('"0301"', '"0302"')
     (folder / "roster.yaml").write_text(text, "utf-8")
-    applied = sync("apply", "roster.yaml", "--yes", "--prune")
+    applied = sync("apply", "roster.yaml", "--yes", "--prune", "--max-updates", "100")  # a default changed: 6 of 7
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert "- sam.patel" in applied.stdout and "+ sam.new" in applied.stdout
     assert sync("plan", "roster.yaml", "--exit-code", "--prune").returncode == 0
@@ -125,3 +125,19 @@ def test_a_refused_user_then_a_rerun_pass_the_contract(through):
     pbx.state.refused_names = set()
     assert sync("apply", "roster.yaml", "--yes").returncode == 0
     assert sync("plan", "roster.yaml", "--exit-code").returncode == 0
+
+
+def test_what_a_replace_loses_is_read_within_the_contract(through):
+    pbx, sync, folder = through
+    assert sync("apply", "roster.yaml", "--yes").returncode == 0
+    hygiene = pbx.state.user_id("hygiene.room")
+    pbx.state.add_group("queues", "Recall", "8000", ["0401", "0101"])
+    pbx.state.add_group("ring_groups", "Front", "8100", ["0401"])
+    pbx.state.kept[hygiene] = {"greetings": [{"id": "Zw", "enabled": True, "file_name": "hi.wav", "file_size": 10}],
+                               "holidays": [{"id": "Zx", "name": "Summer", "every_year": True}],
+                               "speed_dial_100": [{"id": "Zy", "code": "01", "phone_number": "0101"}]}
+    (folder / "roster.yaml").write_text(ROSTER.replace('"0401"', '"0402"'), "utf-8")
+    plan = sync("plan", "roster.yaml")
+    assert plan.returncode == 0, plan.stderr
+    assert "loses: member of call queue Recall (8000); member of ring group Front (8100); 1 voicemail greeting; " \
+           "1 personal holiday; 1 speed dial" in plan.stdout

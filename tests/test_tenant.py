@@ -71,9 +71,12 @@ def test_every_body_is_valid_against_the_api_create_schemas(bare):
 
 
 def test_the_fake_pbx_takes_every_body_as_it_is():
-    """Created through the API, a sample of the tenant is the tenant seeded."""
+    """Created through the API, a sample of the tenant is the tenant seeded
+    (in seeding order, so a BLF may name a user made later: references are
+    checked by the sync tests, not here)."""
     sample = tenant(60, seed=2)
     with FakeServer() as pbx:
+        pbx.state.check_references = False
         token = _post(pbx.url + "/auth/sign_in", ACCOUNT, None)["access_token"]
         for body, phones in sample:
             user_id = _post(pbx.url + "/users", body, token)["id"]

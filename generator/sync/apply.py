@@ -5,6 +5,15 @@ Within a phase users go in parallel (a bounded number at once); one user's
 requests go in order. A user whose request fails is left where it got to,
 the others go on, and the failure is kept with the PBX's own words; running
 apply again finishes the job, since what was done is no longer in the plan.
+
+A user is made without its references to users this run makes (BLFs and
+forward rules naming their extensions: a PBX refuses a reference to an
+extension it does not have), and those are set in an update once every user
+is made, so references between new users, in any order, converge in one run.
+
+A replace deletes the user before making it again (PortSIP keeps names
+unique and cannot rename): when making it again fails, it is tried a few
+times more, and a failure says that the user is gone.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from generator.sync.client import Client, PbxError, checked_id
 from generator.sync.plan import PhonePlan, Plan, UserPlan
 
 PHASES = (("create", "replace"), ("update",), ("delete",))
+REMAKE_BACKOFF = (0.5, 1.0, 2.0)  # seconds before each new try to make a replaced user again
 
 
 @dataclass
@@ -27,33 +37,109 @@ class Failure:
     step: str  # what was being done: "create", "phone 0c:38:...: update", "password"...
     status: int | None
     message: str  # the PBX's words, with the request's secrets taken out
+    lost: bool = False  # a replace's delete went through and the user was not made again
 
 
 @dataclass
 class Outcome:
     done: list[str] = field(default_factory=list)  # users whose every step went through
     failures: list[Failure] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # users the plan held back: nothing was sent for them
+
+
+def _points_at(item: object, key: str, pending: set[str]) -> bool:
+    return isinstance(item, dict) and str(item.get(key)) in pending
+
+
+def split_references(body: dict, pending: set[str]) -> tuple[dict, list[str]]:
+    """A create body without what names an extension in `pending` (users not
+    on the PBX yet), and the keys left out, to be set once they are."""
+    out, later = dict(body), []
+    for key, value in body.items():
+        if key == "blfs" and isinstance(value, list) and any(_points_at(b, "value", pending) for b in value):
+            out[key] = [b for b in value if not _points_at(b, "value", pending)]
+        elif key == "custom_forward_rules" and isinstance(value, list) \
+                and any(_points_at(r, "number", pending) for r in value):
+            out[key] = [r for r in value if not _points_at(r, "number", pending)]
+        elif key.endswith("_forward_rule") and _points_at(value, "number", pending):
+            del out[key]
+        else:
+            continue
+        later.append(key)
+    return out, later
 
 
 class _Run:
-    def __init__(self, client: Client, wanted: dict[str, dict]):
-        self.client, self.wanted = client, wanted
+    def __init__(self, client: Client, wanted: dict[str, dict], pending: set[str]):
+        self.client, self.wanted, self.pending = client, wanted, pending
+        self.made: dict[str, tuple[str, list[str]]] = {}  # user -> (id, keys to set once every user is made)
 
     def user(self, plan: UserPlan) -> None:
         {"create": self.create, "replace": self.replace, "update": self.update, "delete": self.delete}[plan.kind](plan)
 
-    def create(self, plan: UserPlan) -> None:
-        fields = self.wanted[plan.name]
-        answer = self.client.call("POST", "/users", user_body(fields), plan.name)
+    def _body(self, plan: UserPlan) -> tuple[dict, list[str]]:
+        return split_references(user_body(self.wanted[plan.name]), self.pending - {plan.extension})
+
+    def _make(self, plan: UserPlan) -> str:
+        body, later = self._body(plan)
+        answer = self.client.call("POST", "/users", body, plan.name)
         user_id = checked_id(answer.get("id") if isinstance(answer, dict) else None)
-        for phone in fields.get("phones") or []:
+        self.made[plan.name] = (user_id, later)
+        return user_id
+
+    def _phones(self, plan: UserPlan, user_id: str) -> None:
+        for phone in self.wanted[plan.name].get("phones") or []:
             self._step(plan.name, f"phone {mac_key(str(phone.get('mac', '')))}: create",
                        lambda phone=phone: self.client.call("POST", f"/users/{user_id}/phones", phone_body(phone),
                                                             plan.name))
 
+    def create(self, plan: UserPlan) -> None:
+        self._phones(plan, self._make(plan))
+
     def replace(self, plan: UserPlan) -> None:
-        self.delete(plan)
-        self.create(plan)
+        self._step(plan.name, "replace: delete (the user is still on the PBX)", lambda: self.delete(plan))
+        self._phones(plan, self._remake(plan))
+
+    def _remake(self, plan: UserPlan) -> str:
+        """Make a just-deleted user again, trying a few times: until this
+        succeeds the user is missing from the PBX."""
+        for attempt, wait in enumerate((*REMAKE_BACKOFF, None)):
+            try:
+                return self._make(plan)
+            except PbxError as exc:
+                found = self._find(plan) if exc.status in (None, 409) else None
+                if found is not None:
+                    return found  # the answer was lost, or an earlier try went through after all
+                if wait is None:
+                    raise StepFailed(Failure(plan.name, f"replace: make the user again after its delete "
+                                             f"({attempt + 1} tries)", exc.status, exc.message, lost=True)) from exc
+                self.client.sleep(wait)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _find(self, plan: UserPlan) -> str | None:
+        """The user's id if the PBX has it: one listing, only when a remake failed as if it had happened."""
+        try:
+            listed = self.client.users()
+        except PbxError:
+            return None
+        item = next((i for i in listed if i.get("name") == plan.name), None)
+        if item is None:
+            return None
+        user_id = checked_id(item.get("id"))
+        self.made[plan.name] = (user_id, self._body(plan)[1])
+        return user_id
+
+    def later(self, order: list[UserPlan]) -> list[str]:
+        """Users made this run with references left to set, in plan order."""
+        return [u.name for u in order if self.made.get(u.name, ("", []))[1]]
+
+    def link(self, name: str) -> None:
+        """Set what a user was made without, now that every user is made."""
+        user_id, keys = self.made[name]
+        body = user_body(self.wanted[name])
+        self._step(name, f"references set once every user was made ({', '.join(keys)})",
+                   lambda: self.client.call("POST", f"/users/{user_id}",
+                                            shape({k: body[k] for k in keys}, schemas()["update_user"]), name))
 
     def delete(self, plan: UserPlan) -> None:
         self.client.call("POST", f"/users/{checked_id(plan.id)}/destroy", None, plan.name)
@@ -98,27 +184,33 @@ class StepFailed(Exception):
 
 def apply(plan: Plan, client: Client, wanted: dict[str, dict], parallel: int = 4,
           tick: Callable[[int, int], None] | None = None) -> Outcome:
-    """Every user of `plan` on the PBX; failures kept, never raised."""
-    run, outcome, done = _Run(client, wanted), Outcome(), 0
+    """Every user of `plan` on the PBX but those it holds back; failures kept, never raised."""
+    acting = [u for u in plan.users if not u.held]
+    pending = {u.extension for u in acting if u.kind in ("create", "replace")}
+    run, outcome, done = _Run(client, wanted, pending), Outcome(held=[u.name for u in plan.held]), 0
 
-    def one(user: UserPlan) -> Failure | None:
+    def one(task: tuple[str, str, Callable[[], None]]) -> Failure | None:
+        name, kind, action = task
         try:
-            run.user(user)
+            action()
         except StepFailed as exc:
             return exc.failure
         except PbxError as exc:
-            return Failure(user.name, user.kind, exc.status, exc.message)
+            return Failure(name, kind, exc.status, exc.message)
         return None
 
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         for kinds in PHASES:
-            users = [u for u in plan.users if u.kind in kinds]
-            for user, failure in zip(users, pool.map(one, users)):
-                done += 1
-                if tick:
-                    tick(done, len(plan.users))
-                if failure is None:
-                    outcome.done.append(user.name)
-                else:
+            tasks = [(u.name, u.kind, lambda u=u: run.user(u)) for u in acting if u.kind in kinds]
+            if kinds == ("update",):  # every user is made: set the references they were made without
+                tasks = [(name, "references", lambda name=name: run.link(name)) for name in run.later(acting)] + tasks
+            for (_, kind, _), failure in zip(tasks, pool.map(one, tasks)):
+                if kind != "references":
+                    done += 1
+                    if tick:
+                        tick(done, len(acting))
+                if failure is not None:
                     outcome.failures.append(failure)
+    failed = {f.user for f in outcome.failures}
+    outcome.done = [u.name for u in acting if u.name not in failed]
     return outcome

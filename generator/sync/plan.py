@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -48,6 +49,13 @@ class UserPlan:
     phones: list[PhonePlan] = field(default_factory=list)
     id: str | None = None
     reason: str = ""  # why a replace
+    held: str = ""  # why apply leaves this user alone this run, and what to pass to let it (a replace not asked for)
+    loses: list[str] = field(default_factory=list)  # what deleting the user drops on the PBX, as read from it
+
+
+# Percent of the users on the PBX a plan may delete, replace or update without --force.
+DEFAULT_LIMITS = {"delete": 30, "replace": 30, "update": 30}
+LIMIT_FLOOR = 1  # whatever the tenant's size, one user may be deleted, replaced or updated (unless 0%)
 
 
 @dataclass
@@ -57,17 +65,40 @@ class Plan:
     left_alone: list[str] = field(default_factory=list)  # on the PBX, not in the roster (kept without --prune)
     state: str = ""  # digest of the PBX's users as read
     notes: list[str] = field(default_factory=list)  # said once: how the roster was sent, what was not compared
+    existing: int = 0  # users on the PBX as read: what the thresholds are a share of
+    percent: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
 
     @property
     def empty(self) -> bool:
         return not self.users
 
     def count(self, kind: str) -> int:
-        return sum(u.kind == kind for u in self.users)
+        """Users apply will `kind` (a held-back replace is not one)."""
+        return sum(u.kind == kind and not u.held for u in self.users)
+
+    @property
+    def held(self) -> list[UserPlan]:
+        return [u for u in self.users if u.held]
+
+    def limit(self, kind: str) -> int:
+        if self.percent[kind] <= 0:
+            return 0  # 0% asks for --force on any such change
+        return max(LIMIT_FLOOR, self.existing * self.percent[kind] // 100)
+
+    @property
+    def over(self) -> list[str]:
+        """The kinds of change past their threshold: apply refuses the plan without --force."""
+        return [kind for kind in DEFAULT_LIMITS if self.count(kind) > self.limit(kind)]
+
+    def thresholds(self) -> dict:
+        kinds = {kind: {"count": self.count(kind), "limit": self.limit(kind), "percent": self.percent[kind]}
+                 for kind in DEFAULT_LIMITS}
+        return {"users_on_pbx": self.existing, **kinds, "within": not self.over}
 
     def as_data(self) -> dict:
         return {"format": FORMAT_VERSION, "pbx": self.pbx, "state": self.state,
-                "users": [asdict(u) for u in self.users], "left_alone": self.left_alone}
+                "users": [asdict(u) for u in self.users], "left_alone": self.left_alone,
+                "thresholds": self.thresholds()}
 
     @property
     def fingerprint(self) -> str:
@@ -158,15 +189,19 @@ def user_plan(name: str, fields: dict, actual: dict | None, changed: set[tuple])
 
 
 def make_plan(pbx: str, wanted: dict[str, dict], actual: dict[str, dict], changed: set[tuple],
-              prune: bool) -> Plan:
+              prune: bool, replace: Collection[str] | bool = False, percent: dict[str, int] | None = None) -> Plan:
     """`wanted`: roster users' fields by name; `actual`: the PBX's users by
     name ({id, detail, phones}); `changed`: (user, path) of secrets the roster
-    changed since --base."""
-    plan = Plan(pbx, state=state_digest(actual))
+    changed since --base; `replace`: the users a replace may delete and make
+    again (True: all; the rest are held back); `percent`: the thresholds."""
+    plan = Plan(pbx, state=state_digest(actual), existing=len(actual), percent={**DEFAULT_LIMITS, **(percent or {})})
     for name, fields in wanted.items():
         mine = {path[1:] for path in changed if path[0] == name}
         found = user_plan(name, fields, actual.get(name), mine)
         if found is not None:
+            if found.kind == "replace" and not (replace is True or (replace and name in replace)):
+                found.held = (f"a replace deletes the user and what the roster does not hold; pass --replace {name} "
+                              f"(or --allow-replace) to let apply do it")
             plan.users.append(found)
     for name in sorted(set(actual) - set(wanted)):
         detail = actual[name]["detail"]
@@ -175,6 +210,78 @@ def make_plan(pbx: str, wanted: dict[str, dict], actual: dict[str, dict], change
         else:
             plan.left_alone.append(name)
     return plan
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A create or replace the PBX would refuse: what it asks for is another
+    PBX user's already. `path` is into the roster user's fields."""
+
+    user: str
+    path: tuple
+    message: str
+
+
+def _holder(name: str, wanted: dict[str, dict], plan: Plan) -> str:
+    """Who holds a value on the PBX, and what this plan does to them."""
+    kind = next((u.kind for u in plan.users if u.name == name and not u.held), "")
+    if name not in wanted:
+        doing = "whom this plan deletes only after its creates" if kind == "delete" else "not in the roster, left alone"
+    else:
+        doing = f"whom this plan {kind}s in parallel" if kind in ("replace", "update") else "in the roster"
+    return f"user {_safe(name)} ({doing})"
+
+
+def conflicts(plan: Plan, wanted: dict[str, dict], actual: dict[str, dict],
+              others: dict[str, str] | None = None) -> list[Conflict]:
+    """Every name (in any case), extension and phone MAC that a create or
+    replace of `plan` asks for and another user on the PBX has already, left
+    alone users included: the PBX would refuse it, and a replace would have
+    deleted the user first. Checked before any write. `others`: extensions
+    of what is not a user (call queues, ring groups: "call queue Sales
+    (8000)"), read only when a plan replaces someone, and checked for them."""
+    names: dict[str, list[str]] = {}
+    extensions: dict[str, str] = {}
+    macs: dict[str, str] = {}
+    for name, user in actual.items():
+        names.setdefault(name.lower(), []).append(name)
+        extension = user["detail"].get("extension_number")
+        if extension is not None:
+            extensions.setdefault(str(extension), name)
+        for phone in user["phones"]:
+            macs.setdefault(mac_key(str(phone.get("mac", ""))), name)
+    found = []
+    fix = "choose another, or free it on the PBX first (a separate run)"
+    for user in plan.users:
+        if user.kind in ("create", "replace"):
+            for other in names.get(user.name.lower(), []):
+                if other != user.name:
+                    found.append(Conflict(user.name, ("name",), f"the PBX has {_holder(other, wanted, plan)}, the same "
+                                          f"name in another case, and PortSIP compares names in any case: {fix}"))
+            holder = extensions.get(user.extension)
+            if holder is not None and holder != user.name:
+                found.append(Conflict(user.name, ("extension_number",), f"extension {user.extension} is taken on the "
+                                      f"PBX by {_holder(holder, wanted, plan)}: {fix}"))
+            elif user.kind == "replace" and user.extension in (others or {}):
+                found.append(Conflict(user.name, ("extension_number",), f"extension {user.extension} is taken on the "
+                                      f"PBX by {_safe(others[user.extension])}: {fix}"))
+        macs_wanted = [mac_key(str(p.get("mac", ""))) for p in (wanted.get(user.name) or {}).get("phones") or []
+                       if isinstance(p, dict)]
+        for phone in user.phones:
+            holder = macs.get(phone.mac)
+            if phone.kind == "create" and holder not in (None, user.name) and phone.mac in macs_wanted:
+                found.append(Conflict(user.name, ("phones", macs_wanted.index(phone.mac), "mac"),
+                                      f"MAC {phone.mac} is on a phone of {_holder(holder, wanted, plan)} on the PBX: "
+                                      f"{fix}"))
+    return found
+
+
+def threshold_line(plan: Plan) -> str:
+    """The thresholds and whether the plan is within them: one line, in every format."""
+    parts = [f"{kind} {plan.count(kind)} (at most {plan.limit(kind)}: {plan.percent[kind]}%)"
+             for kind in DEFAULT_LIMITS]
+    verdict = f"OVER for {', '.join(plan.over)}: apply refuses this plan without --force" if plan.over else "within"
+    return f"thresholds (share of the {plan.existing} users on the PBX): {', '.join(parts)}: {verdict}"
 
 
 # ---- formats ----------------------------------------------------------------------
@@ -201,7 +308,8 @@ def _shown(change: Change) -> str:
 
 def summary(plan: Plan) -> str:
     return (f"{plan.count('create')} to create, {plan.count('update')} to update, {plan.count('replace')} to "
-            f"replace, {plan.count('delete')} to delete, {len(plan.left_alone)} left alone")
+            f"replace, {plan.count('delete')} to delete, {len(plan.left_alone)} left alone"
+            + (f", {len(plan.held)} held back" if plan.held else ""))
 
 
 def _lines(plan: Plan) -> list[tuple[int, str, str]]:
@@ -211,6 +319,8 @@ def _lines(plan: Plan) -> list[tuple[int, str, str]]:
     for user in plan.users:
         head = f"{_MARKS[user.kind]} {user.name} (extension {user.extension})"
         out.append((0, user.kind, _safe(head + (f": replace, {user.reason}" if user.reason else ""))))
+        out += [(1, "", _safe(f"held back: {user.held}"))] if user.held else []
+        out += [(1, "", _safe(f"loses: {'; '.join(user.loses)}"))] if user.loses else []
         out += [(1, "", _safe(_shown(c))) for c in user.changes]
         for phone in user.phones:
             why = " (the API cannot change a phone's MAC, vendor, model or file)" if phone.kind == "replace" else ""
@@ -227,7 +337,7 @@ def as_text(plan: Plan, colour: bool = False) -> str:
     def paint(kind: str, text: str) -> str:
         return f"\x1b[{_COLOURS[kind]}m{text}\x1b[0m" if colour and kind in _COLOURS else text
 
-    lines = [f"plan for {_safe(plan.pbx)}: {summary(plan)}", *_note_lines(plan)]
+    lines = [f"plan for {_safe(plan.pbx)}: {summary(plan)}", threshold_line(plan), *_note_lines(plan)]
     lines += ["    " * depth + paint(kind, text) for depth, kind, text in _lines(plan)]
     if plan.left_alone:
         names = ", ".join(map(_safe, plan.left_alone))
@@ -239,6 +349,7 @@ def as_text(plan: Plan, colour: bool = False) -> str:
 
 def as_markdown(plan: Plan) -> str:
     lines = [f"### PortSIP apply plan: {md(summary(plan))}", "", f"PBX <code>{md(plan.pbx)}</code>", ""]
+    lines += [md(threshold_line(plan)), ""]
     for note in plan.notes:
         lines += [f"Note: {md(note)}", ""]
     for depth, _kind, text in _lines(plan):
