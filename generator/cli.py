@@ -303,6 +303,7 @@ def diff(
         before = table_at(old, options, base)
         after = table_at(new or old, options, None)
         plan = compare(before, after)
+        _say(list(dict.fromkeys([*(before.warnings if base is None else []), *after.warnings])))
         print(FORMATS[output_format.value](plan), end="")
         return 1 if exit_code and not plan.empty else 0
 
@@ -333,7 +334,8 @@ def explain(
         if resolved.column_set is None or (mine and all(u.name != user for u in resolved.users)):
             raise RosterInvalid(mine or list(resolved.problems))  # nothing to explain yet
         print("\n".join(lines(resolved, user)))
-        _say([p for p in mine if p.code != "secret-unchecked"])
+        # the user's own problems, and the warnings that hold for every user (the key, the secrets file)
+        _say([p for p in resolved.problems if (p.user == user or p.user is None) and p.code != "secret-unchecked"])
         return 1 if any(not p.warning for p in mine) else 0
 
     _run(action)
@@ -489,13 +491,14 @@ def _client(pbx, username, domain, password_file, ca_file, insecure, rate: float
     return Client(Login(pbx, username, password, domain, ca_file, insecure), rate=rate, log=log)
 
 
-def _open_log(log: Path | None):
-    if log is None:
-        return None
-    try:
-        return open(log, "a", encoding="utf-8")  # noqa: SIM115 - closed by the command when done
-    except OSError as exc:
-        raise UsageError(f"cannot write the log {log}: {exc.strerror}") from exc
+def _sync_outputs(read, out: Path | None, log: Path | None, *inputs: Path | None):
+    """Warnings printed as `generate` prints them, outputs checked and the log
+    opened: all before the first request. Every file read is an input."""
+    from generator.commands.sync import check_outputs
+    from generator.secrets.sources import open_to_others
+
+    _say(read.warnings + open_to_others(inputs[0], "password file"))
+    return check_outputs(out, log, [*read.files, *inputs])
 
 
 @app.command("plan", epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
@@ -530,24 +533,27 @@ def plan_command(
 
     Example: PORTSIP_PASSWORD=... portsip-roster plan roster.yaml --pbx https://pbx:8887/api --username admin
     """
-    from generator.commands.sync import plan
+    from dataclasses import replace
+
+    from generator.commands.sync import plan, read_roster
     from generator.pipeline import Options
     from generator.sync.plan import FORMATS, as_json
 
     def action() -> int:
-        handle = _open_log(log)
+        options = Options(templates=templates, secrets=secrets, key_file=key_file)
+        read = read_roster(roster, replace(options, redact=True))  # a plan needs no secret
+        handle = _sync_outputs(read, out, log, password_file, secrets, key_file, templates, ca_file)
         try:
             client = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle)
-            options = Options(templates=templates, secrets=secrets, key_file=key_file)
-            made = plan(roster, options, client, base, prune, parallel)
+            made = plan(roster, options, client, base, prune, parallel, read.users)
         finally:
             if handle is not None:
                 handle.close()
         print(FORMATS[output_format.value](made), end="")
         if out is not None:
-            from generator.write import write_atomic
+            from generator.write import write_output
 
-            write_atomic(out, as_json(made))
+            write_output(out, [as_json(made)])
         return 1 if exit_code and not made.empty else 0
 
     _run_sync(action)
@@ -600,19 +606,19 @@ def apply_command(
 
     Example: portsip-roster apply roster.yaml --pbx https://pbx:8887/api --username admin --yes
     """
-    from generator.commands.sync import check_saved, load_plan, plan
-    from generator.commands.sync import wanted_users as wanted_of
+    from generator.commands.sync import check_saved, load_plan, plan, read_roster
     from generator.pipeline import Options
     from generator.sync.apply import apply
     from generator.sync.plan import as_text
 
     def action() -> int:
-        handle = _open_log(log)
+        options = Options(templates=templates, secrets=secrets, key_file=key_file)
+        saved_plan = load_plan(saved) if saved is not None else None
+        read = read_roster(roster, options)  # every secret at hand, before any request
+        wanted = read.users
+        handle = _sync_outputs(read, None, log, password_file, secrets, key_file, templates, ca_file, saved)
         try:
             client = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle)
-            options = Options(templates=templates, secrets=secrets, key_file=key_file)
-            saved_plan = load_plan(saved) if saved is not None else None
-            wanted = wanted_of(roster, options)  # every secret at hand, before any request
             made = plan(roster, options, client, base, prune, parallel, wanted)
             if saved_plan is not None:
                 check_saved(saved_plan, made)

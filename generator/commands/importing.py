@@ -23,7 +23,16 @@ from generator import expand
 from generator.check import MODEL_FIELDS
 from generator.commands.diff import table
 from generator.commands.generate import generate
-from generator.commands.tables import Change, Plan, canonical_header, compare, csv_rows, read_table
+from generator.commands.tables import (
+    MAX_JSON_DEPTH,
+    Change,
+    Plan,
+    canonical_header,
+    compare,
+    csv_rows,
+    nests_too_deep,
+    read_table,
+)
 from generator.errors import RosterInvalid, UsageError
 from generator.model import ColumnSet, Problem, mac_key
 from generator.pipeline import Options
@@ -82,12 +91,17 @@ def cell_value(column: str, cell: str, warnings: list[str], where: str) -> Any:
     kinds = facts().field_kinds.get(column, frozenset({"string"}))
     if kinds & {"object", "array"} and cell.strip()[:1] in ("{", "["):
         try:
-            return json.loads(cell)
+            value = json.loads(cell)
         except (ValueError, RecursionError):
             # Never kept as text: a phones cell holds passwords, and the roster goes to git.
             warnings.append(f"{where}: {column} is not valid JSON (cut short by a spreadsheet?); left out of the "
                             f"roster: write it again there")
             return _LEFT_OUT
+        if nests_too_deep(cell, value):
+            warnings.append(f"{where}: {column} nests more than {MAX_JSON_DEPTH} levels deep, which no PortSIP "
+                            f"value does; left out of the roster: write it again there")
+            return _LEFT_OUT
+        return value
     if "boolean" in kinds and cell.strip().upper() in ("TRUE", "FALSE"):
         return cell.strip().upper() == "TRUE"
     if kinds & {"object", "array"} and cell == "":

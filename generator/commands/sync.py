@@ -9,29 +9,56 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TextIO
 
 from generator.commands.revision import at_revision
 from generator.errors import RosterInvalid, UsageError
-from generator.model import SECRET_KEYS, ResolvedUser, mac_key
+from generator.model import SECRET_KEYS, Problem, ResolvedUser, mac_key
 from generator.pipeline import Options, run
 from generator.sync.api import refusals
 from generator.sync.client import Client, checked_id
 from generator.sync.plan import Plan, make_plan
+from generator.write import check_output, open_log, output_kind
 
 
 class StalePlan(Exception):
     """A saved plan no longer matches the roster or the PBX (exit 1, nothing changed)."""
 
 
+@dataclass(frozen=True)
+class RosterRead:
+    """A roster read for a sync: its users by name, every check passed; the
+    warnings to print, as `generate` prints them; the files it was read from."""
+
+    users: dict[str, dict]
+    warnings: list[Problem]
+    files: list[Path]
+
+
+def read_roster(roster: Path, options: Options, display: str | None = None) -> RosterRead:
+    """The roster, every check passed; RosterInvalid (with its warnings) otherwise."""
+    resolved = run(roster, options, display or str(roster))
+    refused = refusals(list(resolved.users))
+    if resolved.errors or refused:
+        raise RosterInvalid(list(resolved.problems) + refused)
+    files = [roster, *(Path(document.file) for document in resolved.included)]
+    return RosterRead({user.name: user.fields for user in resolved.users}, resolved.warnings, files)
+
+
 def wanted_users(roster: Path, options: Options, display: str | None = None) -> dict[str, dict]:
     """The roster's users by name, every check passed; RosterInvalid otherwise."""
-    resolved = run(roster, options, display or str(roster))
-    problems = list(resolved.errors) + refusals(list(resolved.users))
-    if problems:
-        raise RosterInvalid(problems)
-    return {user.name: user.fields for user in resolved.users}
+    return read_roster(roster, options, display).users
+
+
+def check_outputs(out: Path | None, log: Path | None, inputs: list[Path | None]) -> TextIO | None:
+    """Before any request: `--out` can be written the way `generate -o` writes
+    and is no input (nor, unless a pipe or a device, the log); the log opened
+    (write.open_log), or None."""
+    if out is not None:
+        check_output(out, [*inputs, log if output_kind(out) == "replace" else None], "the plan")
+    return open_log(log, inputs) if log is not None else None
 
 
 def _secret_marks(users: tuple[ResolvedUser, ...]) -> dict[tuple, str]:
