@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import DEMO_KEY, ROOT, read_csv, run_module
+from conftest import DEMO_KEY, MINIMAL_USER, ROOT, read_csv, run_module
 from fakepbx import ACCOUNT, FakeServer
 
 # The example without its online_busy rules, which the v22 API cannot express;
@@ -194,3 +194,50 @@ def test_import_of_a_deeply_nested_json_cell_names_its_place(tmp_path, column, c
     again = run_module("diff", "export.csv", "export.csv", cwd=tmp_path)
     assert again.returncode == 0 and "no differences" in again.stdout
 
+
+
+# 9. every template evaluation is bounded, loop or no loop, computed default or cell
+def _templated(tmp_path: Path, template: str, users: int = 1) -> Path:
+    people = "".join(MINIMAL_USER.replace("jim1", f"jim{n}").replace('"101"', f'"{100 + n}"')
+                     for n in range(1, users + 1))
+    path = tmp_path / "roster.yaml"
+    path.write_text(f"pbx_version: v22\ndefaults:\n  custom_options: {template!r}\nusers:\n" + people, "utf-8")
+    return path
+
+
+# Each ran to the end before (seconds of work, or hundreds of MB held) and gave a
+# value; none needs more than a million characters or items made in all.
+GREEDY = [
+    "{{ range(100000) | map('center', 99990) | map('length') | sum }}",
+    "{{ (range(1) | batch(2000, 'a' * 99999) | list) | string | length }}",
+    "{{ (['a' * 99999] * 2000) | string | length }}",
+    "{{ ([0] * 100000) | map('d', range(100000) | batch(50000) | list, true) | list | length }}",
+    "{{ range(300000) | select | select | select | select | list | length }}",
+]
+
+
+@pytest.mark.parametrize("template", GREEDY)
+def test_a_greedy_template_without_a_loop_is_stopped(tmp_path, template):
+    path = _templated(tmp_path, template)
+    result = run_module("generate", path.name, cwd=tmp_path)
+    assert result.returncode == 1 and "[computed-value]" in result.stderr
+    assert "characters or items in all" in result.stderr
+
+
+def test_an_exhausted_template_is_not_run_again_for_every_user(tmp_path):
+    path = _templated(tmp_path, GREEDY[0], users=3)
+    result = run_module("validate", path.name, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.count("(for an earlier user)") == 2, result.stderr
+
+
+def test_a_greedy_cell_template_is_stopped(tmp_path):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    text = (ROOT / "templates" / "v22.yaml").read_text("utf-8")
+    greedy = "user.name ~ (range(100000) | map('center', 99990) | map('length') | sum)"
+    (folder / "v22.yaml").write_text(text.replace('cell: "user.name"}', f'cell: "{greedy}"}}'), "utf-8")
+    path = _templated(tmp_path, "x")
+    result = run_module("generate", path.name, "--templates", str(folder), cwd=tmp_path)
+    assert result.returncode == 1 and "[cell-template]" in result.stderr
+    assert "characters or items in all" in result.stderr
