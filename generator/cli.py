@@ -169,6 +169,7 @@ def generate(
             raise UsageError(f"--format {problem_format.value} prints on stdout, where the CSV goes: add -o FILE")
         _refuse_inputs_as_outputs(rosters, targets, secrets, key_file, templates)
         results = generate_all(rosters, options, since, _progress())
+        _refuse_inputs_as_outputs([*rosters, *(f for r in results for f in r.included)], targets)
         for result in results:
             _say(result.warnings, problem_format)
         if check is not None:

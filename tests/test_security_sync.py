@@ -241,3 +241,22 @@ def test_a_greedy_cell_template_is_stopped(tmp_path):
     result = run_module("generate", path.name, "--templates", str(folder), cwd=tmp_path)
     assert result.returncode == 1 and "[cell-template]" in result.stderr
     assert "characters or items in all" in result.stderr
+
+
+# 5, the same checks for every file written: generate and import too
+def test_generate_never_writes_a_file_the_roster_includes(roster):
+    before = (roster.parent / "shared.yaml").read_bytes()
+    result = run_module("generate", roster.name, "-o", "shared.yaml", cwd=roster.parent)
+    assert result.returncode == 2 and "shared.yaml is one of the inputs" in result.stderr
+    assert (roster.parent / "shared.yaml").read_bytes() == before
+
+
+@pytest.mark.parametrize("args", [["-o", "export.csv"], ["-o", "r.yaml", "--secrets-out", "export.csv"],
+                                  ["-o", "r.yaml", "--secrets-out", "r.yaml"]])
+def test_import_never_overwrites_its_export_even_with_force(tmp_path, args):
+    export = tmp_path / "export.csv"
+    export.write_bytes(run_module("generate", "roster.example.yaml").stdout_bytes)
+    before = export.read_bytes()
+    result = run_module("import", "export.csv", *args, "--force", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert export.read_bytes() == before

@@ -43,7 +43,7 @@ from generator.resources import builtin_defaults
 from generator.sandbox import is_template
 from generator.schema import facts
 from generator.secrets.fill import secret_at, secret_paths
-from generator.write import write_atomic
+from generator.write import check_output, same_file, write_atomic
 
 FROM_FILE = {"secrets_file": True}
 IDENTITY = ("name", "display_name", "extension_number")  # never shared, written first
@@ -511,6 +511,11 @@ def import_to(export: Path, roster: Path, secrets_file: Path | None, templates: 
     for target in (roster, secrets_file):
         if target is not None and target.exists() and not force:
             raise UsageError(f"{target} exists; pass --force to overwrite it")
+    if secrets_file is not None and same_file(roster, secrets_file):
+        raise UsageError(f"the roster and the secrets file are both {roster}; name two files")
+    for target in (roster, secrets_file):
+        if target is not None:  # --force replaces a file, never the export or the column sets read
+            check_output(target, [export, templates], "the roster" if target == roster else "the secrets file")
     imported = import_file(export, templates, literal_secrets=secrets_file is None)
     comment = f"Imported from {export.name} (PortSIP {imported.version}, {imported.users} users) by portsip-roster."
     if imported.secrets:
