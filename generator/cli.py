@@ -492,14 +492,14 @@ def _client(pbx, username, domain, password_file, ca_file, insecure, rate: float
     return Client(Login(pbx, username, password, domain, ca_file, insecure), rate=rate, log=log)
 
 
-def _sync_outputs(read, out: Path | None, log: Path | None, *inputs: Path | None):
+def _sync_outputs(read, out: Path | None, log: Path | None, password_file: Path | None, *inputs: Path | None):
     """Warnings printed as `generate` prints them, outputs checked and the log
     opened: all before the first request. Every file read is an input."""
     from generator.commands.sync import check_outputs
     from generator.secrets.sources import open_to_others
 
-    _say(read.warnings + open_to_others(inputs[0], "password file"))
-    return check_outputs(out, log, [*read.files, *inputs])
+    _say(read.warnings + open_to_others(password_file, "password file"))
+    return check_outputs(out, log, [*read.files, password_file, *inputs])
 
 
 @app.command("plan", epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
