@@ -239,6 +239,7 @@ def generate(
             raise UsageError(f"--format {problem_format.value} prints on stdout, where the CSV goes: add -o FILE")
         _refuse_inputs_as_outputs(rosters, targets, secrets, key_file, templates)
         results = generate_all(rosters, options, since, _progress())
+        _refuse_inputs_as_outputs([*rosters, *(f for r in results for f in r.included)], targets)
         for result in results:
             _say(result.warnings, problem_format)
         if check is not None:
@@ -395,7 +396,9 @@ def diff(
             raise UsageError("give OLD and NEW, or --base REV and one roster")
         options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file,
                           allow_env=_allowed(allow_env))
-        plan = compare(*tables(old, new, options, base))
+        before, after = tables(old, new, options, base)
+        plan = compare(before, after)
+        _say(list(dict.fromkeys([*(before.warnings if base is None else []), *after.warnings])))
         if output_format is DiffFormat.text:
             print(as_text(plan, wants_colour(sys.stdout, os.environ)), end="")
         else:
@@ -431,7 +434,8 @@ def explain(
         if resolved.column_set is None or (mine and all(u.name != user for u in resolved.users)):
             raise RosterInvalid(mine or list(resolved.problems))  # nothing to explain yet
         print("\n".join(lines(resolved, user)))
-        _say([p for p in mine if p.code != "secret-unchecked"])
+        # the user's own problems, and the warnings that hold for every user (the key, the secrets file)
+        _say([p for p in resolved.problems if (p.user == user or p.user is None) and p.code != "secret-unchecked"])
         return 1 if any(not p.warning for p in mine) else 0
 
     _run(action)
@@ -646,13 +650,14 @@ def _warn_unused_replace(made, names: list[str] | None) -> None:
             print(f"warning: --replace {name}: the plan replaces no user of that name", file=sys.stderr)
 
 
-def _open_log(log: Path | None):
-    if log is None:
-        return None
-    try:
-        return open(log, "a", encoding="utf-8")  # noqa: SIM115 - closed by the command when done
-    except OSError as exc:
-        raise UsageError(f"cannot write the log {log}: {exc.strerror}") from exc
+def _sync_outputs(read, out: Path | None, log: Path | None, password_file: Path | None, *inputs: Path | None):
+    """Warnings printed as `generate` prints them, outputs checked and the log
+    opened: all before the first request. Every file read is an input."""
+    from generator.commands.sync import check_outputs
+    from generator.secrets.sources import open_to_others
+
+    _say(read.warnings + open_to_others(password_file, "password file"))
+    return check_outputs(out, log, [*read.files, password_file, *inputs])
 
 
 @app.command("plan", cls=_DetailedExitCode,
@@ -701,18 +706,21 @@ def plan_command(
     \b
       PORTSIP_PASSWORD=... portsip-roster plan roster.yaml --pbx https://pbx:8887/api --username admin
     """
+    from dataclasses import replace
+
     from generator.commands.diff import wants_colour
-    from generator.commands.sync import plan
+    from generator.commands.sync import plan, read_roster
     from generator.pipeline import Options
     from generator.sync.plan import FORMATS, as_json, as_text
 
     def action() -> int:
-        handle = _open_log(log)
+        options = Options(templates=templates, secrets=secrets, key_file=key_file, allow_env=_allowed(allow_env))
+        read = read_roster(roster, replace(options, redact=True))  # a plan needs no secret
+        handle = _sync_outputs(read, out, log, password_file, secrets, key_file, templates, ca_file)
         try:
             client = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle, allow_http)
-            options = Options(templates=templates, secrets=secrets, key_file=key_file, allow_env=_allowed(allow_env))
             percent = {"delete": max_deletes, "replace": max_replaces, "update": max_updates}
-            made = plan(roster, options, client, base, prune, parallel, None,
+            made = plan(roster, options, client, base, prune, parallel, read.users,
                         _replacing(allow_replace, replace_users), percent)
         finally:
             if handle is not None:
@@ -722,9 +730,9 @@ def plan_command(
         else:
             print(FORMATS[output_format.value](made), end="")
         if out is not None:
-            from generator.write import write_atomic
+            from generator.write import write_output
 
-            write_atomic(out, as_json(made))
+            write_output(out, [as_json(made)])
         _warn_unused_replace(made, replace_users)
         if _past_thresholds(made, force):
             return 1
@@ -796,21 +804,21 @@ def apply_command(
       portsip-roster apply roster.yaml --pbx https://pbx:8887/api --username admin --yes
     """
     from generator.commands.diff import wants_colour
-    from generator.commands.sync import check_saved, load_plan, plan, roster_users
+    from generator.commands.sync import check_saved, load_plan, plan, read_roster
     from generator.pipeline import Options
     from generator.sync.apply import apply
     from generator.sync.plan import as_text
 
     def action() -> int:
-        handle = _open_log(log)
+        options = Options(templates=templates, secrets=secrets, key_file=key_file, allow_env=_allowed(allow_env))
+        saved_plan = load_plan(saved) if saved is not None else None
+        read = read_roster(roster, options)  # every secret at hand, before any request
+        wanted = read.wanted
+        handle = _sync_outputs(read, None, log, password_file, secrets, key_file, templates, ca_file, saved)
         try:
             client = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle, allow_http)
-            options = Options(templates=templates, secrets=secrets, key_file=key_file, allow_env=_allowed(allow_env))
-            saved_plan = load_plan(saved) if saved is not None else None
-            users = roster_users(roster, options)  # every secret at hand, before any request
-            wanted = {user.name: user.fields for user in users}
             percent = {"delete": max_deletes, "replace": max_replaces, "update": max_updates}
-            made = plan(roster, options, client, base, prune, parallel, users,
+            made = plan(roster, options, client, base, prune, parallel, read.users,
                         _replacing(allow_replace, replace_users), percent)
             if saved_plan is not None:
                 check_saved(saved_plan, made)

@@ -24,7 +24,7 @@ from generator.memo import ByIdentity
 from generator.model import ColumnSet, Problem, ResolvedUser
 from generator.progress import Progress
 from generator.resources import data_dir
-from generator.sandbox import expression
+from generator.sandbox import begin, end, expression
 
 # The range PortSIP's password policy allows (tenant_password_policy); a
 # column set asking for more could never be met.
@@ -152,6 +152,16 @@ class _Row:
         return self.json(value) if isinstance(value, (dict, list)) else cell_text(value)
 
     def __call__(self, user: ResolvedUser) -> list[str]:
+        if all(name is not None for name, _ in self.plan):
+            return self._cells(user)  # no template: nothing to bound
+        # One bound for the row's templates together (time and work: sandbox.begin).
+        saved = begin()
+        try:
+            return self._cells(user)
+        finally:
+            end(saved)
+
+    def _cells(self, user: ResolvedUser) -> list[str]:
         fields, keys, text = user.fields, self.column_set.phone_keys, self.text
         row = []
         for name, compiled in self.plan:
@@ -165,12 +175,15 @@ def _failing_columns(user: ResolvedUser, column_set: ColumnSet, error: Exception
     """Which cells fail for this user; only run once a row has failed."""
     problems = []
     for i, (name, cell) in enumerate(zip(column_set.columns, column_set.cells)):
+        saved = begin()
         try:
             cell_text(expression(cell)(user=user.fields, phone_keys=column_set.phone_keys))
         except Exception as exc:  # noqa: BLE001 - an admin's template may raise anything
             line, col = column_set.document.where(("columns", i, "cell"))
             problems.append(Problem(file=column_set.document.file, line=line, col=col, code="cell-template",
                                     user=user.name, field=name, message=f"cell template failed: {exc}"))
+        finally:
+            end(saved)
     # Never lose a row silently, even if no single cell fails on its own.
     return problems or [Problem(file=column_set.document.file, line=1, col=1, code="cell-template",
                                 user=user.name, message=f"row failed: {error}")]

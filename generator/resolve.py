@@ -179,9 +179,10 @@ class _Evaluation:
     """Templates of one user evaluated: the paths they computed, and what
     failed (as paths and messages, located once the user is whole)."""
 
-    def __init__(self) -> None:
+    def __init__(self, exhausted: dict[str, str] | None = None) -> None:
         self.computed: list[YamlPath] = []
         self.failures: list[tuple[YamlPath, str]] = []
+        self.exhausted = exhausted  # templates that ran out of time or work this run (sandbox.render)
 
     def value(self, value: Any, path: YamlPath, base: YamlPath, layers: list[Layer], context: dict) -> Any:
         """`value` with the template strings that came from a layer allowed to hold
@@ -199,7 +200,7 @@ class _Evaluation:
         if found is None or not found.evaluates:
             return value
         try:
-            rendered = render(value, context)
+            rendered = render(value, context, self.exhausted)
         except Exception as exc:  # noqa: BLE001 - roster-supplied code may raise anything
             # A template at a secret's place is that secret's recipe: not quoted.
             shown = "at a secret's place" if path[-1] in SECRET_KEYS else brief(value)
@@ -252,13 +253,14 @@ def _template_keys(layers: list[Layer]) -> set[str]:
     return set().union(*(layer.template_keys for layer in layers))
 
 
-def resolve_user(roster: Roster, index: int, entry: dict) -> tuple[ResolvedUser, list[Problem]]:
+def resolve_user(roster: Roster, index: int, entry: dict,
+                 exhausted: dict[str, str] | None = None) -> tuple[ResolvedUser, list[Problem]]:
     """One user entry merged through its layers, templates evaluated."""
     name = str(entry.get("name"))
     chain, problems = _user_sources(roster, index, entry, name)
     layers = [source.fields for source in chain]
     written = roster.merger.all(layers)  # as merged, before any template is evaluated
-    evaluation = _Evaluation()
+    evaluation = _Evaluation(exhausted)
     user_context = lambda: _context(written, _template_keys(layers))  # noqa: E731
     fields = evaluation.fields(written, (), layers, user_context)
     phones_owner = owner(layers, ("phones",))  # built-in has phones: [], so always found
@@ -334,12 +336,12 @@ def resolve(document: Document, included: list[Document] = (), skip: frozenset[i
     roster = prepare(document, included)
     problems: list[Problem] = []
     entries = document.data.get("users") or []
-    users = []
+    users, exhausted = [], {}
     for i, entry in enumerate(entries):
         if progress:
             progress.tick("resolving users", i, len(entries))
         if i not in skip:
-            user, found = resolve_user(roster, i, entry)
+            user, found = resolve_user(roster, i, entry, exhausted)
             users.append(user)
             problems += found
     users, found = link_blfs(users, held_back(entries, skip))

@@ -18,7 +18,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -31,6 +30,12 @@ from generator.cells import pick, pick_each, to_json
 MAX_TEXT = 100_000  # characters a template may make; the longest field takes 1,024
 MAX_NUMBER = 10**6  # the largest repeat count or call argument a template may use
 SECONDS = 2.0  # wall-clock time one template may take
+# Characters and items one evaluation may make in all, counted as filters,
+# calls and operators give their results (and per item, where a filter gives
+# them one by one): `range(10**6)|map('center', 99990)|list` is stopped after
+# some 10 items, not at 100 GB. Ten times what a value may finally hold; it
+# also bounds the time spent weighing results (_weight) to well under SECONDS.
+MAX_WORK = 1_000_000
 # Filters whose output is at most a small multiple of their input; the ones
 # that can grow text without bound are wrapped below with an estimate made
 # before any work is done. Every other filter (attr and format, which past
@@ -132,6 +137,131 @@ _GROWING_METHODS = {
 }
 
 
+class _Budget(threading.local):
+    """The evaluation running in this thread: when it must end, and how much
+    it may still make. deadline None: none is running (a template compiled,
+    its constants folded, costs nothing here)."""
+
+    deadline: float | None = None
+    left: int = 0
+    source: str = ""
+
+
+_BUDGET = _Budget()
+
+
+def _weight(value: Any, limit: int) -> int:
+    """Characters and items in `value` at every depth, counted up to just past
+    `limit`: `[x] * 1000` holding one large x a thousand times weighs a
+    thousand x's, as its text would. Without recursion."""
+    if isinstance(value, str):
+        return len(value)
+    if not isinstance(value, (list, tuple, dict, set, frozenset)):
+        return 0
+    total, stack = 0, [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, dict):
+            total += len(item)
+            stack += item.keys()
+            stack += item.values()
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            total += len(item)
+            stack += item
+    return total
+
+
+def _pay_for(value: Any, extra: int = 0) -> None:
+    """Charge what `value` weighs (plus `extra`) to the running evaluation."""
+    if _BUDGET.deadline is not None:
+        _spend(extra + _weight(value, _BUDGET.left))
+
+
+def _spend(amount: int) -> None:
+    """Charge the running evaluation; checked at every filter, call and
+    operator, so a long chain of them stops by itself, in any thread."""
+    budget = _BUDGET
+    if budget.deadline is None:
+        return
+    budget.left -= amount
+    if budget.left < 0:
+        raise TemplateLimit(f"made more than {MAX_WORK:,} characters or items in all")
+    if time.monotonic() > budget.deadline:
+        raise TemplateLimit(f"took longer than {SECONDS:g} s")
+
+
+def _counted(items: Iterator) -> Iterator:
+    """A filter's lazy result, charged item by item as it is used up."""
+    for item in items:
+        _pay_for(item, 1)
+        yield item
+
+
+def _charged(function: Callable) -> Callable:
+    """`function` (a filter or a test) charging its result to the evaluation."""
+    def charged(*args, **kwargs):
+        _spend(1)
+        result = function(*args, **kwargs)
+        if isinstance(result, Iterator):
+            return _counted(result)
+        _pay_for(result)
+        return result
+
+    if hasattr(function, "jinja_pass_arg"):  # keep how Jinja passes the evaluation context
+        charged.jinja_pass_arg = function.jinja_pass_arg
+    return charged
+
+
+class _Timer:
+    """One SIGALRM timer for a whole run, not one per evaluation (which cost
+    every user of a large roster two system calls and two handler swaps). It
+    is armed when an evaluation starts and none is pending; when it fires, the
+    evaluation then running is stopped if past its deadline, else the timer
+    waits out that deadline; with none running it puts the old handler back
+    and stays off until the next evaluation. Main thread only: elsewhere the
+    checks in _spend stand in."""
+
+    pending = False
+    previous: Any = None
+
+    def arm(self) -> None:
+        if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+            return
+        self.previous = signal.signal(signal.SIGALRM, self.expire)
+        self.pending = True
+        signal.setitimer(signal.ITIMER_REAL, SECONDS)
+
+    def expire(self, _signum, _frame) -> None:
+        deadline = _BUDGET.deadline
+        if deadline is not None and (left := deadline - time.monotonic()) > 0:
+            signal.setitimer(signal.ITIMER_REAL, left + 0.01)
+            return
+        self.pending = False
+        if signal.getsignal(signal.SIGALRM) == self.expire:
+            signal.signal(signal.SIGALRM, self.previous if self.previous is not None else signal.SIG_DFL)
+        if deadline is not None:
+            raise TemplateLimit(f"took longer than {SECONDS:g} s")
+
+
+_TIMER = _Timer()
+
+
+def begin() -> tuple:
+    """Start a bounded evaluation in this thread; give what `end` restores."""
+    budget = _BUDGET
+    saved = (budget.deadline, budget.left)
+    budget.deadline, budget.left = time.monotonic() + SECONDS, MAX_WORK
+    if not _TIMER.pending:
+        _TIMER.arm()
+    return saved
+
+
+def end(saved: tuple) -> None:
+    _BUDGET.deadline, _BUDGET.left = saved
+
+
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "%", "//", "+"})
 
@@ -148,6 +278,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         result = super().call_binop(context, operator_name, left, right)
         if _too_big(result) and not isinstance(result, int):
             raise TemplateLimit(f"a value of more than {MAX_TEXT:,} characters is refused")
+        _pay_for(result, 1)
         return result
 
     def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's own signature
@@ -157,9 +288,11 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         owner, name = getattr(__obj, "__self__", None), getattr(__obj, "__name__", "")
         if isinstance(owner, str) and name in _GROWING_METHODS:
             _refuse_if(_GROWING_METHODS[name](owner, *args, **kwargs))
+        _spend(1)
         result = super().call(__context, __obj, *args, **kwargs)
         if _too_big(result) and not isinstance(result, int):
             raise TemplateLimit(f"a value of more than {MAX_TEXT:,} characters is refused")
+        _pay_for(result)
         return result
 
 
@@ -174,6 +307,8 @@ def _environment() -> BoundedSandbox:
     env.filters.clear()
     env.filters.update(kept)
     env.filters.update({"pick": pick, "pick_each": pick_each, "json": to_json})
+    env.filters = {name: _charged(function) for name, function in env.filters.items()}
+    env.tests = {name: _charged(function) for name, function in env.tests.items()}
     return env
 
 
@@ -204,44 +339,36 @@ def expression(cell: str) -> Callable[..., Any]:
     return ENV.compile_expression(cell, undefined_to_none=False)
 
 
-@contextmanager
-def _deadline(seconds: float) -> Iterator[None]:
-    """Raise TemplateLimit in this thread once `seconds` have passed. Only the
-    main thread can take a signal; elsewhere the other limits still hold."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def expire(_signum, _frame):
-        raise TemplateLimit(f"took longer than {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+def render(source: str, context: dict, exhausted: dict[str, str] | None = None) -> str:
+    """`source` rendered with `context`, within the limits: bounded in time and
+    in what it makes (see _spend); a text that grows past MAX_TEXT is refused
+    as soon as it does. `exhausted` (one per run): templates that ran out of
+    time or work for an earlier user, refused at once for the others, so a
+    hostile roster costs SECONDS per template, not per user."""
+    if exhausted is not None and source in exhausted:
+        raise TemplateLimit(exhausted[source])
+    saved = begin()
     try:
-        yield
+        return _render(source, context)
+    except TemplateLimit as exc:
+        if exhausted is not None and ("took longer" in str(exc) or "in all" in str(exc)):
+            exhausted[source] = f"{exc} (for an earlier user)"
+        raise
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        end(saved)
 
 
-def render(source: str, context: dict) -> str:
-    """`source` rendered with `context`, within the limits: the text is made
-    piece by piece and refused as soon as it grows past MAX_TEXT."""
+def _render(source: str, context: dict) -> str:
     template = compiled(source)
-    if "{%" not in source:
-        # No loop: the limits above bound it, and a timer per value would cost
-        # every user of a large roster.
+    if "{%" not in source:  # no loop: the text is made in one piece, bounded above
         text = template.render(context)
         _refuse_if(len(text), "a computed value")
         return text
-    made, size, started = [], 0, time.monotonic()
-    with _deadline(SECONDS):
-        for piece in template.generate(context):
-            size += len(piece)
-            if size > MAX_TEXT:
-                raise TemplateLimit(f"made more than {MAX_TEXT:,} characters")
-            made.append(piece)
-    if time.monotonic() - started > SECONDS:  # off the main thread, at least report it
-        raise TemplateLimit(f"took longer than {SECONDS:g} s")
+    made, size = [], 0
+    for piece in template.generate(context):
+        size += len(piece)
+        if size > MAX_TEXT:
+            raise TemplateLimit(f"made more than {MAX_TEXT:,} characters")
+        _spend(1)  # a loop with a plain body calls no hook: its output counts here
+        made.append(piece)
     return "".join(made)
-

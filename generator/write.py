@@ -14,6 +14,7 @@ later write to the same folder removes such files whose writer is gone.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import os
 import re
@@ -22,6 +23,7 @@ import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 from generator.errors import UsageError
 
@@ -192,6 +194,54 @@ def write_new_private(path: Path, text: str) -> None:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
+
+
+def input_named(target: Path, inputs: Iterable[Path | None]) -> Path | None:
+    """The input that writing `target` would overwrite: one of `inputs`, or
+    an input folder (the templates) that would hold it; None if none."""
+    for source in inputs:
+        if source is not None and (same_file(target, source)
+                                   or (source.is_dir() and same_file(target.parent, source))):
+            return source
+    return None
+
+
+def check_output(path: Path, inputs: Iterable[Path | None], what: str) -> None:
+    """Before any work is done (or any PBX read): `path` can take `what` the
+    way write_output writes it, and is none of the `inputs`; UsageError if not."""
+    kind = output_kind(path)
+    if kind == "refuse":
+        raise UsageError(f"cannot write {what} to {path}: not a regular file, a pipe or a terminal")
+    folder = path.parent
+    if kind == "replace" and not folder.is_dir():
+        raise UsageError(f"cannot write {what} to {path}: there is no folder {folder}")
+    if kind == "replace" and not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write {what} to {path}: the folder {folder} is not writable")
+    source = input_named(path, inputs)
+    if source is not None:
+        raise UsageError(f"{path} is one of the inputs ({source}); write {what} somewhere else")
+
+
+def open_log(path: Path, inputs: Iterable[Path | None]) -> TextIO:
+    """`path` opened to append to, never through a symbolic link (a link
+    planted where CI writes its log would send the lines anywhere); a
+    regular file, a pipe or a terminal only, and none of the `inputs`."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UsageError(f"cannot write the log {path}: it is a symbolic link, and a log is never written "
+                             f"through one") from exc
+        raise UsageError(f"cannot write the log {path}: {exc.strerror}") from exc
+    mode = os.fstat(fd).st_mode
+    source = input_named(path, inputs)
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)) or source is not None:
+        os.close(fd)
+        if source is not None:
+            raise UsageError(f"{path} is one of the inputs ({source}); write the log somewhere else")
+        raise UsageError(f"cannot write the log {path}: not a regular file, a pipe or a terminal")
+    return os.fdopen(fd, "a", encoding="utf-8")
 
 
 def same_file(a: Path, b: Path) -> bool:

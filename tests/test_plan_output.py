@@ -126,6 +126,7 @@ def test_plan_exit_code_tells_changes_from_errors(pbx, roster):
     for bad in (["--exit-code", "--no-such-option"], ["--exit-code", "--format", "yaml"]):
         assert sync(pbx, "plan", roster.name, *bad, cwd=roster.parent).returncode == 1, bad
         assert sync(pbx, "plan", roster.name, *bad[1:], cwd=roster.parent).returncode == 2, bad
+    roster.write_text(ROSTER, "utf-8")
     no_pbx = run_module("plan", roster.name, "--exit-code", cwd=roster.parent, env={"PORTSIP_URL": ""})
     assert no_pbx.returncode == 1 and "which PBX?" in no_pbx.stderr
     assert "-detailed-exitcode" in run_module("plan", "-h").stdout

@@ -25,6 +25,7 @@ class Generated:
     roster: Path
     rendered: Rendered
     warnings: list[Problem]
+    included: tuple[Path, ...] = ()  # the files the roster includes: inputs, never an output
 
     @property
     def count(self) -> int:
@@ -48,7 +49,8 @@ def generate(path: Path, options: Options = DEFAULT, display: str | None = None,
     resolved = run(path, options, display, progress)
     if resolved.errors:
         raise RosterInvalid(list(resolved.problems))
-    return Generated(path, resolved.rendered(exclude, progress), resolved.warnings)
+    return Generated(path, resolved.rendered(exclude, progress), resolved.warnings,
+                     tuple(Path(document.file) for document in resolved.included))
 
 
 def generate_all(rosters: list[Path], options: Options, since: str | None = None,

@@ -23,7 +23,16 @@ from generator import expand
 from generator.check import MODEL_FIELDS
 from generator.commands.diff import table
 from generator.commands.generate import generate
-from generator.commands.tables import Change, Plan, canonical_header, compare, csv_rows, read_table
+from generator.commands.tables import (
+    MAX_JSON_DEPTH,
+    Change,
+    Plan,
+    canonical_header,
+    compare,
+    csv_rows,
+    nests_too_deep,
+    read_table,
+)
 from generator.errors import RosterInvalid, UsageError
 from generator.model import ColumnSet, Problem, counted, mac_key
 from generator.pipeline import Options
@@ -34,7 +43,7 @@ from generator.resources import builtin_defaults
 from generator.sandbox import is_template
 from generator.schema import facts
 from generator.secrets.fill import secret_at, secret_paths
-from generator.write import write_atomic
+from generator.write import check_output, same_file, write_atomic
 
 FROM_FILE = {"secrets_file": True}
 IDENTITY = ("name", "display_name", "extension_number")  # never shared, written first
@@ -84,12 +93,17 @@ def cell_value(column: str, cell: str, warnings: list[str], where: str) -> Any:
     kinds = facts().field_kinds.get(column, frozenset({"string"}))
     if kinds & {"object", "array"} and cell.strip()[:1] in ("{", "["):
         try:
-            return json.loads(cell)
+            value = json.loads(cell)
         except (ValueError, RecursionError):
             # Never kept as text: a phones cell holds passwords, and the roster goes to git.
             warnings.append(f"{where}: {column} is not valid JSON (cut short by a spreadsheet?); left out of the "
                             f"roster: write it again there")
             return _LEFT_OUT
+        if nests_too_deep(cell, value):
+            warnings.append(f"{where}: {column} nests more than {MAX_JSON_DEPTH} levels deep, which no PortSIP "
+                            f"value does; left out of the roster: write it again there")
+            return _LEFT_OUT
+        return value
     if "boolean" in kinds and cell.strip().upper() in ("TRUE", "FALSE"):
         return cell.strip().upper() == "TRUE"
     if kinds & {"object", "array"} and cell == "":
@@ -564,6 +578,11 @@ def import_to(export: Path, roster: Path, secrets_file: Path | None, templates: 
     for target in (roster, secrets_file):
         if target is not None and target.exists() and not force:
             raise UsageError(f"{target} exists; pass --force to overwrite it")
+    if secrets_file is not None and same_file(roster, secrets_file):
+        raise UsageError(f"the roster and the secrets file are both {roster}; name two files")
+    for target in (roster, secrets_file):
+        if target is not None:  # --force replaces a file, never the export or the column sets read
+            check_output(target, [export, templates], "the roster" if target == roster else "the secrets file")
     imported = import_file(export, templates, literal_secrets=secrets_file is None)
     comment = (f"Imported from {export.name} (PortSIP {imported.version}, {counted(imported.users, 'user')}) "
                f"by portsip-roster.")

@@ -13,27 +13,54 @@ from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TextIO
 
 from generator.commands.revision import at_revision, exists_at
 from generator.errors import RosterInvalid, UsageError
-from generator.model import SECRET_KEYS, SECRET_ORDER, ResolvedUser, mac_key
+from generator.model import SECRET_KEYS, SECRET_ORDER, Problem, ResolvedUser, mac_key
 from generator.pipeline import Options, run
 from generator.sync.api import BUSY_NOTE, busy_mapped, refusals
 from generator.sync.client import Client, PbxError, checked_id, shown
 from generator.sync.plan import Plan, UserPlan, conflicts, make_plan
+from generator.write import check_output, open_log, output_kind
 
 
 class StalePlan(Exception):
     """A saved plan no longer matches the roster or the PBX (exit 1, nothing changed)."""
 
 
-def roster_users(roster: Path, options: Options, display: str | None = None) -> list[ResolvedUser]:
-    """The roster's users, every check passed; RosterInvalid otherwise."""
+@dataclass(frozen=True)
+class RosterRead:
+    """A roster read for a sync: its users by name, every check passed; the
+    warnings to print, as `generate` prints them; the files it was read from."""
+
+    users: list[ResolvedUser]
+    warnings: list[Problem]
+    files: list[Path]
+
+    @property
+    def wanted(self) -> dict[str, dict]:
+        """The users' fields by name: what a plan compares and apply sends."""
+        return {user.name: user.fields for user in self.users}
+
+
+def read_roster(roster: Path, options: Options, display: str | None = None) -> RosterRead:
+    """The roster, every check passed; RosterInvalid (with its warnings) otherwise."""
     resolved = run(roster, options, display or str(roster))
-    problems = list(resolved.errors) + refusals(list(resolved.users))
-    if problems:
-        raise RosterInvalid(problems)
-    return list(resolved.users)
+    refused = refusals(list(resolved.users))
+    if resolved.errors or refused:
+        raise RosterInvalid(list(resolved.problems) + refused)
+    files = [roster, *(Path(document.file) for document in resolved.included)]
+    return RosterRead(list(resolved.users), resolved.warnings, files)
+
+
+def check_outputs(out: Path | None, log: Path | None, inputs: list[Path | None]) -> TextIO | None:
+    """Before any request: `--out` can be written the way `generate -o` writes
+    and is no input (nor, unless a pipe or a device, the log); the log opened
+    (write.open_log), or None."""
+    if out is not None:
+        check_output(out, [*inputs, log if output_kind(out) == "replace" else None], "the plan")
+    return open_log(log, inputs) if log is not None else None
 
 
 def _secret_marks(users: tuple[ResolvedUser, ...]) -> dict[tuple, str]:
@@ -98,7 +125,7 @@ def plan(roster: Path, options: Options, client: Client, base: str | None = None
     user has is refused here, located in the roster (RosterInvalid): the PBX
     would refuse it, after a replace had deleted the user."""
     if users is None:
-        users = roster_users(roster, replace(options, redact=True))
+        users = read_roster(roster, replace(options, redact=True)).users
     wanted = {user.name: user.fields for user in users}
     changed = secret_changes(roster, options, base)
     client.sign_in()

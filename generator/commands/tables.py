@@ -29,6 +29,7 @@ class Table:
     label: str
     columns: list[str]
     rows: dict[str, dict[str, str]]
+    warnings: list = field(default_factory=list)  # a roster's, for the command to print
 
 
 MAX_CELL = 1_000_000  # characters; Excel cuts a cell at 32,767, PortSIP's longest is far below this
@@ -113,12 +114,33 @@ class Unreadable:
         return hash(self.text)
 
 
+MAX_JSON_DEPTH = 32  # a PortSIP value nests 4 levels; a roster (YAML) may nest 64 in all
+
+
+def nests_too_deep(cell: str, value: Any) -> bool:
+    """Whether the JSON `value` (read from `cell`) nests more than
+    MAX_JSON_DEPTH lists or objects: walking, dumping or comparing it would
+    exhaust Python's recursion, and no roster could hold it. Walked without
+    recursion, and only when the text has that many brackets at all."""
+    if cell.count("[") + cell.count("{") <= MAX_JSON_DEPTH:
+        return False
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        if children and depth > MAX_JSON_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def _cell_data(cell: str) -> Any:
     if cell[:1] in ("{", "["):
         try:
-            return json.loads(cell)
+            value = json.loads(cell)
         except (ValueError, RecursionError):
             return Unreadable(cell)
+        return Unreadable(cell) if nests_too_deep(cell, value) else value
     return cell
 
 

@@ -195,12 +195,18 @@ def key_warnings(roster: Path, given: SecretSources, key_file: Path | None, secr
                                 message="the master key is the README's demo key, which anyone can read: its "
                                         "passwords are public; make a key with `portsip-roster keygen -o FILE`"))
     for path, what in ((key_file, "key file"), (secrets_file, "secrets file")):
-        mode = _mode(path)
-        if mode is not None and mode & 0o077:
-            warnings.append(Problem(file=str(path), line=1, col=1, code="key-file", level="warning",
-                                    message=f"the {what} can be read by others (mode {mode & 0o777:o}): "
-                                            f"chmod 600 {path}"))
+        warnings += open_to_others(path, what)
     return warnings
+
+
+def open_to_others(path: Path | None, what: str) -> list[Problem]:
+    """A warning when the regular file `path` (a key, a password) can be read
+    or written by others, as ssh warns; none for a pipe or a device."""
+    mode = _mode(path)
+    if mode is None or not mode & 0o077:
+        return []
+    return [Problem(file=str(path), line=1, col=1, code="key-file", level="warning",
+                    message=f"the {what} can be read by others (mode {mode & 0o777:o}): chmod 600 {path}")]
 
 
 def _mode(path: Path | None) -> int | None:
