@@ -19,6 +19,7 @@ from typing import Annotated, Optional
 import typer
 
 from generator import version as tool_version
+from generator.compare import FORMAT_NAMES
 from generator.errors import RosterInvalid, UsageError
 from generator.model import Problem, counted
 
@@ -45,10 +46,7 @@ class ProblemFormat(str, Enum):
     github = "github"
 
 
-class DiffFormat(str, Enum):
-    text = "text"
-    markdown = "markdown"
-    json = "json"
+DiffFormat = Enum("DiffFormat", {name: name for name in FORMAT_NAMES}, type=str)  # diff's and plan's, one list
 
 
 RostersArg = Annotated[list[Path], typer.Argument(help="Roster YAML files.", show_default=False, metavar="ROSTER...")]

@@ -13,23 +13,13 @@ import hashlib
 import json
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
-from generator.commands.diff import md, printable, printable_json
-from generator.commands.tables import ZEROS_NOTE, leaves, zeros_dropped
-from generator.model import SECRET_KEYS, SECRET_ORDER, dotted, mac_key
+from generator.compare.changes import Change, field_changes
+from generator.compare.formats import dumped, md, printable, registry, zeros
+from generator.model import SECRET_ORDER, dotted, mac_key
 from generator.sync.api import PHONE_KEYS, SEPARATE, phone_body, updatable, user_body
 
 FORMAT_VERSION = 1
-MAX_CHANGES = 100  # one value changed in more places is shown as one whole-value change (a PBX can send 10^6)
-
-
-@dataclass
-class Change:
-    field: str
-    old: Any = None
-    new: Any = None
-    secret: bool = False  # shown as set/change, never its value
 
 
 @dataclass
@@ -109,30 +99,6 @@ def state_digest(actual: dict[str, dict]) -> str:
     return hashlib.sha256(json.dumps(actual, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _project(actual: Any, wanted: Any) -> Any:
-    """`actual` cut to the shape of `wanted`: keys the roster does not set are
-    the PBX's own business (defaults it adds, fields it alone knows)."""
-    if isinstance(wanted, dict) and isinstance(actual, dict):
-        return {k: _project(actual[k], v) for k, v in wanted.items() if k in actual}
-    if isinstance(wanted, list) and isinstance(actual, list) and len(wanted) == len(actual):
-        return [_project(a, w) for a, w in zip(actual, wanted)]
-    return actual
-
-
-def _field_changes(name: str, old: Any, new: Any) -> list[Change]:
-    if name in SECRET_KEYS:
-        return []  # never compared with the PBX
-    before, after = leaves(_project(old, new), (name,)), leaves(new, (name,))
-    changes = []
-    for path in [*after, *(p for p in before if p not in after)]:
-        a, b = before.get(path), after.get(path)
-        if a != b and not (a is None and b in ("", [], {})):
-            changes.append(Change(dotted(path), a, b))
-    if len(changes) > MAX_CHANGES:
-        return [Change(name, _project(old, new), new)]
-    return changes
-
-
 def _secret_changes(prefix: tuple, fields: dict, changed: set[tuple]) -> list[Change]:
     return [Change(dotted((*prefix, key)), secret=True, new="change") for key in SECRET_ORDER
             if key in fields and (*prefix, key) in changed]
@@ -155,7 +121,7 @@ def _phone_plans(wanted: list[dict], actual: list[dict], changed: set[tuple]) ->
             plans.append(PhonePlan("replace", mac, changes + secrets, current.get("id")))
             continue
         changes = [c for key in sorted(updatable("phone") & body.keys())
-                   for c in _field_changes(key, current.get(key), body[key])]
+                   for c in field_changes(key, current.get(key), body[key])]
         changes = [Change(f"phones[{mac}].{c.field}", c.old, c.new) for c in changes]
         changes += _secret_changes((f"phones[{mac}]",), phone, changed)
         if changes:
@@ -180,7 +146,7 @@ def user_plan(name: str, fields: dict, actual: dict | None, changed: set[tuple])
                         [PhonePlan("create", mac_key(str(p.get("mac", ""))), []) for p in phones], actual["id"],
                         "the API cannot change an extension number: the user is deleted and made again")
     keys = sorted((updatable("user") | set(SEPARATE)) & body.keys())
-    changes = [c for key in keys for c in _field_changes(key, detail.get(key), body[key])]
+    changes = [c for key in keys for c in field_changes(key, detail.get(key), body[key])]
     changes += _secret_changes((), fields, changed)
     phone_plans = _phone_plans(phones, actual_phones, changed)
     if not changes and not phone_plans:
@@ -302,8 +268,7 @@ def _shown(change: Change) -> str:
     if change.secret:
         return f"{change.field}: {change.new}"
     old, new = (json.dumps(v, ensure_ascii=False) for v in (change.old, change.new))
-    zeros = f"  ({ZEROS_NOTE})" if zeros_dropped(change.old, change.new) else ""
-    return f"{change.field}: {old} -> {new}{zeros}"
+    return f"{change.field}: {old} -> {new}{zeros(change)}"
 
 
 def summary(plan: Plan) -> str:
@@ -367,7 +332,7 @@ def as_json(plan: Plan) -> str:
     """Stable JSON; a character that could drive a terminal is written as a
     \\u escape, which reads back as the same string."""
     data = {**plan.as_data(), "notes": plan.notes, "fingerprint": plan.fingerprint}
-    return printable_json(json.dumps(data, indent=2, ensure_ascii=False)) + "\n"
+    return dumped(data)
 
 
-FORMATS = {"text": as_text, "markdown": as_markdown, "json": as_json}
+FORMATS = registry(as_text, as_markdown, as_json)
