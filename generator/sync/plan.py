@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from generator.compare.changes import Change, field_changes
 from generator.compare.formats import dumped, md, printable, registry, zeros
 from generator.model import SECRET_ORDER, dotted, mac_key
-from generator.sync.api import PHONE_KEYS, SEPARATE, phone_body, updatable, user_body
+from generator.pbx.base import Target
 
 FORMAT_VERSION = 1
 
@@ -104,23 +104,23 @@ def _secret_changes(prefix: tuple, fields: dict, changed: set[tuple]) -> list[Ch
             if key in fields and (*prefix, key) in changed]
 
 
-def _phone_plans(wanted: list[dict], actual: list[dict], changed: set[tuple]) -> list[PhonePlan]:
+def _phone_plans(target: Target, wanted: list[dict], actual: list[dict], changed: set[tuple]) -> list[PhonePlan]:
     have = {mac_key(str(p.get("mac", ""))): p for p in actual}
     plans = []
     for phone in wanted:
         mac = mac_key(str(phone.get("mac", "")))
         current = have.pop(mac, None)
-        body = phone_body(phone)
+        body = target.phone_body(phone)
         secrets = [Change(f"phones[{mac}].password", secret=True, new="set")] if phone.get("password") else []
         if current is None:
             plans.append(PhonePlan("create", mac, secrets))
             continue
-        moved = [k for k in PHONE_KEYS if k in body and str(body[k]) != str(current.get(k))]
+        moved = [k for k in target.replace_keys if k in body and str(body[k]) != str(current.get(k))]
         if moved:
             changes = [Change(f"phones[{mac}].{k}", current.get(k), body[k]) for k in moved]
             plans.append(PhonePlan("replace", mac, changes + secrets, current.get("id")))
             continue
-        changes = [c for key in sorted(updatable("phone") & body.keys())
+        changes = [c for key in sorted(target.updatable("phone") & body.keys())
                    for c in field_changes(key, current.get(key), body[key])]
         changes = [Change(f"phones[{mac}].{c.field}", c.old, c.new) for c in changes]
         changes += _secret_changes((f"phones[{mac}]",), phone, changed)
@@ -130,9 +130,9 @@ def _phone_plans(wanted: list[dict], actual: list[dict], changed: set[tuple]) ->
     return plans
 
 
-def user_plan(name: str, fields: dict, actual: dict | None, changed: set[tuple]) -> UserPlan | None:
+def user_plan(target: Target, name: str, fields: dict, actual: dict | None, changed: set[tuple]) -> UserPlan | None:
     """What to do for one roster user; None when the PBX has it as the roster says."""
-    body = user_body(fields)
+    body = target.user_body(fields)
     extension = str(fields.get("extension_number", ""))
     phones = [p for p in fields.get("phones") or [] if isinstance(p, dict)]
     if actual is None:
@@ -140,30 +140,33 @@ def user_plan(name: str, fields: dict, actual: dict | None, changed: set[tuple])
         return UserPlan("create", name, extension, secrets, [PhonePlan("create", mac_key(str(p.get("mac", ""))),
                                                                         []) for p in phones])
     detail, actual_phones = actual["detail"], actual["phones"]
-    if str(detail.get("extension_number")) != extension:
+    reason = target.replace_reason(detail, fields)
+    if reason:
         return UserPlan("replace", name, extension,
                         [Change("extension_number", detail.get("extension_number"), extension)],
                         [PhonePlan("create", mac_key(str(p.get("mac", ""))), []) for p in phones], actual["id"],
-                        "the API cannot change an extension number: the user is deleted and made again")
-    keys = sorted((updatable("user") | set(SEPARATE)) & body.keys())
+                        reason)
+    keys = sorted((target.updatable("user") | set(target.separate)) & body.keys())
     changes = [c for key in keys for c in field_changes(key, detail.get(key), body[key])]
     changes += _secret_changes((), fields, changed)
-    phone_plans = _phone_plans(phones, actual_phones, changed)
+    phone_plans = _phone_plans(target, phones, actual_phones, changed)
     if not changes and not phone_plans:
         return None
     return UserPlan("update", name, extension, changes, phone_plans, actual["id"])
 
 
-def make_plan(pbx: str, wanted: dict[str, dict], actual: dict[str, dict], changed: set[tuple],
+def make_plan(target: Target, wanted: dict[str, dict], actual: dict[str, dict], changed: set[tuple],
               prune: bool, replace: Collection[str] | bool = False, percent: dict[str, int] | None = None) -> Plan:
-    """`wanted`: roster users' fields by name; `actual`: the PBX's users by
-    name ({id, detail, phones}); `changed`: (user, path) of secrets the roster
+    """`target`: the PBX, for its shapes and label; `wanted`: roster users'
+    fields by name; `actual`: the PBX's users by name ({id, detail, phones},
+    Target.read_users); `changed`: (user, path) of secrets the roster
     changed since --base; `replace`: the users a replace may delete and make
     again (True: all; the rest are held back); `percent`: the thresholds."""
-    plan = Plan(pbx, state=state_digest(actual), existing=len(actual), percent={**DEFAULT_LIMITS, **(percent or {})})
+    plan = Plan(target.label, state=state_digest(actual), existing=len(actual),
+                percent={**DEFAULT_LIMITS, **(percent or {})})
     for name, fields in wanted.items():
         mine = {path[1:] for path in changed if path[0] == name}
-        found = user_plan(name, fields, actual.get(name), mine)
+        found = user_plan(target, name, fields, actual.get(name), mine)
         if found is not None:
             if found.kind == "replace" and not (replace is True or (replace and name in replace)):
                 found.held = (f"a replace deletes the user and what the roster does not hold; pass --replace {name} "
