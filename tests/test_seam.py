@@ -177,3 +177,34 @@ def test_the_layers_keep_their_direction():
     neutral = {**_imports(ROOT / "sync"), **_imports(ROOT / "compare")}
     neutral["pbx/base.py"] = _imports(ROOT / "pbx")["pbx/base.py"]
     assert not {f: m for f, m in neutral.items() if any(n.startswith("generator.pbx.portsip") for n in m)}
+
+
+def test_a_saved_plans_fingerprint_survives_the_move_to_one_change_model():
+    """The digest of a fixed plan, as the code before the comparison core
+    computed it: a plan saved by it still applies (`apply --plan`)."""
+    from generator.compare.changes import Change, Entry, PhoneEntry
+    from generator.sync.plan import Plan
+
+    plan = Plan("https://pbx.example.com:8887/api", state="s", existing=3, left_alone=["zed"],
+                users=[Entry("update", "ann", "0101", [Change("display_name", "A", "B"),
+                                                       Change("password", secret=True, new="change")],
+                             [PhoneEntry("update", "0c:38:3e:00:00:01",
+                                         [Change("phones[0c:38:3e:00:00:01].filename", "a.xml", "b.xml")], "p1")],
+                             "u1"),
+                       Entry("replace", "bob", "0202", [Change("extension_number", "0102", "0202")], [], "u2",
+                             "why", "held", ["2 speed dials"])])
+    assert plan.fingerprint == "4e4248a3af4936429ec58156e6bdad2e48745de57142503f0300a874256d357e"
+
+
+def test_diff_and_plan_share_one_entry_model(tmp_path):
+    from generator.commands.tables import Table, compare
+    from generator.compare.changes import Entry
+
+    old = Table("old", ["name", "extension_number", "display_name"],
+                {"ann": {"name": "ann", "extension_number": "0101", "display_name": "Ann"},
+                 "bob": {"name": "bob", "extension_number": "0102", "display_name": "Bob"}})
+    new = Table("new", old.columns, {"ann": {"name": "ann", "extension_number": "0101", "display_name": "Ann Lee"},
+                                     "cy": {"name": "cy", "extension_number": "0103", "display_name": "Cy"}})
+    made = compare(old, new)
+    assert [(type(u), u.kind, u.name) for u in made.added + made.removed + made.changed] == [
+        (Entry, "create", "cy"), (Entry, "delete", "bob"), (Entry, "update", "ann")]

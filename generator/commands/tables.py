@@ -18,6 +18,7 @@ from generator.compare.changes import (  # noqa: F401 - importing.py and diff.py
     MAX_JSON_DEPTH,
     ZEROS_NOTE,
     Change,
+    Entry,
     Unreadable,
     cell_changes,
     leaves,
@@ -75,11 +76,7 @@ def _known_columns() -> frozenset[str]:
     return known.user_fields | known.phone_fields
 
 
-@dataclass
-class UserChange:
-    name: str
-    extension: str
-    changes: list[Change] = field(default_factory=list)
+UserChange = Entry  # a diff's user: kind create (added), delete (removed) or update (changed)
 
 
 @dataclass
@@ -104,10 +101,10 @@ def compare(old: Table, new: Table) -> Plan:
     plan.columns_removed = [c for c in old.columns if c not in new.columns]
     for name, row in new.rows.items():
         if name not in old.rows:
-            plan.added.append(UserChange(name, row.get("extension_number", "")))
+            plan.added.append(Entry("create", name, row.get("extension_number", "")))
     for name, row in old.rows.items():
         if name not in new.rows:
-            plan.removed.append(UserChange(name, row.get("extension_number", "")))
+            plan.removed.append(Entry("delete", name, row.get("extension_number", "")))
             continue
         other = new.rows[name]
         columns = [*old.columns, *(c for c in new.columns if c not in old.columns)]
@@ -117,7 +114,7 @@ def compare(old: Table, new: Table) -> Plan:
             changes += found
             plan.uncompared += uncompared
         if changes:
-            plan.changed.append(UserChange(name, other.get("extension_number", ""), changes))
+            plan.changed.append(Entry("update", name, other.get("extension_number", ""), changes))
     return plan
 
 

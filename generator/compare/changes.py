@@ -8,7 +8,7 @@ is a Change with `secret` set: its value never reaches a change.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from generator.model import SECRET_KEYS, dotted
@@ -24,6 +24,31 @@ class Change:
 
 
 KINDS = ("create", "update", "replace", "delete")  # what an entry (a user, a phone) of a plan does
+
+
+@dataclass
+class PhoneEntry:
+    kind: str  # one of KINDS
+    mac: str
+    changes: list[Change] = field(default_factory=list)
+    id: str | None = None  # the PBX's, for update, replace and delete
+
+
+@dataclass
+class Entry:
+    """One user in a comparison: what is done to it and why. `diff` fills
+    kind, name, extension and changes (added, removed, changed are create,
+    delete, update); `plan` the rest too."""
+
+    kind: str  # one of KINDS
+    name: str
+    extension: str
+    changes: list[Change] = field(default_factory=list)
+    phones: list[PhoneEntry] = field(default_factory=list)
+    id: str | None = None
+    reason: str = ""  # why a replace
+    held: str = ""  # why apply leaves this user alone this run, and what to pass to let it (a replace not asked for)
+    loses: list[str] = field(default_factory=list)  # what deleting the user drops on the PBX, as read from it
 
 MAX_CHANGES = 100  # one value changed in more places is shown as one whole-value change (a PBX can send 10^6)
 MAX_JSON_DEPTH = 32  # a PortSIP value nests 4 levels; a roster (YAML) may nest 64 in all

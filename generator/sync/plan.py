@@ -14,7 +14,7 @@ import json
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 
-from generator.compare.changes import Change, field_changes
+from generator.compare.changes import Change, Entry, PhoneEntry, field_changes
 from generator.compare.formats import dumped, md, printable, registry, zeros
 from generator.model import SECRET_ORDER, dotted, mac_key
 from generator.pbx.base import Target
@@ -22,25 +22,8 @@ from generator.pbx.base import Target
 FORMAT_VERSION = 1
 
 
-@dataclass
-class PhonePlan:
-    kind: str  # create, update, replace, delete
-    mac: str
-    changes: list[Change] = field(default_factory=list)
-    id: str | None = None  # the PBX's, for update, replace and delete
-
-
-@dataclass
-class UserPlan:
-    kind: str  # create, update, replace, delete
-    name: str
-    extension: str
-    changes: list[Change] = field(default_factory=list)
-    phones: list[PhonePlan] = field(default_factory=list)
-    id: str | None = None
-    reason: str = ""  # why a replace
-    held: str = ""  # why apply leaves this user alone this run, and what to pass to let it (a replace not asked for)
-    loses: list[str] = field(default_factory=list)  # what deleting the user drops on the PBX, as read from it
+# A plan's entries are the comparison core's (a saved plan's JSON keeps their fields and order).
+PhonePlan, UserPlan = PhoneEntry, Entry
 
 
 # Percent of the users on the PBX a plan may delete, replace or update without --force.
