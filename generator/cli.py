@@ -19,6 +19,7 @@ from typing import Annotated, Optional
 import typer
 
 from generator import version as tool_version
+from generator.compare import FORMAT_NAMES
 from generator.errors import RosterInvalid, UsageError
 from generator.model import Problem, counted
 
@@ -45,10 +46,7 @@ class ProblemFormat(str, Enum):
     github = "github"
 
 
-class DiffFormat(str, Enum):
-    text = "text"
-    markdown = "markdown"
-    json = "json"
+DiffFormat = Enum("DiffFormat", {name: name for name in FORMAT_NAMES}, type=str)  # diff's and plan's, one list
 
 
 RostersArg = Annotated[list[Path], typer.Argument(help="Roster YAML files.", show_default=False, metavar="ROSTER...")]
@@ -601,7 +599,8 @@ def _client(pbx, username, domain, password_file, ca_file, insecure, rate: float
             allow_http: bool = False):
     import os
 
-    from generator.sync.client import Client, Login
+    from generator.pbx.portsip.client import Client, Login
+    from generator.pbx.portsip.target import PortSip
 
     if not pbx:
         raise UsageError("which PBX? pass --pbx URL or set PORTSIP_URL (e.g. https://pbx.example.com:8887/api)")
@@ -622,7 +621,7 @@ def _client(pbx, username, domain, password_file, ca_file, insecure, rate: float
     if client.base.startswith("http://"):
         print("warning: --allow-http: the PBX is reached over plain http; anyone between here and the PBX can read "
               "the password, the token and the secrets sent", file=sys.stderr)
-    return client
+    return PortSip(client)
 
 
 def _replacing(allow_replace: bool, names: list[str] | None) -> frozenset[str] | bool:
@@ -718,9 +717,9 @@ def plan_command(
         read = read_roster(roster, replace(options, redact=True))  # a plan needs no secret
         handle = _sync_outputs(read, out, log, password_file, secrets, key_file, templates, ca_file)
         try:
-            client = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle, allow_http)
+            target = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle, allow_http)
             percent = {"delete": max_deletes, "replace": max_replaces, "update": max_updates}
-            made = plan(roster, options, client, base, prune, parallel, read.users,
+            made = plan(roster, options, target, base, prune, parallel, read.users,
                         _replacing(allow_replace, replace_users), percent)
         finally:
             if handle is not None:
@@ -743,7 +742,7 @@ def plan_command(
 
 def _run_sync(action: Callable[[], int | None], usage_code: int = 2, interrupted: str = "") -> None:
     from generator.commands.sync import StalePlan
-    from generator.sync.client import PbxError
+    from generator.pbx.base import PbxError
 
     def guarded() -> int | None:
         try:
@@ -816,9 +815,9 @@ def apply_command(
         wanted = read.wanted
         handle = _sync_outputs(read, None, log, password_file, secrets, key_file, templates, ca_file, saved)
         try:
-            client = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle, allow_http)
+            target = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle, allow_http)
             percent = {"delete": max_deletes, "replace": max_replaces, "update": max_updates}
-            made = plan(roster, options, client, base, prune, parallel, read.users,
+            made = plan(roster, options, target, base, prune, parallel, read.users,
                         _replacing(allow_replace, replace_users), percent)
             if saved_plan is not None:
                 check_saved(saved_plan, made)
@@ -834,7 +833,7 @@ def apply_command(
                 return 1
             progress = _progress()
             try:
-                outcome = apply(made, client, wanted, parallel,
+                outcome = apply(made, target, wanted, parallel,
                                 lambda done, total: progress.tick("applying", done, total, every=1))
             except KeyboardInterrupt:
                 progress.clear()
@@ -845,7 +844,7 @@ def apply_command(
             _say_outcome(outcome, made, roster)
             print(f"applied: {counted(len(outcome.done), 'user')} done, {len(outcome.failures)} failed"
                   + (f", {len(outcome.held)} held back" if outcome.held else "")
-                  + f" ({counted(client.requests, 'request')})", file=sys.stderr)
+                  + f" ({counted(target.requests, 'request')})", file=sys.stderr)
             return 1 if outcome.failures or outcome.held else 0
         finally:
             if handle is not None:

@@ -15,7 +15,7 @@ from conftest import run_module
 from fakepbx import ACCOUNT, FakeServer, Fault, State
 
 import generator.sync.apply as apply_module
-from generator.sync.client import Client, Login, PbxError
+from generator.pbx.portsip.client import Client, Login, PbxError
 from generator.sync.plan import Plan
 
 HEAD = """pbx_version: v22

@@ -5,15 +5,22 @@ Secret values never reach these: a changed secret shows as changed."""
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from generator.commands.generate import generate
 from generator.commands.revision import at_revision, exists_at
-from generator.commands.tables import ZEROS_NOTE, Change, Plan, Table, UserChange, is_csv, read_table, zeros_dropped
+from generator.commands.tables import Change, Plan, Table, UserChange, is_csv, read_table
+from generator.compare.formats import (  # noqa: F401 - md, printable, wants_colour: the CLI and tests take them here
+    dumped,
+    md,
+    printable,
+    printable_json,
+    registry,
+    wants_colour,
+    zeros,
+)
 from generator.errors import UsageError
 from generator.model import counted
 from generator.pipeline import Options
@@ -51,17 +58,6 @@ def tables(old: Path, new: Path | None, options: Options, base: str | None) -> t
     if base is not None and new is None and not exists_at(old, base):
         return Table(f"{old} at {base} (not there yet)", list(after.columns), {}), after
     return table_at(old, options, base), after
-
-
-def wants_colour(stream: Any, environ: Mapping[str, str]) -> bool:
-    """Colour on a terminal only; NO_COLOR (no-color.org) turns it off,
-    FORCE_COLOR on where there is no terminal (a CI log that shows colour)."""
-    if environ.get("NO_COLOR"):
-        return False
-    if environ.get("FORCE_COLOR"):
-        return True
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty()) and environ.get("TERM") != "dumb"
 
 
 def _value(value: Any) -> str:
@@ -111,7 +107,7 @@ def as_text(plan: Plan, colour: bool = False, titles: tuple[str, str, str] = (AD
                     lines.append(f"      {change.field}: changed (secret, not shown)")
                 else:
                     lines.append(f"      {change.field}: {_value(change.old)} -> {_value(change.new)}"
-                                 + _zeros(change))
+                                 + zeros(change))
     return "\n".join(_painted(line) for line in lines) + "\n"
 
 
@@ -123,51 +119,8 @@ def _painted(line: str | tuple[str, str]) -> str:
     return printable(line)
 
 
-def _zeros(change: Change) -> str:
-    return f"  ({ZEROS_NOTE})" if zeros_dropped(change.old, change.new) else ""
-
-
 def _code(value: Any) -> str:
     return f"<code>{md(_value(value))}</code>"
-
-
-# What GitHub would turn into markup inside a line: links and images ([),
-# HTML and autolinks (<), entities (&), mentions (@), issue references (#),
-# emphasis (* ~, and _ where it can open or close), code (`), a backslash
-# before punctuation, table pipes, math ($), and the bare-URL autolinks (://, www.).
-# Anything else (the dots of quinn.hale, colons of a MAC) stays as it is.
-_MARKUP = re.compile(r"\\(?=[!-/:-@\[-`{-~])|[`*~|\[\]<>&@#$]|(?<![^\W_])_|_(?![^\W_])|:(?=//)|(?<=www)\.",
-                     re.IGNORECASE)
-# What must not reach a terminal or a page raw: C0 and C1 controls, DEL, line
-# and paragraph separators, bidi marks and overrides, and lone surrogates
-# (which cannot even be written as UTF-8).
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
-                          "\ud800-\udfff]")
-_UNPRINTABLE_JSON = re.compile(_UNPRINTABLE.pattern.replace("\x00-\x1f", "", 1))
-
-
-def _escape(match: re.Match) -> str:
-    return f"\\u{ord(match.group()):04x}"
-
-
-def printable(text: object) -> str:
-    """`text` with every character that could drive a terminal, reorder a
-    line or break the output's encoding written as \\uXXXX."""
-    return _UNPRINTABLE.sub(_escape, str(text))
-
-
-def printable_json(text: str) -> str:
-    """JSON (from json.dumps, ensure_ascii=False) with the same characters as
-    \\u escapes: json escapes C0 itself, its own line breaks are layout, and
-    an escape reads back as the very same string."""
-    return _UNPRINTABLE_JSON.sub(_escape, text)
-
-
-def md(text: object) -> str:
-    """Text that GitHub shows as itself: no link, image, mention or HTML can
-    come from a roster value (a display name such as [approve](https://...))."""
-    flat = str(text).replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
-    return _MARKUP.sub(lambda m: f"&#{ord(m.group())};", printable(flat))
 
 
 def as_markdown(plan: Plan) -> str:
@@ -188,7 +141,7 @@ def as_markdown(plan: Plan) -> str:
             lines.append(f"- <code>{md(user.name)}</code> (extension {md(user.extension)})")
             for change in user.changes:
                 shown = "changed (secret, not shown)" if change.secret else \
-                    f"{_code(change.old)} → {_code(change.new)}{md(_zeros(change))}"
+                    f"{_code(change.old)} → {_code(change.new)}{md(zeros(change))}"
                 lines.append(f"  - <code>{md(change.field)}</code>: {shown}")
         lines.append("")
     return "\n".join(lines)
@@ -210,7 +163,7 @@ def as_json(plan: Plan) -> str:
         "columns": {"added": plan.columns_added, "removed": plan.columns_removed},
         "secrets_not_compared": plan.uncompared,
     }
-    return printable_json(json.dumps(data, indent=2, ensure_ascii=False)) + "\n"
+    return dumped(data)
 
 
-FORMATS = {"text": as_text, "markdown": as_markdown, "json": as_json}
+FORMATS = registry(as_text, as_markdown, as_json)

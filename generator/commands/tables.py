@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from generator.commands.revision import git_show
+from generator.compare.changes import (  # noqa: F401 - importing.py and diff.py take these from here
+    MAX_JSON_DEPTH,
+    ZEROS_NOTE,
+    Change,
+    Entry,
+    Unreadable,
+    cell_changes,
+    leaves,
+    nests_too_deep,
+    zeros_dropped,
+)
 from generator.errors import RosterInvalid, UsageError
 from generator.load import load_text
-from generator.model import SECRET_KEYS, dotted
-from generator.secrets.fill import STAND_IN
 
 
 @dataclass
@@ -69,19 +76,7 @@ def _known_columns() -> frozenset[str]:
     return known.user_fields | known.phone_fields
 
 
-@dataclass(frozen=True)
-class Change:
-    field: str
-    old: Any = None
-    new: Any = None
-    secret: bool = False
-
-
-@dataclass
-class UserChange:
-    name: str
-    extension: str
-    changes: list[Change] = field(default_factory=list)
+UserChange = Entry  # a diff's user: kind create (added), delete (removed) or update (changed)
 
 
 @dataclass
@@ -100,122 +95,16 @@ class Plan:
         return not (self.added or self.removed or self.changed or self.columns_added or self.columns_removed)
 
 
-class Unreadable:
-    """A JSON cell that does not parse (cut short by Excel, or not JSON): it is
-    compared as a whole and never shown, since it may hold phone passwords."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Unreadable) and other.text == self.text
-
-    def __hash__(self) -> int:
-        return hash(self.text)
-
-
-MAX_JSON_DEPTH = 32  # a PortSIP value nests 4 levels; a roster (YAML) may nest 64 in all
-
-
-def nests_too_deep(cell: str, value: Any) -> bool:
-    """Whether the JSON `value` (read from `cell`) nests more than
-    MAX_JSON_DEPTH lists or objects: walking, dumping or comparing it would
-    exhaust Python's recursion, and no roster could hold it. Walked without
-    recursion, and only when the text has that many brackets at all."""
-    if cell.count("[") + cell.count("{") <= MAX_JSON_DEPTH:
-        return False
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        if children and depth > MAX_JSON_DEPTH:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
-
-
-def _cell_data(cell: str) -> Any:
-    if cell[:1] in ("{", "["):
-        try:
-            value = json.loads(cell)
-        except (ValueError, RecursionError):
-            return Unreadable(cell)
-        return Unreadable(cell) if nests_too_deep(cell, value) else value
-    return cell
-
-
-def leaves(value: Any, path: tuple) -> dict[tuple, Any]:
-    if isinstance(value, dict) and value:
-        out = {}
-        for key, inner in value.items():
-            out.update(leaves(inner, (*path, key)))
-        return out
-    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        out = {}
-        for i, inner in enumerate(value):
-            out.update(leaves(inner, (*path, i)))
-        return out
-    return {path: value}
-
-
-_MISSING = object()
-
-
-def _is_secret(path: tuple, old: Any, new: Any) -> bool:
-    """A secret field, or a cell that could not be read: neither is shown."""
-    return (isinstance(path[-1], str) and path[-1] in SECRET_KEYS) or isinstance(old, Unreadable) \
-        or isinstance(new, Unreadable)
-
-
-def _stand_in(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(STAND_IN)
-
-
-ZEROS_NOTE = "only leading zeros differ: was a file re-saved by a spreadsheet?"
-
-
-def zeros_dropped(old: Any, new: Any) -> bool:
-    """0201 and 201: what a spreadsheet makes of a number-like text it re-saves
-    (either side may be the re-saved one)."""
-    return (isinstance(old, str) and isinstance(new, str) and old != new and (old + new).isascii()
-            and old.isdigit() and new.isdigit() and old.lstrip("0") == new.lstrip("0"))
-
-
-def _unset_secret(path: tuple, value: Any) -> bool:
-    """A secret left out and one written empty are the same: not set (a door password)."""
-    return isinstance(path[-1], str) and path[-1] in SECRET_KEYS and (value is _MISSING or value == "")
-
-
-def cell_changes(column: str, old: str | None, new: str | None) -> tuple[list[Change], int]:
-    """The changes between two cells, and how many secrets could not be
-    compared (worked out on one side only: a real value is no stand-in)."""
-    before = leaves(_cell_data(old), (column,)) if old is not None else {}
-    after = leaves(_cell_data(new), (column,)) if new is not None else {}
-    changes, uncompared = [], 0
-    for path in [*before, *(p for p in after if p not in before)]:
-        a, b = before.get(path, _MISSING), after.get(path, _MISSING)
-        if a == b or (_unset_secret(path, a) and _unset_secret(path, b)):
-            continue
-        if _stand_in(a) != _stand_in(b) and a is not _MISSING and b is not _MISSING:
-            uncompared += 1
-            continue
-        if _is_secret(path, a, b):
-            changes.append(Change(dotted(path), secret=True))
-        else:
-            changes.append(Change(dotted(path), None if a is _MISSING else a, None if b is _MISSING else b))
-    return changes, uncompared
-
-
 def compare(old: Table, new: Table) -> Plan:
     plan = Plan(old.label, new.label)
     plan.columns_added = [c for c in new.columns if c not in old.columns]
     plan.columns_removed = [c for c in old.columns if c not in new.columns]
     for name, row in new.rows.items():
         if name not in old.rows:
-            plan.added.append(UserChange(name, row.get("extension_number", "")))
+            plan.added.append(Entry("create", name, row.get("extension_number", "")))
     for name, row in old.rows.items():
         if name not in new.rows:
-            plan.removed.append(UserChange(name, row.get("extension_number", "")))
+            plan.removed.append(Entry("delete", name, row.get("extension_number", "")))
             continue
         other = new.rows[name]
         columns = [*old.columns, *(c for c in new.columns if c not in old.columns)]
@@ -225,10 +114,8 @@ def compare(old: Table, new: Table) -> Plan:
             changes += found
             plan.uncompared += uncompared
         if changes:
-            plan.changed.append(UserChange(name, other.get("extension_number", ""), changes))
+            plan.changed.append(Entry("update", name, other.get("extension_number", ""), changes))
     return plan
-
-
 
 
 def is_csv(path: Path) -> bool:

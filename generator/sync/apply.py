@@ -23,8 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from generator.model import mac_key
-from generator.sync.api import SEPARATE, phone_body, schemas, shape, updatable, user_body
-from generator.sync.client import Client, PbxError, checked_id
+from generator.pbx.base import PbxError, Target
 from generator.sync.plan import PhonePlan, Plan, UserPlan
 
 PHASES = (("create", "replace"), ("update",), ("delete",))
@@ -70,28 +69,27 @@ def split_references(body: dict, pending: set[str]) -> tuple[dict, list[str]]:
 
 
 class _Run:
-    def __init__(self, client: Client, wanted: dict[str, dict], pending: set[str]):
-        self.client, self.wanted, self.pending = client, wanted, pending
+    def __init__(self, target: Target, wanted: dict[str, dict], pending: set[str]):
+        self.target, self.wanted, self.pending = target, wanted, pending
         self.made: dict[str, tuple[str, list[str]]] = {}  # user -> (id, keys to set once every user is made)
 
     def user(self, plan: UserPlan) -> None:
         {"create": self.create, "replace": self.replace, "update": self.update, "delete": self.delete}[plan.kind](plan)
 
     def _body(self, plan: UserPlan) -> tuple[dict, list[str]]:
-        return split_references(user_body(self.wanted[plan.name]), self.pending - {plan.extension})
+        return split_references(self.target.user_body(self.wanted[plan.name]), self.pending - {plan.extension})
 
     def _make(self, plan: UserPlan) -> str:
         body, later = self._body(plan)
-        answer = self.client.call("POST", "/users", body, plan.name)
-        user_id = checked_id(answer.get("id") if isinstance(answer, dict) else None)
+        user_id = self.target.create_user(plan.name, body)
         self.made[plan.name] = (user_id, later)
         return user_id
 
     def _phones(self, plan: UserPlan, user_id: str) -> None:
         for phone in self.wanted[plan.name].get("phones") or []:
             self._step(plan.name, f"phone {mac_key(str(phone.get('mac', '')))}: create",
-                       lambda phone=phone: self.client.call("POST", f"/users/{user_id}/phones", phone_body(phone),
-                                                            plan.name))
+                       lambda phone=phone: self.target.create_phone(plan.name, user_id,
+                                                                    self.target.phone_body(phone)))
 
     def create(self, plan: UserPlan) -> None:
         self._phones(plan, self._make(plan))
@@ -113,19 +111,19 @@ class _Run:
                 if wait is None:
                     raise StepFailed(Failure(plan.name, f"replace: make the user again after its delete "
                                              f"({attempt + 1} tries)", exc.status, exc.message, lost=True)) from exc
-                self.client.sleep(wait)
+                self.target.sleep(wait)
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _find(self, plan: UserPlan) -> str | None:
         """The user's id if the PBX has it: one listing, only when a remake failed as if it had happened."""
         try:
-            listed = self.client.users()
+            listed = self.target.list_users()
         except PbxError:
             return None
         item = next((i for i in listed if i.get("name") == plan.name), None)
-        if item is None:
+        if item is None or not isinstance(item.get("id"), str):
             return None
-        user_id = checked_id(item.get("id"))
+        user_id = item["id"]
         self.made[plan.name] = (user_id, self._body(plan)[1])
         return user_id
 
@@ -136,39 +134,39 @@ class _Run:
     def link(self, name: str) -> None:
         """Set what a user was made without, now that every user is made."""
         user_id, keys = self.made[name]
-        body = user_body(self.wanted[name])
+        body = self.target.user_body(self.wanted[name])
         self._step(name, f"references set once every user was made ({', '.join(keys)})",
-                   lambda: self.client.call("POST", f"/users/{user_id}",
-                                            shape({k: body[k] for k in keys}, schemas()["update_user"]), name))
+                   lambda: self.target.update_user(name, user_id, {k: body[k] for k in keys
+                                                                   if k in self.target.updatable("user")}))
 
     def delete(self, plan: UserPlan) -> None:
-        self.client.call("POST", f"/users/{checked_id(plan.id)}/destroy", None, plan.name)
+        self.target.delete_user(plan.name, plan.id)
 
     def update(self, plan: UserPlan) -> None:
-        user_id = checked_id(plan.id)
+        user_id = plan.id  # as the PBX gave it: the target checks it before it goes into a request
         fields = self.wanted[plan.name]
-        body = user_body(fields)
+        body = self.target.user_body(fields)
         top = {c.field.split(".", 1)[0].split("[", 1)[0] for c in plan.changes}
-        plain = {k: body[k] for k in top & updatable("user") if k in body}
+        plain = {k: body[k] for k in top & self.target.updatable("user") if k in body}
         if plain:
-            self.client.call("POST", f"/users/{user_id}", shape(plain, schemas()["update_user"]), plan.name)
-        for name, endpoint in SEPARATE.items():
-            if name in top and name in body:
-                key = "role" if name == "role" else "password"
-                self.client.call("POST", f"/users/{user_id}/{endpoint}", {key: body[name]}, plan.name)
+            self.target.update_user(plan.name, user_id, plain)
+        for key in self.target.separate:
+            if key in top and key in body:
+                self.target.set_field(plan.name, user_id, key, body[key])
         for phone in plan.phones:
             self._step(plan.name, f"phone {phone.mac}: {phone.kind}",
-                       lambda phone=phone: self.phone(user_id, phone, fields))
+                       lambda phone=phone: self.phone(plan.name, user_id, phone, fields))
 
-    def phone(self, user_id: str, plan: PhonePlan, fields: dict) -> None:
+    def phone(self, name: str, user_id: str, plan: PhonePlan, fields: dict) -> None:
         wanted = next((p for p in fields.get("phones") or [] if mac_key(str(p.get("mac", ""))) == plan.mac), None)
         if plan.kind in ("delete", "replace"):
-            self.client.call("POST", f"/users/{user_id}/phones/{checked_id(plan.id)}/destroy", None)
+            self.target.delete_phone(name, user_id, plan.id)
         if plan.kind in ("create", "replace"):
-            self.client.call("POST", f"/users/{user_id}/phones", phone_body(wanted))
+            self.target.create_phone(name, user_id, self.target.phone_body(wanted))
         if plan.kind == "update":
-            body = shape(phone_body(wanted), schemas()["update_phone"])
-            self.client.call("POST", f"/users/{user_id}/phones/{checked_id(plan.id)}", body)
+            body = self.target.phone_body(wanted)
+            in_place = self.target.updatable("phone")
+            self.target.update_phone(name, user_id, plan.id, {k: v for k, v in body.items() if k in in_place})
 
     def _step(self, user: str, step: str, action: Callable[[], object]) -> None:
         try:
@@ -182,12 +180,12 @@ class StepFailed(Exception):
         self.failure = failure
 
 
-def apply(plan: Plan, client: Client, wanted: dict[str, dict], parallel: int = 4,
+def apply(plan: Plan, target: Target, wanted: dict[str, dict], parallel: int = 4,
           tick: Callable[[int, int], None] | None = None) -> Outcome:
     """Every user of `plan` on the PBX but those it holds back; failures kept, never raised."""
     acting = [u for u in plan.users if not u.held]
     pending = {u.extension for u in acting if u.kind in ("create", "replace")}
-    run, outcome, done = _Run(client, wanted, pending), Outcome(held=[u.name for u in plan.held]), 0
+    run, outcome, done = _Run(target, wanted, pending), Outcome(held=[u.name for u in plan.held]), 0
 
     def one(task: tuple[str, str, Callable[[], None]]) -> Failure | None:
         name, kind, action = task

@@ -13,44 +13,17 @@ import hashlib
 import json
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
-from generator.commands.diff import md, printable, printable_json
-from generator.commands.tables import ZEROS_NOTE, leaves, zeros_dropped
-from generator.model import SECRET_KEYS, SECRET_ORDER, dotted, mac_key
-from generator.sync.api import PHONE_KEYS, SEPARATE, phone_body, updatable, user_body
+from generator.compare.changes import Change, Entry, PhoneEntry, field_changes
+from generator.compare.formats import dumped, md, printable, registry, zeros
+from generator.model import SECRET_ORDER, dotted, mac_key
+from generator.pbx.base import Target
 
 FORMAT_VERSION = 1
-MAX_CHANGES = 100  # one value changed in more places is shown as one whole-value change (a PBX can send 10^6)
 
 
-@dataclass
-class Change:
-    field: str
-    old: Any = None
-    new: Any = None
-    secret: bool = False  # shown as set/change, never its value
-
-
-@dataclass
-class PhonePlan:
-    kind: str  # create, update, replace, delete
-    mac: str
-    changes: list[Change] = field(default_factory=list)
-    id: str | None = None  # the PBX's, for update, replace and delete
-
-
-@dataclass
-class UserPlan:
-    kind: str  # create, update, replace, delete
-    name: str
-    extension: str
-    changes: list[Change] = field(default_factory=list)
-    phones: list[PhonePlan] = field(default_factory=list)
-    id: str | None = None
-    reason: str = ""  # why a replace
-    held: str = ""  # why apply leaves this user alone this run, and what to pass to let it (a replace not asked for)
-    loses: list[str] = field(default_factory=list)  # what deleting the user drops on the PBX, as read from it
+# A plan's entries are the comparison core's (a saved plan's JSON keeps their fields and order).
+PhonePlan, UserPlan = PhoneEntry, Entry
 
 
 # Percent of the users on the PBX a plan may delete, replace or update without --force.
@@ -109,53 +82,29 @@ def state_digest(actual: dict[str, dict]) -> str:
     return hashlib.sha256(json.dumps(actual, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _project(actual: Any, wanted: Any) -> Any:
-    """`actual` cut to the shape of `wanted`: keys the roster does not set are
-    the PBX's own business (defaults it adds, fields it alone knows)."""
-    if isinstance(wanted, dict) and isinstance(actual, dict):
-        return {k: _project(actual[k], v) for k, v in wanted.items() if k in actual}
-    if isinstance(wanted, list) and isinstance(actual, list) and len(wanted) == len(actual):
-        return [_project(a, w) for a, w in zip(actual, wanted)]
-    return actual
-
-
-def _field_changes(name: str, old: Any, new: Any) -> list[Change]:
-    if name in SECRET_KEYS:
-        return []  # never compared with the PBX
-    before, after = leaves(_project(old, new), (name,)), leaves(new, (name,))
-    changes = []
-    for path in [*after, *(p for p in before if p not in after)]:
-        a, b = before.get(path), after.get(path)
-        if a != b and not (a is None and b in ("", [], {})):
-            changes.append(Change(dotted(path), a, b))
-    if len(changes) > MAX_CHANGES:
-        return [Change(name, _project(old, new), new)]
-    return changes
-
-
 def _secret_changes(prefix: tuple, fields: dict, changed: set[tuple]) -> list[Change]:
     return [Change(dotted((*prefix, key)), secret=True, new="change") for key in SECRET_ORDER
             if key in fields and (*prefix, key) in changed]
 
 
-def _phone_plans(wanted: list[dict], actual: list[dict], changed: set[tuple]) -> list[PhonePlan]:
+def _phone_plans(target: Target, wanted: list[dict], actual: list[dict], changed: set[tuple]) -> list[PhonePlan]:
     have = {mac_key(str(p.get("mac", ""))): p for p in actual}
     plans = []
     for phone in wanted:
         mac = mac_key(str(phone.get("mac", "")))
         current = have.pop(mac, None)
-        body = phone_body(phone)
+        body = target.phone_body(phone)
         secrets = [Change(f"phones[{mac}].password", secret=True, new="set")] if phone.get("password") else []
         if current is None:
             plans.append(PhonePlan("create", mac, secrets))
             continue
-        moved = [k for k in PHONE_KEYS if k in body and str(body[k]) != str(current.get(k))]
+        moved = [k for k in target.replace_keys if k in body and str(body[k]) != str(current.get(k))]
         if moved:
             changes = [Change(f"phones[{mac}].{k}", current.get(k), body[k]) for k in moved]
             plans.append(PhonePlan("replace", mac, changes + secrets, current.get("id")))
             continue
-        changes = [c for key in sorted(updatable("phone") & body.keys())
-                   for c in _field_changes(key, current.get(key), body[key])]
+        changes = [c for key in sorted(target.updatable("phone") & body.keys())
+                   for c in field_changes(key, current.get(key), body[key])]
         changes = [Change(f"phones[{mac}].{c.field}", c.old, c.new) for c in changes]
         changes += _secret_changes((f"phones[{mac}]",), phone, changed)
         if changes:
@@ -164,9 +113,9 @@ def _phone_plans(wanted: list[dict], actual: list[dict], changed: set[tuple]) ->
     return plans
 
 
-def user_plan(name: str, fields: dict, actual: dict | None, changed: set[tuple]) -> UserPlan | None:
+def user_plan(target: Target, name: str, fields: dict, actual: dict | None, changed: set[tuple]) -> UserPlan | None:
     """What to do for one roster user; None when the PBX has it as the roster says."""
-    body = user_body(fields)
+    body = target.user_body(fields)
     extension = str(fields.get("extension_number", ""))
     phones = [p for p in fields.get("phones") or [] if isinstance(p, dict)]
     if actual is None:
@@ -174,30 +123,33 @@ def user_plan(name: str, fields: dict, actual: dict | None, changed: set[tuple])
         return UserPlan("create", name, extension, secrets, [PhonePlan("create", mac_key(str(p.get("mac", ""))),
                                                                         []) for p in phones])
     detail, actual_phones = actual["detail"], actual["phones"]
-    if str(detail.get("extension_number")) != extension:
+    reason = target.replace_reason(detail, fields)
+    if reason:
         return UserPlan("replace", name, extension,
                         [Change("extension_number", detail.get("extension_number"), extension)],
                         [PhonePlan("create", mac_key(str(p.get("mac", ""))), []) for p in phones], actual["id"],
-                        "the API cannot change an extension number: the user is deleted and made again")
-    keys = sorted((updatable("user") | set(SEPARATE)) & body.keys())
-    changes = [c for key in keys for c in _field_changes(key, detail.get(key), body[key])]
+                        reason)
+    keys = sorted((target.updatable("user") | set(target.separate)) & body.keys())
+    changes = [c for key in keys for c in field_changes(key, detail.get(key), body[key])]
     changes += _secret_changes((), fields, changed)
-    phone_plans = _phone_plans(phones, actual_phones, changed)
+    phone_plans = _phone_plans(target, phones, actual_phones, changed)
     if not changes and not phone_plans:
         return None
     return UserPlan("update", name, extension, changes, phone_plans, actual["id"])
 
 
-def make_plan(pbx: str, wanted: dict[str, dict], actual: dict[str, dict], changed: set[tuple],
+def make_plan(target: Target, wanted: dict[str, dict], actual: dict[str, dict], changed: set[tuple],
               prune: bool, replace: Collection[str] | bool = False, percent: dict[str, int] | None = None) -> Plan:
-    """`wanted`: roster users' fields by name; `actual`: the PBX's users by
-    name ({id, detail, phones}); `changed`: (user, path) of secrets the roster
+    """`target`: the PBX, for its shapes and label; `wanted`: roster users'
+    fields by name; `actual`: the PBX's users by name ({id, detail, phones},
+    Target.read_users); `changed`: (user, path) of secrets the roster
     changed since --base; `replace`: the users a replace may delete and make
     again (True: all; the rest are held back); `percent`: the thresholds."""
-    plan = Plan(pbx, state=state_digest(actual), existing=len(actual), percent={**DEFAULT_LIMITS, **(percent or {})})
+    plan = Plan(target.label, state=state_digest(actual), existing=len(actual),
+                percent={**DEFAULT_LIMITS, **(percent or {})})
     for name, fields in wanted.items():
         mine = {path[1:] for path in changed if path[0] == name}
-        found = user_plan(name, fields, actual.get(name), mine)
+        found = user_plan(target, name, fields, actual.get(name), mine)
         if found is not None:
             if found.kind == "replace" and not (replace is True or (replace and name in replace)):
                 found.held = (f"a replace deletes the user and what the roster does not hold; pass --replace {name} "
@@ -302,8 +254,7 @@ def _shown(change: Change) -> str:
     if change.secret:
         return f"{change.field}: {change.new}"
     old, new = (json.dumps(v, ensure_ascii=False) for v in (change.old, change.new))
-    zeros = f"  ({ZEROS_NOTE})" if zeros_dropped(change.old, change.new) else ""
-    return f"{change.field}: {old} -> {new}{zeros}"
+    return f"{change.field}: {old} -> {new}{zeros(change)}"
 
 
 def summary(plan: Plan) -> str:
@@ -367,7 +318,7 @@ def as_json(plan: Plan) -> str:
     """Stable JSON; a character that could drive a terminal is written as a
     \\u escape, which reads back as the same string."""
     data = {**plan.as_data(), "notes": plan.notes, "fingerprint": plan.fingerprint}
-    return printable_json(json.dumps(data, indent=2, ensure_ascii=False)) + "\n"
+    return dumped(data)
 
 
-FORMATS = {"text": as_text, "markdown": as_markdown, "json": as_json}
+FORMATS = registry(as_text, as_markdown, as_json)

@@ -33,6 +33,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from generator.errors import UsageError
+from generator.pbx.base import PbxError
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,6 @@ MAX_LIFETIME = 366 * 86_400.0  # a token's expires_in past this is taken as an h
 _ID = re.compile(r"[A-Za-z0-9_=+/-]{1,128}")
 _TOKEN = re.compile(r"[\x21-\x7e]{1,8192}")  # visible ASCII: nothing that can break a header
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-
-
-class PbxError(Exception):
-    """A request the PBX refused, or that could not be made: never retried further."""
-
-    def __init__(self, status: int | None, message: str, path: str):
-        self.status, self.message, self.path = status, message, path
-        super().__init__(f"{status or 'no answer'}: {message}")
 
 
 def checked_id(value: Any) -> str:

@@ -1,0 +1,140 @@
+"""What a sync asks of a PBX, whichever it is: `plan` and `apply`
+(generator/sync/) speak only to a Target, so a second PBX is one more folder
+beside generator/pbx/portsip/, and adoption (reading every user into a
+roster) reads through the same `read_users`.
+
+Shapes, in the roster's words where they meet the plan:
+  read_users() -> {name: {"id": str, "detail": dict, "phones": [dict]}}
+    `detail` in the target's own shape, holding at least `extension_number`;
+    each phone holding at least `id` and `mac`.
+  user_body(fields) / phone_body(phone): roster fields -> the target's shape,
+    what a plan compares with `detail` and apply sends.
+Everything a target reads is hostile input: an id goes into a request only
+as `checked_id` gave it, and a failure is a PbxError with the PBX's words
+(no secret in them).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class PbxError(Exception):
+    """A request the PBX refused, or that could not be made: never retried further."""
+
+    def __init__(self, status: int | None, message: str, path: str):
+        self.status, self.message, self.path = status, message, path
+        super().__init__(f"{status or 'no answer'}: {message}")
+
+
+@dataclass
+class Groups:
+    """What is not a user but holds extensions or users, read only when a plan
+    deletes or replaces someone: whose extensions a replace must not take,
+    and whose members a delete drops."""
+
+    extensions: dict[str, str] = field(default_factory=dict)  # extension -> "call queue Sales (8000)"
+    members: dict[str, list[dict]] = field(default_factory=dict)  # member's extension -> its groups (name, extension)
+    unread: str = ""  # why they could not be read
+
+
+class Target(ABC):
+    """A PBX tenant as a sync sees it. Methods may be called from several
+    threads at once (apply runs users in parallel)."""
+
+    label: str = ""  # where: shown in a plan and part of its fingerprint
+    replace_keys: tuple[str, ...] = ()  # phone fields the target cannot change in place: a new value replaces it
+    separate: Collection[str] = ()  # user fields changed through their own call (set_field), never in an update
+
+    # ---- reading -----------------------------------------------------------------
+
+    @abstractmethod
+    def open(self) -> None:
+        """Sign in; before any other call."""
+
+    @abstractmethod
+    def list_users(self) -> list[dict]:
+        """Every user as listed: [{"id", "name", ...}] (one listing, no details)."""
+
+    @abstractmethod
+    def read_users(self, parallel: int) -> dict[str, dict]:
+        """Every user by name with its detail and phones (the shape above);
+        a user without a name, or a name listed twice, is a PbxError."""
+
+    @property
+    @abstractmethod
+    def requests(self) -> int:
+        """Requests made so far, for the summary."""
+
+    # ---- shapes ------------------------------------------------------------------
+
+    @abstractmethod
+    def user_body(self, fields: dict) -> dict:
+        """A roster user's fields in the target's shape (its phones go separately)."""
+
+    @abstractmethod
+    def phone_body(self, phone: dict) -> dict:
+        """A roster phone in the target's shape."""
+
+    @abstractmethod
+    def updatable(self, kind: str) -> frozenset[str]:
+        """The fields of a "user" or "phone" the target changes in place."""
+
+    def replace_reason(self, detail: dict, fields: dict) -> str:
+        """Why this user cannot be updated in place but must be deleted and made
+        again, or "". The default: a new extension number."""
+        if str(detail.get("extension_number")) != str(fields.get("extension_number", "")):
+            return "the PBX cannot change an extension number: the user is deleted and made again"
+        return ""
+
+    def notes(self, wanted: dict[str, dict]) -> list[str]:
+        """What a plan says once about how the target is sent the roster."""
+        return []
+
+    # ---- changes -----------------------------------------------------------------
+
+    @abstractmethod
+    def create_user(self, name: str, body: dict) -> str:
+        """Make the user from a user_body; its id."""
+
+    @abstractmethod
+    def update_user(self, name: str, user_id: str, body: dict) -> None:
+        """Change in place what `body` (part of a user_body) holds."""
+
+    @abstractmethod
+    def set_field(self, name: str, user_id: str, key: str, value: Any) -> None:
+        """Change one of `separate` (a password, a role) through its own call."""
+
+    @abstractmethod
+    def delete_user(self, name: str, user_id: str) -> None: ...
+
+    @abstractmethod
+    def create_phone(self, name: str, user_id: str, body: dict) -> None: ...
+
+    @abstractmethod
+    def update_phone(self, name: str, user_id: str, phone_id: str, body: dict) -> None: ...
+
+    @abstractmethod
+    def delete_phone(self, name: str, user_id: str, phone_id: str) -> None: ...
+
+    def sleep(self, seconds: float) -> None:
+        """Wait before trying again (a target in memory need not)."""
+        return None
+
+    # ---- what a delete loses -------------------------------------------------------
+
+    def read_groups(self, doomed: list[Any], replacing: bool, parallel: int) -> Groups | None:
+        """What holds extensions or users besides users; read only when a plan
+        deletes or replaces (`doomed`: those entries; `replacing`: a replace among
+        them). None: the target has nothing such."""
+        return None
+
+    def read_losses(self, doomed: list[Any], actual: dict[str, dict], groups: Groups | None,
+                    parallel: int) -> None:
+        """Set `loses` on each entry of `doomed`: what deleting the user drops, as
+        far as the target shows it (a read it refuses is said, not fatal). The
+        default: nothing is known, nothing set."""
+        return None
