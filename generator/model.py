@@ -108,6 +108,8 @@ SECRET_KEYS = frozenset(USER_SECRETS) | frozenset(PHONE_SECRETS)
 # The same, in a fixed order: a set's order follows the string hash, which differs from run to run.
 SECRET_ORDER = tuple(dict.fromkeys([*USER_SECRETS, *PHONE_SECRETS]))
 MASK = "********"
+# How a roster writes "this secret is in the --secrets file".
+FROM_FILE: Mapping[str, bool] = MappingProxyType({"secrets_file": True})
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from generator.check import check, new_run, text_problems, user_problems
+from generator.columns import load_column_set, unknown_version, versions, with_extra_columns
 from generator.errors import UsageError
 from generator.load import Document, load_includes, read_yaml
 from generator.model import ColumnSet, Problem, ResolvedUser
 from generator.policy import from_roster
 from generator.progress import Progress
-from generator.render import Rendered, load_column_set, render, unknown_version, versions, with_extra_columns
+from generator.render import Rendered, render
 from generator.resolve import held_back, resolve
 from generator.secrets.fill import fill
 from generator.secrets.mask import masked
