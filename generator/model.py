@@ -9,13 +9,23 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from generator.load import Document
+from typing import Any, Literal, Protocol
 
 YamlPath = tuple[str | int, ...]
 Level = Literal["error", "warning"]
+
+
+class Located(Protocol):
+    """What a layer or a column set needs of its loaded file (load.Document):
+    its name and where each node was written. Named here, not imported, so
+    that this module imports nothing of ours."""
+
+    file: str
+
+    @property
+    def marks(self) -> dict[YamlPath, tuple[int, int]]: ...
+
+    def where(self, path: YamlPath) -> tuple[int, int]: ...
 
 # Every problem has one of these codes: stable names to grep for, to assert in
 # tests and to look up in docs/problems.md. A new rule adds a line here.
@@ -161,7 +171,7 @@ class Layer:
     `data` is shared by every user the layer applies to: nothing writes to it."""
 
     label: str
-    document: Document
+    document: Located
     base: YamlPath
     data: dict
     evaluates: bool  # strings here may be Jinja templates
@@ -172,7 +182,7 @@ class Layer:
         return self.document.file, line, col
 
 
-def _as_written(document: Document, path: YamlPath) -> YamlPath:
+def _as_written(document: Located, path: YamlPath) -> YamlPath:
     """A day that was written as `weekdays:` or `weekend:` is found there."""
     for i, part in enumerate(path):
         shorthand = SHORTHAND_OF.get(part)
@@ -257,7 +267,7 @@ class ColumnSet:
     and the keys each phone object gets."""
 
     version: str
-    document: Document
+    document: Located
     columns: tuple[str, ...]
     cells: tuple[str, ...]
     phone_keys: tuple[str, ...]
