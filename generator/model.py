@@ -27,46 +27,59 @@ class Located(Protocol):
 
     def where(self, path: YamlPath) -> tuple[int, int]: ...
 
+
+@dataclass(frozen=True)
+class Code:
+    """A problem code's entry: the level its problems have, and what it means
+    (one line, as docs/problems.md shows it)."""
+
+    level: Level
+    means: str
+
+
 # Every problem has one of these codes: stable names to grep for, to assert in
-# tests and to look up in docs/problems.md. A new rule adds a line here.
-CODES: Mapping[str, str] = MappingProxyType({
-    "yaml-syntax": "the file is not valid YAML, or not UTF-8",
-    "yaml-duplicate-key": "a key written twice in one mapping",
-    "yaml-tag": "a YAML tag this tool does not read (!!int, !vault ...)",
-    "yaml-limit": "nesting, a value's length or alias expansion past the safe limit",
-    "include": "an included file that is missing, outside the roster's folder, unreadable or a cycle",
-    "roster-shape": "the roster (or an included file) is not a mapping",
-    "schema-type": "a value of the wrong type",
-    "schema-enum": "a value outside the allowed choices",
-    "schema-required": "a field the PBX requires is missing once the layers are merged",
-    "schema-unknown-field": "a field no PBX version has",
-    "schema-format": "a value of the right type in the wrong format (pattern, length, range)",
-    "pbx-version": "no column set for the PBX version asked for",
-    "pbx-unsupported": "a field this PBX version has no column for",
-    "column-set": "a column set (templates/<version>.yaml) that cannot be used",
-    "cell-template": "a column's cell template that fails for a user",
-    "unknown-profile": "a user names a profile no layer defines",
-    "unknown-phone-model": "a phone whose model has no vendor or provisioning file in any layer",
-    "computed-value": "a computed default (a template) that fails or gives too much",
-    "blf-unknown": "a compact BLF names an extension no user in the roster has",
-    "reserved-name": "a user name the PBX keeps for itself",
-    "duplicate": "a name, extension or MAC address used twice",
-    "control-character": "a control character (escaped or raw) in a value",
-    "formula": "text a spreadsheet would run as a formula",
-    "office-hours": "a time range that ends before it starts, or overlaps another",
-    "forward-number": "a forward rule that needs a number and has none",
-    "target-unknown": "a forward or BLF target that looks like an extension but is not in the roster",
-    "policy": "a password or PIN policy that cannot be met",
-    "secret-policy": "a password or PIN that breaks the tenant's policy",
-    "secret-missing": "a secret whose source cannot be read (no key, unset variable, no entry)",
-    "secret-refused": "an environment variable a roster may not read (not ROSTER_SECRET_*, not --allow-env)",
-    "secret-unchecked": "a secret not at hand here, so not checked (validate, --redact)",
-    "secrets-file": "the --secrets file is not shaped as the tool reads it",
-    "secrets-file-unused": "an entry in the --secrets file for a user the roster does not have",
-    "key-file": "the README's demo key on a real roster, or a key or secrets file others can read",
-    "api-unsupported": "something the roster says that the PBX's REST API cannot express (plan/apply)",
-    "pbx-conflict": "a name, extension or MAC another user on the PBX has already (plan/apply refuse the plan)",
-    "literal-secret": "a password or PIN written in the roster itself (--no-literal-secrets)",
+# tests and to look up in docs/problems.md, whose table is made from this one
+# (python -m generator.docs). A new rule adds a line here.
+CODES: Mapping[str, Code] = MappingProxyType({
+    "yaml-syntax": Code("error", "the file is not valid YAML, or not UTF-8"),
+    "yaml-duplicate-key": Code("error", "a key written twice in one mapping"),
+    "yaml-tag": Code("error", "a YAML tag this tool does not read (!!int, !vault ...)"),
+    "yaml-limit": Code("error", "nesting, a value's length or alias expansion past the safe limit"),
+    "include": Code("error", "an included file that is missing, outside the roster's folder, unreadable or a cycle"),
+    "roster-shape": Code("error", "the roster (or an included file) is not a mapping"),
+    "schema-type": Code("error", "a value of the wrong type"),
+    "schema-enum": Code("error", "a value outside the allowed choices"),
+    "schema-required": Code("error", "a field the PBX requires is missing once the layers are merged"),
+    "schema-unknown-field": Code("error", "a field no PBX version has"),
+    "schema-format": Code("error", "a value of the right type in the wrong format (pattern, length, range)"),
+    "pbx-version": Code("error", "no column set for the PBX version asked for"),
+    "pbx-unsupported": Code("error", "a field this PBX version has no column for"),
+    "column-set": Code("error", "a column set (templates/<version>.yaml) that cannot be used"),
+    "cell-template": Code("error", "a column's cell template that fails for a user"),
+    "unknown-profile": Code("error", "a user names a profile no layer defines"),
+    "unknown-phone-model": Code("error", "a phone whose model has no vendor or provisioning file in any layer"),
+    "computed-value": Code("error", "a computed default (a template) that fails or gives too much"),
+    "blf-unknown": Code("error", "a compact BLF names an extension no user in the roster has"),
+    "reserved-name": Code("error", "a user name the PBX keeps for itself"),
+    "duplicate": Code("error", "a name, extension or MAC address used twice"),
+    "control-character": Code("error", "a control character (escaped or raw) in a value"),
+    "formula": Code("error", "text a spreadsheet would run as a formula"),
+    "office-hours": Code("error", "a time range that ends before it starts, or overlaps another"),
+    "forward-number": Code("error", "a forward rule that needs a number and has none"),
+    "target-unknown": Code("warning", "a forward or BLF target that looks like an extension but is not in the roster"),
+    "policy": Code("error", "a password or PIN policy that cannot be met"),
+    "secret-policy": Code("error", "a password or PIN that breaks the tenant's policy"),
+    "secret-missing": Code("error", "a secret whose source cannot be read (no key, unset variable, no entry)"),
+    "secret-refused": Code("error", "an environment variable a roster may not read (not ROSTER_SECRET_*, "
+                                    "not --allow-env)"),
+    "secret-unchecked": Code("warning", "a secret not at hand here, so not checked (validate, --redact)"),
+    "secrets-file": Code("error", "the --secrets file is not shaped as the tool reads it"),
+    "secrets-file-unused": Code("warning", "an entry in the --secrets file for a user the roster does not have"),
+    "key-file": Code("warning", "the README's demo key on a real roster, or a key or secrets file others can read"),
+    "api-unsupported": Code("error", "something the roster says that the PBX's REST API cannot express (plan/apply)"),
+    "pbx-conflict": Code("error", "a name (in any case), extension or MAC another user on the PBX has already, "
+                                  "left-alone users included: `plan` and `apply` refuse the plan before any write"),
+    "literal-secret": Code("error", "a password or PIN written in the roster itself (--no-literal-secrets)"),
 })
 
 

@@ -1,0 +1,87 @@
+"""The registries and what is made from them: problem codes (model.CODES) and
+docs/problems.md's table."""
+
+import ast
+import re
+from pathlib import Path
+
+import generator
+from generator.docs import codes_table, with_codes_table
+from generator.model import CODES
+
+PACKAGE = Path(generator.__file__).parent
+PROBLEMS_MD = PACKAGE.parent / "docs" / "problems.md"
+CODE_LIKE = re.compile(r"[a-z]+(-[a-z]+)*")
+# Calls whose positional string arguments include a problem's code.
+MAKERS = {"problem", "stop", "_at", "_problem", "_column_set_problem", "_secrets_problem"}
+
+
+def _name(func: ast.expr) -> str:
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
+def _codes_in(tree: ast.AST) -> list[tuple[str, int, str | None]]:
+    """(code, line, level) for every code written as a literal where a problem
+    is made or tested: code="...", problem(path, "...", ...), a yielded
+    (path, "code", message), p.code == "...", a code's default, a table of codes."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            level = next((k.value.value for k in node.keywords if k.arg == "level"
+                          and isinstance(k.value, ast.Constant)), None)
+            for k in node.keywords:
+                if k.arg == "code" and isinstance(k.value, ast.Constant):
+                    found.append((k.value.value, node.lineno, level))
+            if _name(node.func) in MAKERS:
+                found += [(a.value, node.lineno, level) for a in node.args
+                          if isinstance(a, ast.Constant) and isinstance(a.value, str) and CODE_LIKE.fullmatch(a.value)]
+        elif isinstance(node, (ast.Yield, ast.Return)) and isinstance(node.value, ast.Tuple) \
+                and len(node.value.elts) in (2, 3):
+            code = node.value.elts[-2]  # yield (path, code, message) or (code, message)
+            if isinstance(code, ast.Constant) and isinstance(code.value, str) and CODE_LIKE.fullmatch(code.value):
+                found.append((code.value, node.lineno, None))
+        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict) \
+                and any(isinstance(t, ast.Name) and t.id.endswith("CODES") for t in node.targets):
+            found += [(v.value, node.lineno, None) for v in node.value.values if isinstance(v, ast.Constant)]
+        elif isinstance(node, ast.Compare) and isinstance(node.left, ast.Attribute) and node.left.attr == "code":
+            found += [(c.value, node.lineno, None) for c in node.comparators if isinstance(c, ast.Constant)]
+        elif isinstance(node, ast.arguments):
+            names = [a.arg for a in [*node.posonlyargs, *node.args]][-len(node.defaults):] if node.defaults else []
+            found += [(d.value, d.lineno, None) for n, d in zip(names, node.defaults)
+                      if n == "code" and isinstance(d, ast.Constant)]
+    return found
+
+
+def _all_codes() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "model.py":
+            continue
+        for code, line, level in _codes_in(ast.parse(path.read_text(encoding="utf-8"))):
+            place = f"{path.relative_to(PACKAGE.parent)}:{line}"
+            out.setdefault(code, []).append(f"{place} {level}" if level else place)
+    return out
+
+
+def test_the_docs_table_of_codes_is_the_registry():
+    text = PROBLEMS_MD.read_text(encoding="utf-8")
+    assert codes_table() in text, "docs/problems.md differs from model.CODES: run python -m generator.docs"
+    assert with_codes_table(text) == text
+
+
+def test_every_code_made_in_generator_is_registered_and_documented():
+    used = _all_codes()
+    documented = set(re.findall(r"^\| `([a-z-]+)` \|", PROBLEMS_MD.read_text(encoding="utf-8"), re.MULTILINE))
+    unregistered = {code: where for code, where in used.items() if code not in CODES}
+    assert not unregistered, f"codes used but not in model.CODES: {unregistered}"
+    assert set(used) <= documented
+    # Every registered code is made somewhere (else it is dead, or made in a way this scan misses).
+    assert set(CODES) - set(used) == set()
+
+
+def test_a_literal_level_agrees_with_the_registry():
+    for code, places in _all_codes().items():
+        for place in places:
+            level = place.split(" ")[1] if " " in place else None
+            if level is not None:
+                assert level == CODES[code].level, f"{place}: {code} is a {CODES[code].level} in model.CODES"
