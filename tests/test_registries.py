@@ -85,3 +85,44 @@ def test_a_literal_level_agrees_with_the_registry():
             level = place.split(" ")[1] if " " in place else None
             if level is not None:
                 assert level == CODES[code].level, f"{place}: {code} is a {CODES[code].level} in model.CODES"
+
+
+# ---- the check rules ------------------------------------------------------------------
+
+ROSTER = Path(__file__).parent / "cases" / "minimal-v22" / "roster.yaml"
+
+
+def test_a_field_rule_added_to_the_registry_is_run_on_every_user(monkeypatch):
+    from conftest import run_module
+
+    from generator import check
+
+    def no_jims(user, run):
+        if user.fields["name"].startswith("jim"):
+            yield ("name",), "reserved-name", "no jims here"
+
+    monkeypatch.setattr(check, "FIELD_RULES", {**check.FIELD_RULES, "no-jims": no_jims})
+    ran = run_module("validate", str(ROSTER))
+    assert ran.returncode == 1
+    assert "user jim1: name: no jims here [reserved-name]" in ran.stderr
+
+
+def test_a_cross_user_rule_added_to_the_registry_is_run(monkeypatch):
+    from conftest import run_module
+
+    from generator import check
+    from generator.model import Problem
+
+    def one_user_only(users, run):
+        if len(users) < 2:
+            yield Problem(file="roster.yaml", line=1, col=1, code="duplicate", message="lonely")
+
+    monkeypatch.setattr(check, "CROSS_USER_RULES", {**check.CROSS_USER_RULES, "lonely": one_user_only})
+    ran = run_module("validate", str(ROSTER))
+    assert ran.returncode == 1 and "lonely [duplicate]" in ran.stderr
+
+
+def test_rule_ids_are_unique_across_both_registries():
+    from generator.check import CROSS_USER_RULES, FIELD_RULES
+
+    assert not set(FIELD_RULES) & set(CROSS_USER_RULES)
