@@ -90,9 +90,9 @@ def secret_issues(user: ResolvedUser, policy: Policy) -> Iterator[Issue]:
     for path, kind in secret_paths(user.fields):
         value = secret_at(user.fields, path)
         source = user.secret_sources.get(path)
-        if not isinstance(value, str) or path in user.stand_ins or (source and source.kind == "generate"):
+        if not isinstance(value, str) or path in user.stand_ins or (source and source.source_kind.made_here):
             continue
-        if source is not None:
+        if source is not None and not source.source_kind.author_sees:
             words = []
         else:
             if account is None:

@@ -136,16 +136,39 @@ FROM_FILE: Mapping[str, bool] = MappingProxyType({"secrets_file": True})
 
 
 @dataclass(frozen=True)
+class SourceKind:
+    """A kind of secret source, as the roster writes it: `{kind: NAME}` when it
+    `takes_name`, else `{kind: true}`. How its value is read is
+    secrets/fill.py's READERS, under the same name."""
+
+    describe: str  # for messages, with {name}; never the value
+    takes_name: bool = False
+    made_here: bool = False  # derived from the master key: drawn until it meets the policy, tied to MAC and rotate
+    reads_env: bool = False  # names an environment variable, which a roster may be refused
+    author_sees: bool = False  # the roster's author knows the value (else no verdict may hint at it)
+
+
+# Every kind of secret source: a new one is a line here and a reader in fill.READERS.
+SOURCE_KINDS: Mapping[str, SourceKind] = MappingProxyType({
+    "generate": SourceKind("generated from the master key", made_here=True),
+    "env": SourceKind("environment variable {name}", takes_name=True, reads_env=True),
+    "secrets_file": SourceKind("the secrets file"),
+})
+
+
+@dataclass(frozen=True)
 class SecretRef:
     """A secret's source, standing in for its value until the secrets stage."""
 
-    kind: str  # generate, env or secrets_file
-    name: str = ""  # the variable, for env
+    kind: str  # one of SOURCE_KINDS
+    name: str = ""  # the variable, for a kind that takes a name (env)
+
+    @property
+    def source_kind(self) -> SourceKind:
+        return SOURCE_KINDS[self.kind]
 
     def __str__(self) -> str:
-        if self.kind == "env":
-            return f"environment variable {self.name}"
-        return "the secrets file" if self.kind == "secrets_file" else "generated from the master key"
+        return self.source_kind.describe.format(name=self.name)
 
 
 _CANONICAL_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")

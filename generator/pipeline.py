@@ -160,7 +160,7 @@ def _run(path: Path, options: Options, display: str, progress: Progress | None) 
     lenient = options.lenient_secrets or options.redact or options.stand_ins
     users, found = fill(users, given, policy, lenient=lenient, progress=progress)
     problems += found
-    uses_key = any(ref.kind == "generate" for user in users for ref in user.secret_sources.values())
+    uses_key = any(ref.source_kind.made_here for user in users for ref in user.secret_sources.values())
     problems += key_warnings(path, given, options.key_file, options.secrets, uses_key)
     models = frozenset(name for d in (*included, document) if isinstance(d.data, dict)
                        for name in (d.data.get("phone_models") or {}))

@@ -126,3 +126,46 @@ def test_rule_ids_are_unique_across_both_registries():
     from generator.check import CROSS_USER_RULES, FIELD_RULES
 
     assert not set(FIELD_RULES) & set(CROSS_USER_RULES)
+
+
+# ---- the kinds of secret source ------------------------------------------------------
+
+def test_every_source_kind_has_a_reader_and_a_description():
+    from generator.model import SOURCE_KINDS, SecretRef
+    from generator.secrets.fill import READERS
+
+    assert set(READERS) == set(SOURCE_KINDS)
+    for kind, source in SOURCE_KINDS.items():
+        assert str(SecretRef(kind, "NAME")).strip()
+        assert ("NAME" in str(SecretRef(kind, "NAME"))) == source.takes_name
+
+
+def test_a_source_kind_added_to_the_registry_is_parsed_and_described(monkeypatch):
+    from generator import model
+    from generator.model import SecretRef, SourceKind
+    from generator.secrets import sources
+
+    kinds = {**model.SOURCE_KINDS, "vault": SourceKind("vault entry {name}", takes_name=True)}
+    monkeypatch.setattr(model, "SOURCE_KINDS", kinds)
+    monkeypatch.setattr(sources, "SOURCE_KINDS", kinds)
+    assert sources.as_ref({"vault": "pbx/jim"}) == SecretRef("vault", "pbx/jim")
+    assert str(SecretRef("vault", "pbx/jim")) == "vault entry pbx/jim"
+    assert sources.as_ref({"vault": True}) == {"vault": True}  # it takes a name
+    assert sources.as_ref({"env": "ROSTER_SECRET_X"}) == SecretRef("env", "ROSTER_SECRET_X")
+
+
+def test_secrets_are_read_through_the_readers(monkeypatch, tmp_path):
+    from conftest import run_module
+
+    from generator.secrets import fill
+
+    def fixed(wanted):
+        return "Fixed-Pa55word!", ""
+
+    monkeypatch.setattr(fill, "READERS", {**fill.READERS, "env": fixed})
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(ROSTER.read_text(encoding="utf-8").replace('"Pa55word!x"', "{env: ROSTER_SECRET_PW}"),
+                      encoding="utf-8")
+    ran = run_module("generate", str(roster), env={"ROSTER_SECRET_PW": ""})
+    assert ran.returncode == 0, ran.stderr
+    assert "Fixed-Pa55word!" in ran.stdout
