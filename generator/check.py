@@ -4,15 +4,18 @@ rules that span users. Every problem is located at the YAML that gave the value.
 Rules that JSON Schema can say (types, enums, lengths, patterns, ranges)
 live in schemas/roster.schema.json and were checked layer by layer; the
 fields every user needs once merged are its `resolvedUser` definition. The
-rest are the functions here.
+rest are the functions here, each listed under an id in FIELD_RULES (run on
+each user) or CROSS_USER_RULES (run on all users at once): a new rule is a
+function and a line in one of them.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from generator.load import value_at
 from generator.memo import ByIdentity
@@ -87,9 +90,9 @@ def secret_issues(user: ResolvedUser, policy: Policy) -> Iterator[Issue]:
     for path, kind in secret_paths(user.fields):
         value = secret_at(user.fields, path)
         source = user.secret_sources.get(path)
-        if not isinstance(value, str) or path in user.stand_ins or (source and source.kind == "generate"):
+        if not isinstance(value, str) or path in user.stand_ins or (source and source.source_kind.made_here):
             continue
-        if source is not None:
+        if source is not None and not source.source_kind.author_sees:
             words = []
         else:
             if account is None:
@@ -178,24 +181,31 @@ class Run:
     places: tuple[frozenset, frozenset]  # the fields and phone keys the version has a place for
     week_faults: ByIdentity
     phone_models: frozenset[str] = frozenset()  # the models some layer defines
+    formulas: bool = True  # whether text a spreadsheet would run is refused (not --allow-formulas)
+    held: HeldBack = NOTHING_HELD  # what the users held back still tell the rules across users
 
 
-def new_run(column_set: ColumnSet, policy: Policy, phone_models: frozenset[str] = frozenset()) -> Run:
+def new_run(column_set: ColumnSet, policy: Policy, phone_models: frozenset[str] = frozenset(),
+            formulas: bool = True, held: HeldBack = NOTHING_HELD) -> Run:
     places = (frozenset(column_set.columns) | NOT_COLUMNS | facts().api_only, frozenset(column_set.phone_keys))
-    return Run(column_set, policy, places, ByIdentity(lambda week: list(_week_issues((), week))), phone_models)
+    return Run(column_set, policy, places, ByIdentity(lambda week: list(_week_issues((), week))), phone_models,
+               formulas, held)
+
+
+# The field rules, in the order their problems are told: id -> (user, run) -> issues.
+FIELD_RULES: Mapping[str, Callable[[ResolvedUser, Run], Iterable[Issue]]] = MappingProxyType({
+    "required": lambda user, run: schema_issues(user, run.phone_models),
+    "reserved-name": lambda user, run: name_issues(user.fields),
+    "secret-policy": lambda user, run: secret_issues(user, run.policy),
+    "office-hours": lambda user, run: hours_issues(user.fields, run.week_faults),
+    "forward-number": lambda user, run: forward_issues(user.fields),
+    "pbx-unsupported": lambda user, run: version_issues(user, run.column_set, run.places),
+    "max-length": lambda user, run: length_issues(user.fields, run.column_set),
+})
 
 
 def user_problems(user: ResolvedUser, run: Run) -> list[Problem]:
-    fields = user.fields
-    issues = [
-        *schema_issues(user, run.phone_models),
-        *name_issues(fields),
-        *secret_issues(user, run.policy),
-        *hours_issues(fields, run.week_faults),
-        *forward_issues(fields),
-        *version_issues(user, run.column_set, run.places),
-        *length_issues(fields, run.column_set),
-    ]
+    issues = [issue for rule in FIELD_RULES.values() for issue in rule(user, run)]
     return [user.problem(path, code, message + _from_source(user, path)) for path, code, message in issues]
 
 
@@ -413,15 +423,23 @@ def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy, allo
           progress: Progress | None = None, phone_models: frozenset[str] = frozenset(),
           held: HeldBack = NOTHING_HELD) -> list[Problem]:
     """Every problem of every user, then those between users."""
-    run = new_run(column_set, policy, phone_models)
+    run = new_run(column_set, policy, phone_models, formulas=not allow_formulas, held=held)
     problems = []
     for done, user in enumerate(users):
         if progress:
             progress.tick("checking users", done, len(users))
         problems += user_problems(user, run)
     problems = once_per_source(problems)
-    problems.extend(text_problems(users, formulas=not allow_formulas, no_cell=never_in_cells(column_set)))
-    for keys in (_names, _extensions, _macs):
-        problems.extend(_duplicates(users, keys))
-    problems.extend(target_warnings(users, held))
+    for rule in CROSS_USER_RULES.values():
+        problems.extend(rule(users, run))
     return problems
+
+
+# The rules across users, in the order their problems are told: id -> (users, run) -> problems.
+CROSS_USER_RULES: Mapping[str, Callable[[list[ResolvedUser], Run], Iterable[Problem]]] = MappingProxyType({
+    "text": lambda users, run: text_problems(users, formulas=run.formulas, no_cell=never_in_cells(run.column_set)),
+    "duplicate-name": lambda users, run: _duplicates(users, _names),
+    "duplicate-extension": lambda users, run: _duplicates(users, _extensions),
+    "duplicate-mac": lambda users, run: _duplicates(users, _macs),
+    "target-unknown": lambda users, run: target_warnings(users, run.held),
+})

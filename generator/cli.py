@@ -459,7 +459,7 @@ def columns(
     templates: TemplatesOpt = None,
 ) -> None:
     """Print the CSV columns of a PBX version, one per line, in order."""
-    from generator.render import load_column_set
+    from generator.columns import load_column_set
 
     def action() -> None:
         print("\n".join(load_column_set(pbx_version, templates).columns))
@@ -952,7 +952,7 @@ def init(
     """
 
     def action() -> None:
-        from generator.render import unknown_version, versions
+        from generator.columns import unknown_version, versions
         from generator.write import write_atomic
 
         known = versions(None)

@@ -5,15 +5,11 @@ from __future__ import annotations
 from generator.model import Problem
 
 
-class RosterToolError(Exception):
-    """Base of every error this tool raises on purpose."""
-
-
-class UsageError(RosterToolError):
+class UsageError(Exception):
     """The command line asked for something that cannot be done (exit 2)."""
 
 
-class RosterInvalid(RosterToolError):
+class RosterInvalid(Exception):
     """The roster has problems; each one is a located Problem (exit 1)."""
 
     def __init__(self, problems: list[Problem]):

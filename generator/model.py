@@ -9,54 +9,77 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from generator.load import Document
+from typing import Any, Literal, Protocol
 
 YamlPath = tuple[str | int, ...]
 Level = Literal["error", "warning"]
 
+
+class Located(Protocol):
+    """What a layer or a column set needs of its loaded file (load.Document):
+    its name and where each node was written. Named here, not imported, so
+    that this module imports nothing of ours."""
+
+    file: str
+
+    @property
+    def marks(self) -> dict[YamlPath, tuple[int, int]]: ...
+
+    def where(self, path: YamlPath) -> tuple[int, int]: ...
+
+
+@dataclass(frozen=True)
+class Code:
+    """A problem code's entry: the level its problems have, and what it means
+    (one line, as docs/problems.md shows it)."""
+
+    level: Level
+    means: str
+
+
 # Every problem has one of these codes: stable names to grep for, to assert in
-# tests and to look up in docs/problems.md. A new rule adds a line here.
-CODES: Mapping[str, str] = MappingProxyType({
-    "yaml-syntax": "the file is not valid YAML, or not UTF-8",
-    "yaml-duplicate-key": "a key written twice in one mapping",
-    "yaml-tag": "a YAML tag this tool does not read (!!int, !vault ...)",
-    "yaml-limit": "nesting, a value's length or alias expansion past the safe limit",
-    "include": "an included file that is missing, outside the roster's folder, unreadable or a cycle",
-    "roster-shape": "the roster (or an included file) is not a mapping",
-    "schema-type": "a value of the wrong type",
-    "schema-enum": "a value outside the allowed choices",
-    "schema-required": "a field the PBX requires is missing once the layers are merged",
-    "schema-unknown-field": "a field no PBX version has",
-    "schema-format": "a value of the right type in the wrong format (pattern, length, range)",
-    "pbx-version": "no column set for the PBX version asked for",
-    "pbx-unsupported": "a field this PBX version has no column for",
-    "column-set": "a column set (templates/<version>.yaml) that cannot be used",
-    "cell-template": "a column's cell template that fails for a user",
-    "unknown-profile": "a user names a profile no layer defines",
-    "unknown-phone-model": "a phone whose model has no vendor or provisioning file in any layer",
-    "computed-value": "a computed default (a template) that fails or gives too much",
-    "blf-unknown": "a compact BLF names an extension no user in the roster has",
-    "reserved-name": "a user name the PBX keeps for itself",
-    "duplicate": "a name, extension or MAC address used twice",
-    "control-character": "a control character (escaped or raw) in a value",
-    "formula": "text a spreadsheet would run as a formula",
-    "office-hours": "a time range that ends before it starts, or overlaps another",
-    "forward-number": "a forward rule that needs a number and has none",
-    "target-unknown": "a forward or BLF target that looks like an extension but is not in the roster",
-    "policy": "a password or PIN policy that cannot be met",
-    "secret-policy": "a password or PIN that breaks the tenant's policy",
-    "secret-missing": "a secret whose source cannot be read (no key, unset variable, no entry)",
-    "secret-refused": "an environment variable a roster may not read (not ROSTER_SECRET_*, not --allow-env)",
-    "secret-unchecked": "a secret not at hand here, so not checked (validate, --redact)",
-    "secrets-file": "the --secrets file is not shaped as the tool reads it",
-    "secrets-file-unused": "an entry in the --secrets file for a user the roster does not have",
-    "key-file": "the README's demo key on a real roster, or a key or secrets file others can read",
-    "api-unsupported": "something the roster says that the PBX's REST API cannot express (plan/apply)",
-    "pbx-conflict": "a name, extension or MAC another user on the PBX has already (plan/apply refuse the plan)",
-    "literal-secret": "a password or PIN written in the roster itself (--no-literal-secrets)",
+# tests and to look up in docs/problems.md, whose table is made from this one
+# (python -m generator.docs). A new rule adds a line here.
+CODES: Mapping[str, Code] = MappingProxyType({
+    "yaml-syntax": Code("error", "the file is not valid YAML, or not UTF-8"),
+    "yaml-duplicate-key": Code("error", "a key written twice in one mapping"),
+    "yaml-tag": Code("error", "a YAML tag this tool does not read (!!int, !vault ...)"),
+    "yaml-limit": Code("error", "nesting, a value's length or alias expansion past the safe limit"),
+    "include": Code("error", "an included file that is missing, outside the roster's folder, unreadable or a cycle"),
+    "roster-shape": Code("error", "the roster (or an included file) is not a mapping"),
+    "schema-type": Code("error", "a value of the wrong type"),
+    "schema-enum": Code("error", "a value outside the allowed choices"),
+    "schema-required": Code("error", "a field the PBX requires is missing once the layers are merged"),
+    "schema-unknown-field": Code("error", "a field no PBX version has"),
+    "schema-format": Code("error", "a value of the right type in the wrong format (pattern, length, range)"),
+    "pbx-version": Code("error", "no column set for the PBX version asked for"),
+    "pbx-unsupported": Code("error", "a field this PBX version has no column for"),
+    "column-set": Code("error", "a column set (templates/<version>.yaml) that cannot be used"),
+    "cell-template": Code("error", "a column's cell template that fails for a user"),
+    "unknown-profile": Code("error", "a user names a profile no layer defines"),
+    "unknown-phone-model": Code("error", "a phone whose model has no vendor or provisioning file in any layer"),
+    "computed-value": Code("error", "a computed default (a template) that fails or gives too much"),
+    "blf-unknown": Code("error", "a compact BLF names an extension no user in the roster has"),
+    "reserved-name": Code("error", "a user name the PBX keeps for itself"),
+    "duplicate": Code("error", "a name, extension or MAC address used twice"),
+    "control-character": Code("error", "a control character (escaped or raw) in a value"),
+    "formula": Code("error", "text a spreadsheet would run as a formula"),
+    "office-hours": Code("error", "a time range that ends before it starts, or overlaps another"),
+    "forward-number": Code("error", "a forward rule that needs a number and has none"),
+    "target-unknown": Code("warning", "a forward or BLF target that looks like an extension but is not in the roster"),
+    "policy": Code("error", "a password or PIN policy that cannot be met"),
+    "secret-policy": Code("error", "a password or PIN that breaks the tenant's policy"),
+    "secret-missing": Code("error", "a secret whose source cannot be read (no key, unset variable, no entry)"),
+    "secret-refused": Code("error", "an environment variable a roster may not read (not ROSTER_SECRET_*, "
+                                    "not --allow-env)"),
+    "secret-unchecked": Code("warning", "a secret not at hand here, so not checked (validate, --redact)"),
+    "secrets-file": Code("error", "the --secrets file is not shaped as the tool reads it"),
+    "secrets-file-unused": Code("warning", "an entry in the --secrets file for a user the roster does not have"),
+    "key-file": Code("warning", "the README's demo key on a real roster, or a key or secrets file others can read"),
+    "api-unsupported": Code("error", "something the roster says that the PBX's REST API cannot express (plan/apply)"),
+    "pbx-conflict": Code("error", "a name (in any case), extension or MAC another user on the PBX has already, "
+                                  "left-alone users included: `plan` and `apply` refuse the plan before any write"),
+    "literal-secret": Code("error", "a password or PIN written in the roster itself (--no-literal-secrets)"),
 })
 
 
@@ -108,19 +131,44 @@ SECRET_KEYS = frozenset(USER_SECRETS) | frozenset(PHONE_SECRETS)
 # The same, in a fixed order: a set's order follows the string hash, which differs from run to run.
 SECRET_ORDER = tuple(dict.fromkeys([*USER_SECRETS, *PHONE_SECRETS]))
 MASK = "********"
+# How a roster writes "this secret is in the --secrets file".
+FROM_FILE: Mapping[str, bool] = MappingProxyType({"secrets_file": True})
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """A kind of secret source, as the roster writes it: `{kind: NAME}` when it
+    `takes_name`, else `{kind: true}`. How its value is read is
+    secrets/fill.py's READERS, under the same name."""
+
+    describe: str  # for messages, with {name}; never the value
+    takes_name: bool = False
+    made_here: bool = False  # derived from the master key: drawn until it meets the policy, tied to MAC and rotate
+    reads_env: bool = False  # names an environment variable, which a roster may be refused
+    author_sees: bool = False  # the roster's author knows the value (else no verdict may hint at it)
+
+
+# Every kind of secret source: a new one is a line here and a reader in fill.READERS.
+SOURCE_KINDS: Mapping[str, SourceKind] = MappingProxyType({
+    "generate": SourceKind("generated from the master key", made_here=True),
+    "env": SourceKind("environment variable {name}", takes_name=True, reads_env=True),
+    "secrets_file": SourceKind("the secrets file"),
+})
 
 
 @dataclass(frozen=True)
 class SecretRef:
     """A secret's source, standing in for its value until the secrets stage."""
 
-    kind: str  # generate, env or secrets_file
-    name: str = ""  # the variable, for env
+    kind: str  # one of SOURCE_KINDS
+    name: str = ""  # the variable, for a kind that takes a name (env)
+
+    @property
+    def source_kind(self) -> SourceKind:
+        return SOURCE_KINDS[self.kind]
 
     def __str__(self) -> str:
-        if self.kind == "env":
-            return f"environment variable {self.name}"
-        return "the secrets file" if self.kind == "secrets_file" else "generated from the master key"
+        return self.source_kind.describe.format(name=self.name)
 
 
 _CANONICAL_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
@@ -159,7 +207,7 @@ class Layer:
     `data` is shared by every user the layer applies to: nothing writes to it."""
 
     label: str
-    document: Document
+    document: Located
     base: YamlPath
     data: dict
     evaluates: bool  # strings here may be Jinja templates
@@ -170,7 +218,7 @@ class Layer:
         return self.document.file, line, col
 
 
-def _as_written(document: Document, path: YamlPath) -> YamlPath:
+def _as_written(document: Located, path: YamlPath) -> YamlPath:
     """A day that was written as `weekdays:` or `weekend:` is found there."""
     for i, part in enumerate(path):
         shorthand = SHORTHAND_OF.get(part)
@@ -255,7 +303,7 @@ class ColumnSet:
     and the keys each phone object gets."""
 
     version: str
-    document: Document
+    document: Located
     columns: tuple[str, ...]
     cells: tuple[str, ...]
     phone_keys: tuple[str, ...]

@@ -17,12 +17,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from generator.check import check, new_run, text_problems, user_problems
+from generator.columns import load_column_set, unknown_version, versions, with_extra_columns
 from generator.errors import UsageError
 from generator.load import Document, load_includes, read_yaml
 from generator.model import ColumnSet, Problem, ResolvedUser
 from generator.policy import from_roster
 from generator.progress import Progress
-from generator.render import Rendered, load_column_set, render, unknown_version, versions, with_extra_columns
+from generator.render import Rendered, render
 from generator.resolve import held_back, resolve
 from generator.secrets.fill import fill
 from generator.secrets.mask import masked
@@ -159,7 +160,7 @@ def _run(path: Path, options: Options, display: str, progress: Progress | None) 
     lenient = options.lenient_secrets or options.redact or options.stand_ins
     users, found = fill(users, given, policy, lenient=lenient, progress=progress)
     problems += found
-    uses_key = any(ref.kind == "generate" for user in users for ref in user.secret_sources.values())
+    uses_key = any(ref.source_kind.made_here for user in users for ref in user.secret_sources.values())
     problems += key_warnings(path, given, options.key_file, options.secrets, uses_key)
     models = frozenset(name for d in (*included, document) if isinstance(d.data, dict)
                        for name in (d.data.get("phone_models") or {}))

@@ -9,8 +9,6 @@ from dataclasses import asdict
 
 from generator.model import Problem
 
-FORMATS = ("text", "json", "github")
-
 
 def as_text(problems: Iterable[Problem]) -> str:
     return "".join(f"{problem}\n" for problem in problems)

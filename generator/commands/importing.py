@@ -1,10 +1,9 @@
 """`import`: a PortSIP export (CSV) to a compact roster.
 
-Every cell is read back to the value the roster would hold, then the roster
-is made small: a value most users (or phones) share moves to `defaults` (or
-`phone_defaults`, or the phone's model), each user keeps only what differs,
-and values are written in their compact forms wherever the compact form
-expands back to exactly the same value. Secrets go to a separate file.
+Every cell is read back to the value the roster would hold, the secrets are
+taken out to a separate file, and the users are made a compact roster
+(generator/compact.py) written as YAML (generator/yamlout.py); the roster is
+then generated and compared with the export.
 """
 
 from __future__ import annotations
@@ -17,10 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from generator import expand
-from generator.check import MODEL_FIELDS
+from generator.columns import load_column_set, versions
 from generator.commands.diff import table
 from generator.commands.generate import generate
 from generator.commands.tables import (
@@ -33,20 +30,15 @@ from generator.commands.tables import (
     nests_too_deep,
     read_table,
 )
+from generator.compact import compact_roster
 from generator.errors import RosterInvalid, UsageError
-from generator.model import ColumnSet, Problem, counted, mac_key
+from generator.model import FROM_FILE, ColumnSet, Problem, counted, mac_key
 from generator.pipeline import Options
 from generator.policy import PinPolicy
-from generator.render import load_column_set, versions
-from generator.resolve import split_name
-from generator.resources import builtin_defaults
-from generator.sandbox import is_template
 from generator.schema import facts
 from generator.secrets.fill import secret_at, secret_paths
 from generator.write import check_output, same_file, write_atomic
-
-FROM_FILE = {"secrets_file": True}
-IDENTITY = ("name", "display_name", "extension_number")  # never shared, written first
+from generator.yamlout import to_yaml
 
 
 @dataclass
@@ -146,192 +138,6 @@ def _take_secrets(user: dict) -> dict:
     return found
 
 
-# ---- making it compact ----------------------------------------------------------
-
-def _key(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
-
-
-def _most_common(values: list[Any]) -> tuple[Any, int]:
-    counts = Counter(_key(v) for v in values)
-    if not counts:
-        return None, 0
-    best, count = counts.most_common(1)[0]
-    return json.loads(best), count
-
-
-def _shared(items: list[dict], keys: list[str], below: dict) -> dict:
-    """Values that more than half of `items` hold, where they differ from `below`."""
-    out = {}
-    for key in keys:
-        values = [item[key] for item in items if key in item]
-        value, count = _most_common(values)
-        if count * 2 > len(items) and _key(value) != _key(below.get(key)) and not _holds_template_text(value):
-            out[key] = value
-    return out
-
-
-def _holds_template_text(value: Any) -> bool:
-    """Export text that looks like Jinja stays on its users, whose values are
-    never evaluated: in defaults or a phone model it would run as a template."""
-    if isinstance(value, dict):
-        return any(_holds_template_text(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_holds_template_text(v) for v in value)
-    return is_template(value)
-
-
-def _differs(item: dict, keys: list[str], below: dict) -> dict:
-    return {k: item[k] for k in keys if k in item and _key(item[k]) != _key(below.get(k))}
-
-
-def _email_template(users: list[dict]) -> str | None:
-    """`{{ name }}@domain` when most users' email is their name at one domain."""
-    domains = []
-    for user in users:
-        local, at, domain = str(user.get("email", "")).partition("@")
-        if at and local == user.get("name"):
-            domains.append(domain)
-    domain, count = _most_common(domains)
-    return "{{ name }}@" + domain if count * 2 > len(users) else None
-
-
-def _compact_phones(users: list[dict], builtin: dict) -> tuple[dict, dict]:
-    phones = [p for u in users for p in u.get("phones") or [] if isinstance(p, dict)]
-    keys = list(dict.fromkeys(k for p in phones for k in p if k not in ("mac", "model")))
-    # A model's vendor and provisioning file belong to the model: as a default
-    # they would be given to a phone of another model added later.
-    phone_defaults = _shared(phones, [k for k in keys if k not in MODEL_FIELDS], builtin)
-    below = {**builtin, **phone_defaults}
-    models: dict[str, dict] = {}
-    for model in dict.fromkeys(p.get("model") for p in phones if isinstance(p.get("model"), str)):
-        same = [p for p in phones if p.get("model") == model]
-        common = {k: same[0][k] for k in keys if all(k in p and _key(p[k]) == _key(same[0][k]) for p in same)
-                  and not _holds_template_text(same[0][k])}
-        models[model] = _differs(common, list(common), below)
-    for user in users:
-        if not isinstance(user.get("phones"), list):
-            continue
-        user["phones"] = [_phone(p, below, models) if isinstance(p, dict) else p for p in user["phones"]]
-    return phone_defaults, {m: v for m, v in models.items() if v}
-
-
-def _phone(phone: dict, below: dict, models: dict) -> dict:
-    under = {**below, **models.get(phone.get("model"), {})}
-    head = {k: phone[k] for k in ("mac", "model") if k in phone}
-    return {**head, **_differs(phone, [k for k in phone if k not in head], under)}
-
-
-def _compact_day(day: Any) -> Any:
-    if not isinstance(day, dict) or set(day) != {"enabled", "ranges"}:
-        return day
-    ranges = day["ranges"]
-    if not ranges:
-        return "open" if day["enabled"] is True else "closed" if day["enabled"] is False else day
-    if day["enabled"] is not True or not all(isinstance(r, dict) and set(r) == {"from", "to"} for r in ranges):
-        return day
-    return ", ".join(f"{r['from']}-{r['to']}" for r in ranges)
-
-
-def _compact_week(week: dict) -> dict:
-    """Days in the compact form, with weekdays/weekend where those days agree."""
-    days = {d: _compact_day(week[d]) for d in expand.WEEKDAYS if d in week}
-    out = {k: v for k, v in week.items() if k not in expand.WEEKDAYS}
-    for shorthand, names in (("weekdays", expand.WEEKDAYS[:5]), ("weekend", expand.WEEKDAYS[5:])):
-        values = [days.get(d) for d in names]
-        if all(d in days for d in names) and all(_key(v) == _key(values[0]) for v in values):
-            out[shorthand] = values[0]
-        else:
-            out.update({d: days[d] for d in names if d in days})
-    return out
-
-
-def _short_rule(rule: dict, below: Any) -> Any:
-    """voicemail, hangup, ring or the number to call, where that word merged
-    over the rule below (a mapping merges key by key) gives the rule back."""
-    words = ["voicemail", "hangup", "ring"]
-    if rule.get("action") == "FORWARD_TO_NUMBER" and isinstance(rule.get("number"), str) and rule["number"]:
-        words.append(rule["number"])
-    base = below if isinstance(below, dict) else {}
-    for word in words:
-        if {**base, **expand.forward_rule(word)} == rule:
-            return word
-    return {k: rule[k] for k in (*_RULE_ORDER, *rule) if k in rule}
-
-
-def _compact_value(name: str, value: Any, extensions: dict[str, str], below: Any = None) -> Any:
-    """The compact form of a value, used only if it expands back to the value
-    (`below`: what the layers under this one give the field)."""
-    if name == "office_hours" and isinstance(value, dict):
-        candidate = "global" if expand.office_hours("global") == expand.office_hours(value) else _compact_week(
-            {k: v for k, v in value.items() if k != "mode" or v != "CUSTOM"})
-        return candidate if expand.office_hours(candidate) == expand.office_hours(value) else value
-    if name in expand.FORWARD_RULES and isinstance(value, dict):
-        return _short_rule(value, below)
-    if name == "custom_forward_rules" and isinstance(value, list):
-        return [_compact_rule(r) for r in value]
-    if name == "blfs" and isinstance(value, list):
-        return [_compact_blf(b, extensions) for b in value]
-    return value
-
-
-_RULE_ORDER = ("action", "timeout", "number", "caller_id", "type", "hours")
-
-
-def _compact_rule(rule: Any) -> Any:
-    """Hours compact, and days that are closed left out (a custom rule's
-    missing days are closed); the number and caller id only when set."""
-    if not isinstance(rule, dict) or not isinstance(rule.get("hours"), dict):
-        return rule
-    ordered = {k: rule[k] for k in (*_RULE_ORDER, *rule) if k in rule}
-    hours = _compact_week(rule["hours"])
-    for candidate_hours in ({k: v for k, v in hours.items() if v != "closed"}, hours):
-        candidate = {k: v for k, v in {**ordered, "hours": candidate_hours}.items()
-                     if not (k in ("number", "caller_id") and v == "")}
-        if expand.custom_rule(candidate) == rule:
-            return candidate
-    return ordered
-
-
-def _compact_blf(blf: Any, display_names: dict[str, str]) -> Any:
-    """A BLF on a roster user's line, named as the roster would name it, is just the extension."""
-    if not isinstance(blf, dict) or set(blf) != {"key", "value", "first_name", "last_name"}:
-        return blf
-    number = blf["value"]
-    if blf["key"] != number or number not in display_names:
-        return blf
-    return number if split_name(display_names[number]) == (blf["first_name"], blf["last_name"]) else blf
-
-
-def compact(users: list[dict], columns: list[str]) -> tuple[dict, list[dict], dict]:
-    """(defaults, users, phone_models): shared values lifted, the rest kept,
-    then each kept value in its compact form."""
-    builtin = expand.layer({k: v for k, v in builtin_defaults().data.items() if k != "phone_defaults"})
-    phone_defaults, phone_models = _compact_phones(users, builtin_defaults().data.get("phone_defaults", {}))
-    keys = [c for c in columns if c not in IDENTITY and c != "phones"] + ["extra"]
-    defaults = _shared(users, keys, builtin)
-    email = _email_template(users) if "email" in columns else None
-    if email:
-        defaults["email"] = email
-        defaults = {k: defaults[k] for k in keys if k in defaults}
-    display_names = {u["extension_number"]: str(u.get("display_name", "")) for u in users
-                     if isinstance(u.get("extension_number"), str)}
-    kept = []
-    for user in users:
-        below = {**builtin, **defaults}
-        if email:
-            below["email"] = email.replace("{{ name }}", str(user.get("name")))
-        own = {k: user[k] for k in IDENTITY if k in user}
-        own.update(_differs(user, keys, below))
-        if user.get("phones"):
-            own["phones"] = user["phones"]
-        kept.append({k: _compact_value(k, v, display_names, below.get(k)) for k, v in own.items()})
-    defaults = {k: _compact_value(k, v, display_names, builtin.get(k)) for k, v in defaults.items()}
-    if phone_defaults:
-        defaults["phone_defaults"] = phone_defaults
-    return defaults, kept, phone_models
-
-
 def _rows(numbers: list[int]) -> str:
     return ("row " if len(numbers) == 1 else "rows ") + ", ".join(map(str, numbers[:10])) + \
         (", ..." if len(numbers) > 10 else "")
@@ -412,78 +218,16 @@ def import_export(export: Export, column_set: ColumnSet, literal_secrets: bool =
             found = _take_secrets(user)
             if found:
                 secrets[str(user.get("name"))] = found
-    defaults, kept, phone_models = compact(users, column_set.columns)
-    roster: dict[str, Any] = {"pbx_version": column_set.version}
-    extras = [c for c in export.header if c not in column_set.columns]
-    if extras:
-        roster["extra_columns"] = [_extra_column(c, export.header, column_set.columns) for c in extras]
-    if defaults:
-        roster["defaults"] = defaults
-    if phone_models:
-        roster["phone_models"] = phone_models
-    roster["users"] = kept
-    return Imported(column_set.version, roster, secrets, warnings, len(kept))
+    extras = [_extra_column(c, export.header, column_set.columns) for c in export.header
+              if c not in column_set.columns]
+    roster = compact_roster(users, column_set.columns, column_set.version, extras)
+    return Imported(column_set.version, roster, secrets, warnings, len(roster["users"]))
 
 
 def _extra_column(name: str, header: list[str], known: list[str]) -> dict:
     """Where the export had it: after the nearest known column before it."""
     before = [c for c in header[: header.index(name)] if c in known]
     return {"name": name, "after": before[-1]} if before else {"name": name}
-
-
-# ---- writing YAML ------------------------------------------------------------------
-
-class _Dumper(yaml.SafeDumper):
-    """Block style for the outline, flow style for small mappings and lists of
-    scalars, so that a user or a phone reads as one line where it fits."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False):
-        return super().increase_indent(flow, False)  # list items indented under their key
-
-
-def _is_scalar(value: Any) -> bool:
-    return not isinstance(value, (dict, list))
-
-
-def _represent_dict(dumper: yaml.SafeDumper, value: dict):
-    flow = len(value) <= 6 and all(_is_scalar(v) or v == FROM_FILE for v in value.values()) \
-        and len(json.dumps(value)) < 90
-    return dumper.represent_mapping("tag:yaml.org,2002:map", value.items(), flow_style=flow)
-
-
-def _represent_list(dumper: yaml.SafeDumper, value: list):
-    flow = all(_is_scalar(v) for v in value) and len(json.dumps(value)) < 90
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flow)
-
-
-# Digits, numbers to call and MAC addresses: always quoted, whatever PyYAML
-# thinks, since a YAML 1.2 reader (yq) takes 0099 for 99 and 093513 for 93513.
-_IDENTIFIER = re.compile(r"[+\-]?[0-9][0-9:.\-]*|[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}")
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str):
-    style = "'" if _IDENTIFIER.fullmatch(value) else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-_Dumper.add_representer(dict, _represent_dict)
-_Dumper.add_representer(list, _represent_list)
-
-
-def to_yaml(data: Any, comment: str = "") -> str:
-    """YAML that the roster loader reads back to `data`: every string that
-    YAML 1.1 could read as something else (0101, 10:20:30, no) is quoted."""
-    body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100,
-                     default_flow_style=False)
-    header = "".join(f"# {line}\n" for line in comment.splitlines())
-    return header + _space_users(body)
-
-
-def _space_users(text: str) -> str:
-    """A blank line between users, as a person would write it."""
-    head, found, users = text.partition("\nusers:\n")
-    return head + found + users.replace("\n  - name:", "\n\n  - name:")
 
 
 # ---- the command ----------------------------------------------------------------

@@ -8,8 +8,8 @@ other users.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from generator.model import PHONE_SECRETS, USER_SECRETS, Problem, ResolvedUser, SecretRef, mac_key
@@ -50,26 +50,58 @@ def _from_file(given: SecretSources, user: str, path: tuple, fields: dict) -> st
     return entry.get("phones", {}).get(mac_key(mac), {}).get(path[2]) if isinstance(mac, str) else None
 
 
-def _value(ref: SecretRef, user: ResolvedUser, path: tuple, kind: str, given: SecretSources, policy: Policy,
-           key: bytes | None) -> tuple[str | None, str]:
-    """The secret, or None and why not (a reason that never depends on a secret's value)."""
-    if ref.kind == "env":
-        value = given.environ.get(ref.name)
-        return (value, "") if value else (None, f"environment variable {ref.name} is not set")
-    if ref.kind == "secrets_file":
-        if given.file is None:
-            return None, "it comes from the secrets file, but no --secrets FILE was given"
-        if not given.file.readable:
-            return None, f"the secrets file {given.file.name} could not be read (its problem is shown above)"
-        value = _from_file(given, user.name, path, user.fields)
-        return (value, "") if value else (None, f"the secrets file {given.file.name} has no entry for it")
-    if key is None:
-        return None, f"it is generated, but there is no master key: set the {given.key_origin} or pass --key-file"
-    field = _derivation_field(path, user.fields)
+@dataclass(frozen=True)
+class Wanted:
+    """One secret to read: whose, where, of what kind, and what the run has."""
+
+    ref: SecretRef
+    user: ResolvedUser
+    path: tuple
+    kind: str  # password, pin, phone or door (model.USER_SECRETS, PHONE_SECRETS)
+    given: SecretSources
+    policy: Policy
+    key: bytes | None
+
+
+def _from_env(wanted: Wanted) -> tuple[str | None, str]:
+    value = wanted.given.environ.get(wanted.ref.name)
+    return (value, "") if value else (None, f"environment variable {wanted.ref.name} is not set")
+
+
+def _from_secrets_file(wanted: Wanted) -> tuple[str | None, str]:
+    given = wanted.given
+    if given.file is None:
+        return None, "it comes from the secrets file, but no --secrets FILE was given"
+    if not given.file.readable:
+        return None, f"the secrets file {given.file.name} could not be read (its problem is shown above)"
+    value = _from_file(given, wanted.user.name, wanted.path, wanted.user.fields)
+    return (value, "") if value else (None, f"the secrets file {given.file.name} has no entry for it")
+
+
+def _generated(wanted: Wanted) -> tuple[str | None, str]:
+    if wanted.key is None:
+        return None, (f"it is generated, but there is no master key: set the {wanted.given.key_origin} or "
+                      "pass --key-file")
+    user = wanted.user
+    field = _derivation_field(wanted.path, user.fields)
     if field is None:
         return None, "it is generated from the phone's MAC address, which is missing"
     rotate = user.fields.get("rotate", 0)
-    return derive(key, user.name, field, rotate, kind, policy, user.fields), ""
+    return derive(wanted.key, user.name, field, rotate, wanted.kind, wanted.policy, user.fields), ""
+
+
+# How each kind of source (model.SOURCE_KINDS) is read: the secret, or None and
+# why not (a reason that never depends on a secret's value).
+READERS: Mapping[str, Callable[[Wanted], tuple[str | None, str]]] = MappingProxyType({
+    "generate": _generated,
+    "env": _from_env,
+    "secrets_file": _from_secrets_file,
+})
+
+
+def _value(ref: SecretRef, user: ResolvedUser, path: tuple, kind: str, given: SecretSources, policy: Policy,
+           key: bytes | None) -> tuple[str | None, str]:
+    return READERS[ref.kind](Wanted(ref, user, path, kind, given, policy, key))
 
 
 STAND_IN = "<not at hand: "  # how every stand-in starts (commands.tables tells them by it)
@@ -79,7 +111,7 @@ def stand_in(ref: SecretRef, user: ResolvedUser, path: tuple) -> str:
     """What a secret that cannot be had is compared as, where only changes
     matter (diff, a redacted copy): a new source, rotation, or (for a phone's
     generated secret) MAC address still shows as a change."""
-    if ref.kind != "generate":
+    if not ref.source_kind.made_here:
         return f"{STAND_IN}{ref}>"
     derived = _derivation_field(path, user.fields)
     return f"{STAND_IN}{ref}, {derived}, rotate {user.fields.get('rotate', 0)}>"
@@ -113,7 +145,7 @@ def fill(users: list[ResolvedUser], given: SecretSources, policy: Policy, lenien
     refs = [(u, [(p, k, ref) for p, k in secret_paths(u.fields) if isinstance(ref := secret_at(u.fields, p),
                                                                                  SecretRef)])
             for u in users]
-    generates = any(ref.kind == "generate" for _, paths in refs for _, _, ref in paths)
+    generates = any(ref.source_kind.made_here for _, paths in refs for _, _, ref in paths)
     key = master_key(given) if generates else None
     total = sum(len(paths) for _, paths in refs)
     done = 0
@@ -129,7 +161,7 @@ def fill(users: list[ResolvedUser], given: SecretSources, policy: Policy, lenien
                 progress.tick("making secrets", done, total)
             done += 1
             sources[path] = ref
-            refused = given.env_refusal(ref.name) if ref.kind == "env" else None
+            refused = given.env_refusal(ref.name) if ref.source_kind.reads_env else None
             if refused:  # an error even when lenient: the roster asks for what it may not have
                 values[path] = stand_in(ref, user, path)
                 stand_ins.add(path)

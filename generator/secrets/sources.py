@@ -11,7 +11,7 @@ from typing import Any
 
 from generator.errors import UsageError
 from generator.load import Document, read_yaml
-from generator.model import PHONE_SECRETS, USER_SECRETS, Problem, SecretRef, mac_key
+from generator.model import PHONE_SECRETS, SOURCE_KINDS, USER_SECRETS, Problem, SecretRef, mac_key
 
 KEY_ENV = "PORTSIP_ROSTER_KEY"
 # A roster may read only variables meant for it: this prefix, or names the person
@@ -28,9 +28,12 @@ def as_ref(value: Any) -> Any:
     if not isinstance(value, dict) or len(value) != 1:
         return value
     (kind, arg), = value.items()
-    if kind == "env" and isinstance(arg, str):
-        return SecretRef("env", arg)
-    if kind in ("generate", "secrets_file") and arg is True:
+    source = SOURCE_KINDS.get(kind) if isinstance(kind, str) else None
+    if source is None:
+        return value
+    if source.takes_name and isinstance(arg, str):
+        return SecretRef(kind, arg)
+    if not source.takes_name and arg is True:
         return SecretRef(kind)
     return value
 
