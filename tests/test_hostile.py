@@ -114,6 +114,7 @@ def _writing(pid: int, folder: Path) -> bool:
     return any(target.startswith(str(folder) + "/") and "roster.yaml" not in target for target in targets)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to see the write start")
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
 def test_killed_mid_write_leaves_the_old_file(tmp_path, how):
@@ -135,6 +136,7 @@ def test_killed_mid_write_leaves_the_old_file(tmp_path, how):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["roster.yaml", "users.csv"]
 
 
+@pytest.mark.slow
 def test_a_finished_run_replaces_the_file_whole(tmp_path):
     (tmp_path / "roster.yaml").write_text(big_roster(3000))
     (tmp_path / "users.csv").write_text("previous content")

@@ -17,6 +17,7 @@ import pytest
 from conftest import ROOT
 
 PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
+pytestmark = pytest.mark.slow
 DOCS = (ROOT / "docs" / "git-workflow.md").read_text("utf-8")
 CONFIGS = re.findall(r"```yaml\n(# \.pre-commit-config\.yaml.*?)```", DOCS, re.S)
 

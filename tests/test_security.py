@@ -166,6 +166,7 @@ def test_imported_template_text_stays_text(tmp_path):
 
 
 # 7. computed defaults are bounded in time, size and memory
+@pytest.mark.slow
 @pytest.mark.parametrize("template", [
     "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
     "{{ 'a' * 10**10 }}",

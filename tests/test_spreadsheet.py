@@ -20,7 +20,7 @@ from conftest import CASES, MINIMAL_USER, run_module
 SOFFICE = shutil.which("soffice")
 # All on one worker of a parallel run (pytest-xdist), so LibreOffice starts
 # with one profile, once per call, never two at a time on one profile.
-pytestmark = pytest.mark.xdist_group("libreoffice")
+pytestmark = [pytest.mark.xdist_group("libreoffice"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from fakepbx import ACCOUNT, FakeServer, State
 
 PRISM = "@stoplight/prism-cli@5"
 # All on one worker of a parallel run (pytest-xdist), so Prism starts once.
-pytestmark = pytest.mark.xdist_group("prism")
+pytestmark = [pytest.mark.xdist_group("prism"), pytest.mark.slow]
 ROSTER = "\n".join(line for line in (ROOT / "roster.example.yaml").read_text("utf-8").splitlines()
                    if "online_busy_forward_rule" not in line) + "\n"
 
