@@ -121,8 +121,11 @@ def test_killed_mid_write_leaves_the_old_file(tmp_path, how):
     (tmp_path / "roster.yaml").write_text(big_roster(6000))
     (tmp_path / "users.csv").write_text("previous content")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PORTSIP_ROSTER_KEY": DEMO_KEY}
+    # SIGINT as a terminal gives it: a run started in the background (nohup,
+    # `&` in a script) inherits SIGINT ignored, and Python keeps it ignored.
     child = subprocess.Popen([sys.executable, "-m", "generator", "generate", "roster.yaml", "-o", "users.csv"],
-                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not _writing(child.pid, tmp_path):
         assert child.poll() is None, "the run ended before it was caught writing"
