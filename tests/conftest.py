@@ -18,6 +18,13 @@ CASES = ROOT / "tests" / "cases"
 DEMO_KEY = "demo-key-for-the-example-only"
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked slow first, the order otherwise kept: a parallel run
+    hands tests out in this order, so the long ones start early and end
+    together rather than one running on alone while the other workers idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def master_key():
     saved = os.environ.get("PORTSIP_ROSTER_KEY")

@@ -339,7 +339,9 @@ class FakeServer(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.state = State()
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        # serve_forever looks for shutdown() every poll interval: 0.5 s by
+        # default, which every test using a server would wait at its end.
+        self.thread = threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True)
 
     @property
     def url(self) -> str:

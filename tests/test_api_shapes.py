@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, read_csv
+from conftest import MINIMAL_USER, ROOT, read_csv, run_module
 from jsonschema import Draft202012Validator
 
 from generator.commands.generate import generate
@@ -37,12 +37,38 @@ def test_json_cell_matches_api(rows, column):
         assert not errors, (row["name"], column, errors[0].message)
 
 
-def test_forward_rules_use_offline_rule_shape(rows):
-    shape = dict(USER["offline_office_hours_forward_rule"])
-    busy = dict(USER["busy_office_hours_forward_rule"])
+# The CSV's two online rules and the API rule whose shape each takes: the
+# no-answer rule the offline rules' (no RING_ANYWAY), the busy rule the busy one's.
+ONLINE_RULES = {"online_no_answer_forward_rule": "offline_office_hours_forward_rule",
+                "online_busy_forward_rule": "busy_office_hours_forward_rule"}
+# Each compact form a roster may write, and the action it stands for.
+RULE_FORMS = {"voicemail": "FORWARD_TO_VOICEMAIL", "hangup": "HANGUP", "ring": "RING_ANYWAY",
+              '"+15551234"': "FORWARD_TO_NUMBER"}
+
+
+@pytest.mark.parametrize("column", ONLINE_RULES)
+def test_forward_rules_use_offline_rule_shape(rows, column, tmp_path):
+    """The example's cells have the shape; each form whose action the shape
+    allows gives a cell of that shape, and the others are refused."""
+    shape = USER[ONLINE_RULES[column]]
+    validator = Draft202012Validator(shape)
     for row in rows:
-        Draft202012Validator(shape).validate(json.loads(row["online_no_answer_forward_rule"]))
-        Draft202012Validator(busy).validate(json.loads(row["online_busy_forward_rule"]))
+        errors = [e.message for e in validator.iter_errors(json.loads(row[column]))]
+        assert not errors, (row["name"], column, errors)
+    written = set()
+    for form, action in RULE_FORMS.items():
+        (tmp_path / "roster.yaml").write_text(f"pbx_version: v22\nusers:\n{MINIMAL_USER}    {column}: {form}\n")
+        result = run_module("generate", "roster.yaml", cwd=tmp_path)
+        if action not in shape["properties"]["action"]["enum"]:
+            assert result.returncode == 1 and f"{column}: must be" in result.stderr, (form, result.stderr)
+            continue
+        assert result.returncode == 0, (form, result.stderr)
+        header, row = read_csv(result.stdout)
+        cell = json.loads(row[header.index(column)])
+        errors = [e.message for e in validator.iter_errors(cell)]
+        assert not errors and cell["action"] == action, (form, cell, errors)
+        written.add(action)
+    assert written == set(shape["properties"]["action"]["enum"])
 
 
 def test_phones_match_api(rows):

@@ -114,14 +114,18 @@ def _writing(pid: int, folder: Path) -> bool:
     return any(target.startswith(str(folder) + "/") and "roster.yaml" not in target for target in targets)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to see the write start")
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
 def test_killed_mid_write_leaves_the_old_file(tmp_path, how):
     (tmp_path / "roster.yaml").write_text(big_roster(6000))
     (tmp_path / "users.csv").write_text("previous content")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PORTSIP_ROSTER_KEY": DEMO_KEY}
+    # SIGINT as a terminal gives it: a run started in the background (nohup,
+    # `&` in a script) inherits SIGINT ignored, and Python keeps it ignored.
     child = subprocess.Popen([sys.executable, "-m", "generator", "generate", "roster.yaml", "-o", "users.csv"],
-                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not _writing(child.pid, tmp_path):
         assert child.poll() is None, "the run ended before it was caught writing"
@@ -135,6 +139,7 @@ def test_killed_mid_write_leaves_the_old_file(tmp_path, how):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["roster.yaml", "users.csv"]
 
 
+@pytest.mark.slow
 def test_a_finished_run_replaces_the_file_whole(tmp_path):
     (tmp_path / "roster.yaml").write_text(big_roster(3000))
     (tmp_path / "users.csv").write_text("previous content")

@@ -8,6 +8,7 @@ import io
 import re
 from contextlib import redirect_stderr, redirect_stdout
 
+import pytest
 import yaml
 from conftest import ROOT, read_csv
 from hypothesis import HealthCheck, given, settings
@@ -53,6 +54,7 @@ def rosters(draw) -> tuple[dict, list[dict]]:
     return roster, users
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(rosters())
 def test_valid_roster_reads_back_as_its_resolved_users(tmp_path, case):
@@ -107,6 +109,7 @@ def mangled(draw) -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(mangled())
 def test_mangled_roster_works_or_is_refused_cleanly(tmp_path, text):

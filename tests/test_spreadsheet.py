@@ -8,6 +8,7 @@ one is a failure.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -17,6 +18,9 @@ import pytest
 from conftest import CASES, MINIMAL_USER, run_module
 
 SOFFICE = shutil.which("soffice")
+# All on one worker of a parallel run (pytest-xdist), so LibreOffice starts
+# with one profile, once per call, never two at a time on one profile.
+pytestmark = [pytest.mark.xdist_group("libreoffice"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +80,19 @@ PREFIXES = ["=", "+", "-", "@", " =", "\u00a0=", "\u3000=", "\uff1d", "\n=", "\u
 
 def test_every_prefix_libreoffice_runs_is_refused(tmp_path, formulas_in):
     """Each cell is a prefix and SUM(<its row>): a formula LibreOffice finds
-    names its row, so each one it runs is checked against the formula rule."""
-    from generator.check import _is_formula
-
+    names its row, so each one it runs is checked against the tool: as a
+    user's display name, validate must refuse it as a formula."""
     cells = [f"{prefix}SUM({i})" for i, prefix in enumerate(PREFIXES)]
     (tmp_path / "prefixes.csv").write_text("a\r\n" + "".join(f'"{c}"\r\n' for c in cells), "utf-8")
     found = formulas_in([tmp_path / "prefixes.csv"])["prefixes.csv"]
     ran = [i for i in range(len(cells)) if any(f"SUM({i})" in formula for formula in found)]
     assert ran, "LibreOffice ran none: the check itself is broken"
+    users = "".join(MINIMAL_USER.replace("jim1", f"u{i}").replace('"101"', f'"{200 + i}"')
+                    .replace("Jim Keeny", json.dumps(cells[i])) for i in ran)
+    (tmp_path / "roster.yaml").write_text("pbx_version: v22\nusers:\n" + users, "utf-8")
+    result = run_module("validate", "roster.yaml", "--format", "json", cwd=tmp_path)
+    problems = json.loads(result.stdout or "[]")
+    refused = {p["user"] for p in problems if p["code"] == "formula" and p["field"] == "display_name"}
     for i in ran:
-        assert _is_formula(cells[i]), f"LibreOffice runs {cells[i]!r}, which the tool lets through"
+        assert f"u{i}" in refused, f"LibreOffice runs {cells[i]!r}, which the tool lets through"
+    assert result.returncode == 1, result.stderr

@@ -125,6 +125,7 @@ def test_a_stale_saved_plan_is_refused(pbx, roster, tmp_path):
     assert fresh.returncode == 0, fresh.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("faults", [
     [Fault("429", r"/users$", 2, "POST")],
     [Fault("503", r"/phones$", 2)],

@@ -28,6 +28,8 @@ from conftest import ROOT, run_module
 from fakepbx import ACCOUNT, FakeServer, State
 
 PRISM = "@stoplight/prism-cli@5"
+# All on one worker of a parallel run (pytest-xdist), so Prism starts once.
+pytestmark = [pytest.mark.xdist_group("prism"), pytest.mark.slow]
 ROSTER = (ROOT / "roster.example.yaml").read_text("utf-8")  # its online_busy rules go as the API's busy rules
 
 
@@ -47,6 +49,33 @@ def _document(tmp_path) -> str:
     return str(path)
 
 
+def _start_prism(folder, pbx_url: str) -> tuple[subprocess.Popen, int]:
+    """Prism in front of `pbx_url`, and its port. The port is free when
+    chosen, but another process (another test worker) may take it before
+    Prism binds it: then Prism never says it listens, and a new port is tried.
+    Ready means Prism's own log line, not any answer on the port."""
+    for attempt in range(3):
+        port = _free_port()
+        log_path = folder / f"prism-{attempt}.log"
+        with open(log_path, "w") as log:
+            process = subprocess.Popen(["npx", "--yes", PRISM, "proxy", "--errors", "-h", "127.0.0.1", "-p",
+                                        str(port), _document(folder), pbx_url], stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 240  # the first run downloads Prism
+        while f"Prism is listening on http://127.0.0.1:{port}" not in log_path.read_text("utf-8", "replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        else:
+            return process, port
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        if "EADDRINUSE" not in log_path.read_text("utf-8", "replace"):
+            break
+    pytest.fail(f"Prism did not start: {log_path.read_text('utf-8', 'replace')[-2000:]}")
+
+
 @pytest.fixture(scope="module")
 def prism(tmp_path_factory):
     """(the fake PBX, Prism's URL in front of it)."""
@@ -56,26 +85,12 @@ def prism(tmp_path_factory):
         pytest.skip("npx (Node.js) is not installed: the Prism contract layer cannot run")
     folder = tmp_path_factory.mktemp("prism")
     with FakeServer() as pbx:
-        port = _free_port()
-        log = open(folder / "prism.log", "w")  # noqa: SIM115 - closed below
-        process = subprocess.Popen(["npx", "--yes", PRISM, "proxy", "--errors", "-h", "127.0.0.1", "-p", str(port),
-                                    _document(folder), pbx.url], stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process, port = _start_prism(folder, pbx.url)
         try:
-            deadline = time.monotonic() + 240  # the first run downloads Prism
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), 0.5).close()
-                    break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        pytest.fail(f"Prism did not start: {(folder / 'prism.log').read_text()[-2000:]}")
-                    time.sleep(0.3)
             yield pbx, f"http://127.0.0.1:{port}"
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
-            log.close()
 
 
 @pytest.fixture
