@@ -155,7 +155,7 @@ def test_the_memory_target_refuses_what_a_pbx_would():
         target.delete_user("ann", None)
 
 
-ROOT = Path(__file__).resolve().parent.parent / "generator"
+PACKAGE = Path(__file__).resolve().parent.parent / "generator"
 
 
 def _imports(folder: Path) -> dict[str, set[str]]:
@@ -167,15 +167,15 @@ def _imports(folder: Path) -> dict[str, set[str]]:
                 names.add(node.module)
             elif isinstance(node, ast.Import):
                 names |= {alias.name for alias in node.names}
-        found[str(path.relative_to(ROOT))] = names
+        found[str(path.relative_to(PACKAGE))] = names
     return found
 
 
 def test_the_layers_keep_their_direction():
-    below = {**_imports(ROOT / "sync"), **_imports(ROOT / "compare"), **_imports(ROOT / "pbx")}
+    below = {**_imports(PACKAGE / "sync"), **_imports(PACKAGE / "compare"), **_imports(PACKAGE / "pbx")}
     assert not {f: m for f, m in below.items() if any(n.startswith("generator.commands") for n in m)}
-    neutral = {**_imports(ROOT / "sync"), **_imports(ROOT / "compare")}
-    neutral["pbx/base.py"] = _imports(ROOT / "pbx")["pbx/base.py"]
+    neutral = {**_imports(PACKAGE / "sync"), **_imports(PACKAGE / "compare")}
+    neutral["pbx/base.py"] = _imports(PACKAGE / "pbx")["pbx/base.py"]
     assert not {f: m for f, m in neutral.items() if any(n.startswith("generator.pbx.portsip") for n in m)}
 
 
