@@ -53,7 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=0.02, help="seconds added to every request")
-    parser.add_argument("--parallel", type=int, default=8)
+    parser.add_argument("--parallel", type=int, default=16)
     parser.add_argument("--rate", type=float, default=0.0, help="--rate to pass (default: the tool's own)")
     parser.add_argument("--limit", type=int, default=10_000, help="requests the PBX allows a minute")
     parser.add_argument("--commands", default="apply,plan")

@@ -73,3 +73,7 @@ def test_the_rate_halves_once_a_burst_and_climbs_back_to_the_ceiling():
 def test_the_start_is_under_the_newer_limit_and_halves_under_the_older():
     assert START < 10_000 / 60 and START / 2 < 5_000 / 60
     assert AdaptiveRate(ceiling=20.0).per_second == 20.0  # --rate lower than the start: the ceiling
+    climbing = AdaptiveRate(ceiling=1000.0)
+    for _ in range(10_000):
+        climbing.success()
+    assert climbing.per_second == START  # --rate 1000 is no reason to go past PortSIP's limit

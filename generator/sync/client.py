@@ -93,12 +93,13 @@ START = 0.95 * DOCUMENTED
 
 class AdaptiveRate:
     """Requests started per second, across threads: additive increase on each
-    success (up to `ceiling`), halved on a 429 (at most once a second, however
+    success (up to `ceiling`, --rate, and never past the start), halved on a 429 (at most once a second, however
     many requests in flight meet the same limit)."""
 
     def __init__(self, ceiling: float = START, start: float | None = None, increase: float = 2.0,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
-        self.ceiling = max(ceiling, 0.1)
+        # Never above the start: past PortSIP's highest documented limit a climb only earns 429s.
+        self.ceiling = min(max(ceiling, 0.1), START)
         self.per_second = min(self.ceiling, start or START)
         self.increase = increase  # requests a second gained each second of successes
         self.clock, self.sleep = clock, sleep
