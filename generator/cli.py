@@ -688,8 +688,8 @@ def plan_command(
     exit_code: Annotated[bool, typer.Option(
         "--exit-code", metavar="", help="Exit 2 when there is anything to do, 0 when nothing, 1 on any error (a bad "
         "roster, bad usage, the PBX).")] = False,
-    parallel: ParallelOpt = 4,
-    rate: RateOpt = 60.0,
+    parallel: ParallelOpt = 16,
+    rate: RateOpt = 1000.0,
     log: LogOpt = None,
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,
@@ -784,8 +784,8 @@ def apply_command(
         "--plan", metavar="FILE", dir_okay=False,
         help="Apply exactly this saved plan; refused if the roster or the PBX changed since.")] = None,
     yes: Annotated[bool, typer.Option("--yes", metavar="", help="Do not ask (for CI).")] = False,
-    parallel: ParallelOpt = 4,
-    rate: RateOpt = 60.0,
+    parallel: ParallelOpt = 16,
+    rate: RateOpt = 1000.0,
     log: LogOpt = None,
     templates: TemplatesOpt = None,
     secrets: SecretsOpt = None,
