@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from fakepbx import ACCOUNT, FakeServer
 from tenant import seed
 
-from generator.sync.client import START, AdaptiveRate, Client, Login
+from generator.pbx.portsip.client import START, AdaptiveRate, Client, Login
 
 
 def client(url: str, **options) -> Client:
