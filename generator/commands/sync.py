@@ -13,10 +13,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
+from generator.check import unknown_targets as roster_unknown_targets
 from generator.commands.revision import at_revision, exists_at
 from generator.errors import RosterInvalid, UsageError
 from generator.model import SECRET_KEYS, SECRET_ORDER, Problem, ResolvedUser, mac_key
-from generator.pbx.base import Target
+from generator.pbx.base import Groups, Target
 from generator.pbx.portsip.api import refusals
 from generator.pipeline import Options, run
 from generator.sync.plan import Plan, conflicts, make_plan
@@ -108,12 +109,36 @@ def plan(roster: Path, options: Options, target: Target, base: str | None = None
     doomed = [user for user in made.users if user.kind in ("replace", "delete")]
     groups = target.read_groups(doomed, any(u.kind == "replace" for u in doomed), parallel) if doomed else None
     found = conflicts(made, wanted, actual, groups.extensions if groups else {})
-    if found:
-        by_name = {user.name: user for user in users}
-        raise RosterInvalid([by_name[c.user].problem(c.path, "pbx-conflict", c.message) for c in found])
+    by_name = {user.name: user for user in users}
+    problems = [by_name[c.user].problem(c.path, "pbx-conflict", c.message) for c in found]
+    unknown = unknown_targets(made, users)
+    if unknown and not (groups and any(u.kind == "replace" for u in doomed)):
+        groups = target.read_groups(doomed, True, parallel) or groups  # a target may be a queue or a ring group
+    problems += missing_targets(unknown, actual, groups)
+    if problems:
+        raise RosterInvalid(problems)
     if doomed:
         target.read_losses(doomed, actual, groups, parallel)
     return made
+
+
+def unknown_targets(made: Plan, users: list[ResolvedUser]) -> list[tuple[ResolvedUser, tuple, str]]:
+    """The forward and BLF targets of users this plan makes (or makes again)
+    that look like an extension and are none of the roster's."""
+    making = {u.name for u in made.users if u.kind in ("create", "replace") and not u.held}
+    return [found for found in roster_unknown_targets(users) if found[0].name in making]
+
+
+def missing_targets(unknown: list[tuple[ResolvedUser, tuple, str]], actual: dict[str, dict],
+                    groups: Groups | None) -> list[Problem]:
+    """Those of `unknown` the PBX has not either: it would refuse the user,
+    and a replace would have deleted it first. Refused before any write."""
+    have = {str(user["detail"].get("extension_number")) for user in actual.values()}
+    have |= set(groups.extensions) if groups else set()
+    return [user.problem(path, "pbx-conflict", f"{number} is an extension neither in this roster nor on the PBX: "
+                         f"the PBX would refuse the user (and a replace would have deleted it first); correct "
+                         f"the number, or make the extension first (a separate run)")
+            for user, path, number in unknown if number not in have]
 
 
 def _secret_count(fields: dict) -> int:

