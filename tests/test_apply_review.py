@@ -5,6 +5,7 @@ saved plan never cost a user unsaid."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from memtarget import MemTarget
@@ -12,6 +13,8 @@ from test_seam import phone, sync, user
 
 from generator.errors import RosterInvalid
 from generator.pbx.base import PbxError
+from generator.pbx.portsip.client import Client
+from generator.pbx.portsip.target import PortSip
 
 
 @pytest.fixture(autouse=True)
@@ -89,3 +92,48 @@ def test_a_reference_to_an_extension_nobody_has_is_refused_before_any_write(tmp_
     problem = raised.value.problems[0]
     assert problem.code == "pbx-conflict" and "0199" in problem.message
     assert problem.field.endswith("number") and problem.line > 0 and target.calls == []
+
+
+# ---- 2. an answer that is not what was asked is refused before any write --------------------------
+
+class Answers:
+    """A PortSIP client that answers from a table: what a hostile PBX (or a proxy) sends."""
+
+    def __init__(self, answers: dict[str, object]):
+        self.answers, self.base, self.requests = answers, "stub://pbx", 0
+        self.limits = SimpleNamespace(pages=10)
+
+    def call(self, method: str, path: str, body=None, user=None):
+        self.requests += 1
+        return self.answers[path]
+
+    users = Client.users  # the client's own listing, over these answers
+
+
+LIST = {"/users?top=100&skip=0": {"count": 1, "items": [{"id": "u1", "name": "dave", "extension_number": "104"}]},
+        "/users/u1/phones": {"items": []}}
+
+
+@pytest.mark.parametrize("detail", [None, [], {}, {"name": "dave"}, {"extension_number": "104"},
+                                    {"name": "eve", "extension_number": "104"}])
+def test_a_users_detail_that_is_not_that_user_is_refused(detail):
+    target = PortSip(Answers({**LIST, "/users/u1": detail}))
+    with pytest.raises(PbxError) as raised:
+        target.read_users(1)
+    assert "dave" in raised.value.message and "nothing was changed" in raised.value.message
+
+
+def test_a_users_detail_as_it_should_be_is_read():
+    target = PortSip(Answers({**LIST, "/users/u1": {"name": "dave", "extension_number": "104"}}))
+    assert target.read_users(1)["dave"]["detail"]["extension_number"] == "104"
+
+
+@pytest.mark.parametrize("page", [{"count": 3, "items": []}, None, {"count": 0}, {"items": "x"}])
+def test_a_user_list_that_ends_before_its_count_or_is_no_list_is_refused(page):
+    with pytest.raises(PbxError) as raised:
+        PortSip(Answers({"/users?top=100&skip=0": page})).read_users(1)
+    assert "user list" in raised.value.message
+
+
+def test_an_empty_tenant_reads_as_empty():
+    assert PortSip(Answers({"/users?top=100&skip=0": {"count": 0, "items": []}})).read_users(1) == {}
