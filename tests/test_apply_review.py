@@ -4,12 +4,15 @@ saved plan never cost a user unsaid."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import run_module
+from fakepbx import ACCOUNT, FakeServer, State
 from memtarget import MemTarget
-from test_seam import phone, sync, user
+from test_seam import HEAD, phone, sync, user
 
 from generator.errors import RosterInvalid
 from generator.pbx.base import PbxError
@@ -137,3 +140,40 @@ def test_a_user_list_that_ends_before_its_count_or_is_no_list_is_refused(page):
 
 def test_an_empty_tenant_reads_as_empty():
     assert PortSip(Answers({"/users?top=100&skip=0": {"count": 0, "items": []}})).read_users(1) == {}
+
+
+# ---- against the fake PBX -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def server():
+    with FakeServer() as running:
+        yield running
+
+
+@pytest.fixture
+def pbx(server):
+    server.state = State()
+    return server
+
+
+def cli(pbx: FakeServer, folder: Path, *args: str, env: dict | None = None):
+    login = ["--pbx", pbx.url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"], "--rate", "1000",
+             "--allow-http"]
+    return run_module(*args, *login, cwd=folder, env={"PORTSIP_PASSWORD": ACCOUNT["password"], **(env or {})})
+
+
+def roster(folder: Path, *users: str) -> None:
+    (folder / "roster.yaml").write_text(HEAD + "".join(users), "utf-8")
+
+
+def test_a_saved_plan_whose_body_was_edited_is_refused_before_any_request(pbx, tmp_path: Path):
+    pbx.state.add_user("eve", "0106")
+    roster(tmp_path, user("ann", "0101"))
+    assert cli(pbx, tmp_path, "plan", "roster.yaml", "--prune", "--out", "plan.json").returncode == 0
+    saved = json.loads((tmp_path / "plan.json").read_text("utf-8"))
+    saved["users"], saved["left_alone"] = [], ["eve"]  # nothing deleted, it says: the fingerprint kept
+    (tmp_path / "plan.json").write_text(json.dumps(saved), "utf-8")
+    asked = len(pbx.state.requests)
+    applied = cli(pbx, tmp_path, "apply", "roster.yaml", "--prune", "--plan", "plan.json", "--yes")
+    assert applied.returncode == 1 and "the saved plan was edited" in applied.stderr
+    assert len(pbx.state.requests) == asked and pbx.state.user_id("eve")

@@ -20,7 +20,7 @@ from generator.model import SECRET_KEYS, SECRET_ORDER, Problem, ResolvedUser, ma
 from generator.pbx.base import Groups, Target
 from generator.pbx.portsip.api import refusals
 from generator.pipeline import Options, run
-from generator.sync.plan import Plan, conflicts, make_plan
+from generator.sync.plan import Plan, conflicts, fingerprint, make_plan
 from generator.write import check_output, open_log, output_kind
 
 
@@ -177,6 +177,9 @@ def load_plan(path: Path) -> dict:
         raise UsageError(f"cannot read the saved plan {path}: {getattr(exc, 'strerror', None) or exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("fingerprint"), str):
         raise UsageError(f"{path} is not a plan saved by `portsip-roster plan --out`")
+    if fingerprint(data) != data["fingerprint"]:
+        raise StalePlan(f"{path}: the saved plan was edited (its body no longer matches its fingerprint): nothing "
+                        f"was sent to the PBX; make a new plan with `portsip-roster plan --out`")
     return data
 
 
