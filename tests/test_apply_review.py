@@ -14,10 +14,13 @@ from fakepbx import ACCOUNT, FakeServer, State
 from memtarget import MemTarget
 from test_seam import HEAD, phone, sync, user
 
+from generator.commands.sync import plan
 from generator.errors import RosterInvalid
 from generator.pbx.base import PbxError
 from generator.pbx.portsip.client import Client
 from generator.pbx.portsip.target import PortSip
+from generator.pipeline import Options
+from generator.sync.plan import as_text
 
 
 @pytest.fixture(autouse=True)
@@ -177,3 +180,17 @@ def test_a_saved_plan_whose_body_was_edited_is_refused_before_any_request(pbx, t
     applied = cli(pbx, tmp_path, "apply", "roster.yaml", "--prune", "--plan", "plan.json", "--yes")
     assert applied.returncode == 1 and "the saved plan was edited" in applied.stderr
     assert len(pbx.state.requests) == asked and pbx.state.user_id("eve")
+
+
+def test_what_a_replace_or_delete_loses_names_the_phones_the_roster_lacks(tmp_path: Path):
+    target = MemTarget()
+    target.add("ann", "0101", macs=("0c:38:3e:00:00:01", "0c:38:3e:00:00:02"))
+    target.add("old.user", "0300", macs=("0c:38:3e:00:00:09",))
+    roster_file = tmp_path / "roster.yaml"
+    roster_file.write_text(HEAD + user("ann", "0201", "phones:", "  " + phone("0c:38:3e:00:00:01")), "utf-8")
+    made = plan(roster_file, Options(), target, prune=True, replacing=True, percent={"delete": 100, "replace": 100})
+    loses = {u.name: u.loses for u in made.users}
+    assert "phone 0c:38:3e:00:00:02 (not in the roster)" in loses["ann"]
+    assert not any("00:00:01" in line for line in loses["ann"])
+    assert "phone 0c:38:3e:00:00:09 (not in the roster)" in loses["old.user"]
+    assert "loses: phone 0c:38:3e:00:00:02 (not in the roster)" in as_text(made)

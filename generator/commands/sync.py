@@ -119,7 +119,22 @@ def plan(roster: Path, options: Options, target: Target, base: str | None = None
         raise RosterInvalid(problems)
     if doomed:
         target.read_losses(doomed, actual, groups, parallel)
+        for user in doomed:
+            user.loses = [*lost_phones(wanted.get(user.name), actual[user.name]["phones"]), *user.loses]
     return made
+
+
+MAX_PHONES_NAMED = 20  # a hostile PBX's thousand phones are counted, not named
+
+
+def lost_phones(fields: dict | None, phones: list[dict]) -> list[str]:
+    """The PBX's phones of a user a plan deletes or replaces that the roster
+    does not hold (a replace makes only the roster's again)."""
+    kept = {mac_key(str(p.get("mac", ""))) for p in (fields or {}).get("phones") or [] if isinstance(p, dict)}
+    lost = sorted({mac_key(str(p.get("mac", ""))) for p in phones} - kept)
+    named = [f"phone {mac[:64]} (not in the roster)" for mac in lost[:MAX_PHONES_NAMED]]
+    more = len(lost) - MAX_PHONES_NAMED
+    return named + ([f"{more} more phones not in the roster"] if more > 0 else [])
 
 
 def unknown_targets(made: Plan, users: list[ResolvedUser]) -> list[tuple[ResolvedUser, tuple, str]]:
