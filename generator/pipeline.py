@@ -29,6 +29,7 @@ from generator.secrets.fill import fill
 from generator.secrets.mask import masked
 from generator.secrets.sources import (
     SecretSources,
+    key_env_problems,
     key_warnings,
     load_secrets_file,
     secret_sources,
@@ -150,6 +151,7 @@ def _run(path: Path, options: Options, display: str, progress: Progress | None) 
     problems += found + policy_problems
     given = (secret_sources(document, options.key_file, allowed_env=options.allow_env) if not options.stand_ins
              else NOTHING_AT_HAND)
+    problems += key_env_problems(document, options.allow_env)
     if options.secrets is not None:
         secrets_file, found = load_secrets_file(options.secrets, str(options.secrets))
         given = replace(given, file=secrets_file)

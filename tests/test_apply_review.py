@@ -194,3 +194,33 @@ def test_what_a_replace_or_delete_loses_names_the_phones_the_roster_lacks(tmp_pa
     assert not any("00:00:01" in line for line in loses["ann"])
     assert "phone 0c:38:3e:00:00:09 (not in the roster)" in loses["old.user"]
     assert "loses: phone 0c:38:3e:00:00:02 (not in the roster)" in as_text(made)
+
+
+# ---- 6. a roster's key_env follows the rule of {env: NAME} --------------------------------------
+
+KEYED = ("pbx_version: v22\nsecrets: {key_env: %s}\n"
+         "defaults: {email: '{{ name }}@example.com', password: {generate: true},"
+         " extension_password: {generate: true}, voicemail_pin: {generate: true}}\nusers:\n"
+         "  - {name: alice, display_name: Alice B, extension_number: '101'}\n")
+
+
+@pytest.mark.parametrize("name", ["HOME", "PORTSIP_PASSWORD", "PORTSIP_URL"])
+@pytest.mark.parametrize("command", ["validate", "generate"])
+def test_key_env_may_not_name_any_variable(tmp_path: Path, name: str, command: str):
+    (tmp_path / "roster.yaml").write_text(KEYED % name, "utf-8")
+    allow = ["--allow-env", name] if name.startswith("PORTSIP_") else []  # the tool's own: refused even if allowed
+    outputs = set()
+    for value in ("Zq9!a-public-value-long-enough", None):  # set or not: the same answer
+        result = run_module(command, "roster.yaml", *allow, cwd=tmp_path, env={name: value})
+        assert result.returncode == 1 and "Zq9!a-public" not in result.stdout + result.stderr
+        outputs.add(result.stderr)
+    (out,) = outputs
+    assert f"roster.yaml:2:11: key_env: secrets.key_env may not name {name}" in out and "[secret-refused]" in out
+
+
+@pytest.mark.parametrize(("name", "allow"), [("ROSTER_SECRET_KEY", []), ("TENANT_KEY", ["--allow-env", "TENANT_KEY"]),
+                                             ("PORTSIP_ROSTER_KEY", [])])
+def test_key_env_may_name_a_roster_variable_or_an_allowed_one(tmp_path: Path, name: str, allow: list[str]):
+    (tmp_path / "roster.yaml").write_text(KEYED % name, "utf-8")
+    result = run_module("generate", "roster.yaml", *allow, cwd=tmp_path, env={name: "k" * 24})
+    assert result.returncode == 0, result.stderr

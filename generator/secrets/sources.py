@@ -74,16 +74,47 @@ class SecretSources:
                 f"pass --allow-env {name}")
 
 
+def _key_env(document: Document) -> str:
+    data = document.data if isinstance(document.data, dict) else {}
+    block = data.get("secrets") if isinstance(data.get("secrets"), dict) else {}
+    return block.get("key_env") if isinstance(block.get("key_env"), str) and block.get("key_env") else KEY_ENV
+
+
+def key_env_refusal(name: str, allowed_env: frozenset[str] = frozenset()) -> str | None:
+    """Why a roster may not name `name` as its master key's variable, or None:
+    the rule of {env: NAME}, and never another of the tool's own (a roster
+    naming PORTSIP_PASSWORD would make the sign-in password the key). Never
+    looks at the environment."""
+    if name == KEY_ENV:
+        return None
+    if name.startswith(TOOL_ENV_PREFIX):
+        return (f"secrets.key_env may not name {name}: it holds this tool's own credentials; leave key_env out "
+                f"(the key is then read from {KEY_ENV}) or name a variable {ROSTER_ENV_PREFIX}...")
+    if name.startswith(ROSTER_ENV_PREFIX) or name in allowed_env:
+        return None
+    return (f"secrets.key_env may not name {name}: a master key comes from {KEY_ENV}, a variable named "
+            f"{ROSTER_ENV_PREFIX}..., or one the person running the tool passes with --allow-env {name}")
+
+
+def key_env_problems(document: Document, allowed_env: frozenset[str] = frozenset()) -> list[Problem]:
+    """The roster's key_env refused, located at the key (nothing said of the variable's value)."""
+    refusal = key_env_refusal(_key_env(document), allowed_env)
+    if refusal is None:
+        return []
+    return [_file_problem(document, ("secrets", "key_env"), refusal, code="secret-refused")]
+
+
 def secret_sources(document: Document, key_file: Path | None, secrets_file: SecretsFile | None = None,
                    environ: Mapping[str, str] | None = None, allowed_env: frozenset[str] = frozenset()
                    ) -> SecretSources:
     environ = os.environ if environ is None else environ
-    data = document.data if isinstance(document.data, dict) else {}
-    block = data.get("secrets") if isinstance(data.get("secrets"), dict) else {}
-    name = block.get("key_env") if isinstance(block.get("key_env"), str) and block.get("key_env") else KEY_ENV
+    name = _key_env(document)
     if key_file is not None:
         text = read_key_file(key_file)
         return SecretSources(environ, text, f"key file {key_file}", secrets_file, allowed_env, name)
+    if key_env_refusal(name, allowed_env) is not None:  # key_env_problems says so; nothing is read
+        return SecretSources(environ, None, "roster's secrets.key_env to a variable it may name", secrets_file,
+                             allowed_env, name)
     return SecretSources(environ, environ.get(name) or None, f"environment variable {name}", secrets_file,
                          allowed_env, name)
 
