@@ -762,7 +762,9 @@ def _run_sync(action: Callable[[], int | None], usage_code: int = 2, interrupted
 @app.command("apply", epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
                                                 "1 problems in a roster or clashes with the PBX's users (nothing "
                                                 "sent), a stale --plan, a plan past its thresholds (nothing sent), "
-                                                "a change the PBX refused, or a user held back"))
+                                                "a change the PBX refused, or a user held back")
+                                       .replace("130 interrupted.", "130 interrupted; 143 stopped by SIGTERM (130 "
+                                                "by Ctrl-C): the users in flight finished, no other started."))
 def apply_command(
     roster: RosterArg,
     pbx: PbxOpt = None,
@@ -803,7 +805,7 @@ def apply_command(
       portsip-roster apply roster.yaml --pbx https://pbx:8887/api --username admin --yes
     """
     from generator.commands.diff import wants_colour
-    from generator.commands.sync import check_saved, load_plan, plan, read_roster
+    from generator.commands.sync import check_saved, load_plan, plan, read_roster, stopped_lines, stopping
     from generator.pipeline import Options
     from generator.sync.apply import apply
     from generator.sync.plan import as_text
@@ -833,8 +835,9 @@ def apply_command(
                 return 1
             progress = _progress()
             try:
-                outcome = apply(made, target, wanted, parallel,
-                                lambda done, total: progress.tick("applying", done, total, every=1))
+                with stopping() as stop:  # SIGINT, SIGTERM: finish the users in flight, start no other
+                    outcome = apply(made, target, wanted, parallel,
+                                    lambda done, total: progress.tick("applying", done, total, every=1), stop)
             except KeyboardInterrupt:
                 progress.clear()
                 print("interrupted while applying: what was done stays done; run plan to see what is left",
@@ -842,6 +845,9 @@ def apply_command(
                 return 130
             progress.clear()
             _say_outcome(outcome, made, roster)
+            if stop.is_set():
+                print("\n".join(stopped_lines(stop, outcome, roster)), file=sys.stderr)
+                return stop.code
             print(f"applied: {counted(len(outcome.done), 'user')} done, {len(outcome.failures)} failed"
                   + (f", {len(outcome.held)} held back" if outcome.held else "")
                   + f" ({counted(target.requests, 'request')})", file=sys.stderr)

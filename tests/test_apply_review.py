@@ -5,12 +5,14 @@ saved plan never cost a user unsaid."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from conftest import run_module
-from fakepbx import ACCOUNT, FakeServer, State
+from fakepbx import ACCOUNT, FakeServer, Handler, State
 from memtarget import MemTarget
 from test_seam import HEAD, phone, sync, user
 
@@ -224,3 +226,37 @@ def test_key_env_may_name_a_roster_variable_or_an_allowed_one(tmp_path: Path, na
     (tmp_path / "roster.yaml").write_text(KEYED % name, "utf-8")
     result = run_module("generate", "roster.yaml", *allow, cwd=tmp_path, env={name: "k" * 24})
     assert result.returncode == 0, result.stderr
+
+
+# ---- 4. SIGTERM (a CI runner, a job's timeout) stops apply between users, never inside one -----------
+
+def test_sigterm_during_a_replace_finishes_it_and_starts_no_other(pbx, tmp_path: Path, monkeypatch):
+    import generator.commands.sync as sync_module
+
+    stops: list = []
+
+    class Recorded(sync_module.Stop):
+        def __init__(self):
+            super().__init__()
+            stops.append(self)
+
+    monkeypatch.setattr(sync_module, "Stop", Recorded)
+    before = signal.getsignal(signal.SIGTERM)
+    pbx.state.add_user("dave", "0104")
+    roster(tmp_path, user("dave", "0105"), user("erin", "0106"), user("fay", "0107"))
+    original = Handler._route
+
+    def route(self, method, path, query, body, fault):
+        answer = original(self, method, path, query, body, fault)
+        if path.endswith("/destroy"):  # the replace's delete is done: now the runner sends SIGTERM
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert stops[0].wait(10)  # the signal reached apply before the PBX answers
+        return answer
+
+    monkeypatch.setattr(Handler, "_route", route)
+    applied = cli(pbx, tmp_path, "apply", "roster.yaml", "--yes", "--replace", "dave", "--parallel", "1")
+    assert applied.returncode == 143, applied.stderr
+    assert {u["name"]: u["extension_number"] for u in pbx.state.users.values()} == {"dave": "0105"}
+    assert "stopped by SIGTERM" in applied.stderr and "not started: erin, fay" in applied.stderr
+    assert "LOST" not in applied.stderr and "(exit 143)" in applied.stderr
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler was put back

@@ -8,7 +8,10 @@ with problems never reaches the PBX.
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from collections.abc import Collection
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
@@ -22,6 +25,57 @@ from generator.pbx.portsip.api import refusals
 from generator.pipeline import Options, run
 from generator.sync.plan import Plan, conflicts, fingerprint, make_plan
 from generator.write import check_output, open_log, output_kind
+
+
+class Stop(threading.Event):
+    """Set by SIGINT or SIGTERM while apply runs (stopping): which signal it was."""
+
+    signal: int = 0
+
+    @property
+    def code(self) -> int:
+        return 128 + self.signal  # 130 for SIGINT, 143 for SIGTERM, as a shell reports them
+
+
+@contextmanager
+def stopping():
+    """While apply runs, SIGINT and SIGTERM (a CI runner's or a job's timeout)
+    ask it to stop: the users in flight finish, none is started. A second
+    signal interrupts at once (KeyboardInterrupt). Outside the main thread
+    (signals cannot be caught there) nothing is installed."""
+    stop = Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def asked(number: int, _frame) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.signal = number
+        stop.set()
+
+    saved = {number: signal.signal(number, asked) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+
+
+def stopped_lines(stop: Stop, outcome, roster: Path) -> list[str]:
+    """What an apply told to stop says: what was done, what is left."""
+    from generator.compare.formats import printable
+
+    name = signal.Signals(stop.signal).name
+    lines = [f"stopped by {name}: the users in flight were finished, no other was started; "
+             f"{len(outcome.done)} done, {len(outcome.failures)} failed, {len(outcome.left)} not started"]
+    if outcome.left:
+        lines.append(printable(f"not started: {', '.join(outcome.left)}"))
+    if outcome.unlinked:
+        lines.append(printable(f"made, but their references to other users not set yet: "
+                               f"{', '.join(outcome.unlinked)}"))
+    lines.append(f"run `portsip-roster apply {roster}` again to finish (exit {stop.code})")
+    return lines
 
 
 class StalePlan(Exception):

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Container
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from threading import Event
 
 from generator.model import mac_key
 from generator.pbx.base import PbxError, Target
@@ -49,6 +50,8 @@ class Outcome:
     done: list[str] = field(default_factory=list)  # users whose every step went through
     failures: list[Failure] = field(default_factory=list)
     held: list[str] = field(default_factory=list)  # users the plan held back: nothing was sent for them
+    left: list[str] = field(default_factory=list)  # users not started: apply was told to stop (a signal)
+    unlinked: list[str] = field(default_factory=list)  # users made whose references were not set (told to stop)
 
 
 def _points_at(item: object, key: str, pending: set[str]) -> bool:
@@ -224,14 +227,19 @@ class StepFailed(Exception):
 
 
 def apply(plan: Plan, target: Target, wanted: dict[str, dict], parallel: int = 4,
-          tick: Callable[[int, int], None] | None = None) -> Outcome:
-    """Every user of `plan` on the PBX but those it holds back; failures kept, never raised."""
+          tick: Callable[[int, int], None] | None = None, stop: Event | None = None) -> Outcome:
+    """Every user of `plan` on the PBX but those it holds back; failures kept,
+    never raised. Once `stop` is set (a signal), no user is started: those in
+    flight finish (a replace is never cut between its delete and its create),
+    the rest are kept as left."""
     acting = [u for u in plan.users if not u.held]
     pending = {u.extension for u in acting if u.kind in ("create", "replace")}
     run, outcome, done = _Run(target, wanted, pending), Outcome(held=[u.name for u in plan.held]), 0
 
-    def one(task: tuple[str, str, Callable[[], None]]) -> Failure | None:
+    def one(task: tuple[str, str, Callable[[], None]]) -> Failure | None | bool:
         name, kind, action = task
+        if stop is not None and stop.is_set():
+            return False  # not started
         try:
             action()
         except StepFailed as exc:
@@ -245,13 +253,16 @@ def apply(plan: Plan, target: Target, wanted: dict[str, dict], parallel: int = 4
             tasks = [(u.name, u.kind, lambda u=u: run.user(u)) for u in acting if u.kind in kinds]
             if kinds == ("update",):  # every user is made: set the references they were made without
                 tasks = [(name, "references", lambda name=name: run.link(name)) for name in run.later(acting)] + tasks
-            for (_, kind, _), failure in zip(tasks, pool.map(one, tasks)):
+            for (name, kind, _), failure in zip(tasks, pool.map(one, tasks)):
+                if failure is False:
+                    (outcome.unlinked if kind == "references" else outcome.left).append(name)
+                    continue
                 if kind != "references":
                     done += 1
                     if tick:
                         tick(done, len(acting))
                 if failure is not None:
                     outcome.failures.append(failure)
-    failed = {f.user for f in outcome.failures}
+    failed = {f.user for f in outcome.failures} | set(outcome.left) | set(outcome.unlinked)
     outcome.done = [u.name for u in acting if u.name not in failed]
     return outcome
