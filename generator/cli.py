@@ -599,6 +599,7 @@ def _client(pbx, username, domain, password_file, ca_file, insecure, rate: float
             allow_http: bool = False):
     import os
 
+    from generator.commands.sync import check_ca_file
     from generator.pbx.portsip.client import Client, Login
     from generator.pbx.portsip.target import PortSip
 
@@ -609,11 +610,12 @@ def _client(pbx, username, domain, password_file, ca_file, insecure, rate: float
     if password_file is not None:
         from generator.secrets.sources import read_key_file
 
-        password = read_key_file(password_file)
+        password = read_key_file(password_file, "password file")
     else:
         password = os.environ.get("PORTSIP_PASSWORD", "")
     if not password:
         raise UsageError("no password: set PORTSIP_PASSWORD or pass --password-file FILE")
+    check_ca_file(ca_file)  # whatever the scheme: a CA file that cannot be read is a mistake to say
     if insecure:
         print("warning: --insecure: the PBX's TLS certificate is not checked; anyone between here and the PBX can "
               "read the password and the secrets sent", file=sys.stderr)

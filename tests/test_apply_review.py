@@ -260,3 +260,29 @@ def test_sigterm_during_a_replace_finishes_it_and_starts_no_other(pbx, tmp_path:
     assert "stopped by SIGTERM" in applied.stderr and "not started: erin, fay" in applied.stderr
     assert "LOST" not in applied.stderr and "(exit 143)" in applied.stderr
     assert signal.getsignal(signal.SIGTERM) == before  # the handler was put back
+
+
+# ---- 9. messages name what they are about -----------------------------------------------------------
+
+def test_an_unreadable_password_file_is_called_a_password_file(pbx, tmp_path: Path):
+    roster(tmp_path, user("ann", "0101"))
+    result = cli(pbx, tmp_path, "plan", "roster.yaml", "--password-file", str(tmp_path / "nonexist"))
+    assert result.returncode == 2 and "cannot read the password file" in result.stderr
+    assert "key file" not in result.stderr and pbx.state.requests == []
+
+
+def test_out_and_log_the_same_file_says_it_is_the_log(pbx, tmp_path: Path):
+    roster(tmp_path, user("ann", "0101"))
+    result = cli(pbx, tmp_path, "plan", "roster.yaml", "--out", "x.json", "--log", "x.json")
+    assert result.returncode == 2 and "--out x.json is the log (--log x.json)" in result.stderr
+    assert pbx.state.requests == []
+
+
+@pytest.mark.parametrize("content", [None, "not a certificate\n"])
+def test_a_bad_ca_file_is_said_over_http_too(pbx, tmp_path: Path, content):
+    roster(tmp_path, user("ann", "0101"))
+    if content is not None:
+        (tmp_path / "ca.pem").write_text(content, "utf-8")
+    result = cli(pbx, tmp_path, "plan", "roster.yaml", "--ca-file", str(tmp_path / "ca.pem"))
+    assert result.returncode == 2 and f"--ca-file {tmp_path / 'ca.pem'}:" in result.stderr
+    assert pbx.state.requests == []

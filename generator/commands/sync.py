@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import ssl
 import threading
 from collections.abc import Collection
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from generator.pbx.base import Groups, Target
 from generator.pbx.portsip.api import refusals
 from generator.pipeline import Options, run
 from generator.sync.plan import Plan, conflicts, fingerprint, make_plan
-from generator.write import check_output, open_log, output_kind
+from generator.write import check_output, open_log, output_kind, same_file
 
 
 class Stop(threading.Event):
@@ -107,10 +108,25 @@ def read_roster(roster: Path, options: Options, display: str | None = None) -> R
     return RosterRead(list(resolved.users), resolved.warnings, files)
 
 
+def check_ca_file(ca_file: Path | None) -> None:
+    """`--ca-file` readable as PEM CA certificates, whatever the PBX's scheme
+    (an http URL never reads it, and a mistake would pass unsaid)."""
+    if ca_file is None:
+        return
+    try:
+        ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        why = "not a CA certificate in PEM form" if isinstance(exc, (ssl.SSLError, ValueError)) \
+            else exc.strerror or "cannot be read"
+        raise UsageError(f"--ca-file {ca_file}: {why}") from exc
+
+
 def check_outputs(out: Path | None, log: Path | None, inputs: list[Path | None]) -> TextIO | None:
     """Before any request: `--out` can be written the way `generate -o` writes
     and is no input (nor, unless a pipe or a device, the log); the log opened
     (write.open_log), or None."""
+    if out is not None and log is not None and output_kind(out) == "replace" and same_file(out, log):
+        raise UsageError(f"--out {out} is the log (--log {log}): write the plan somewhere else")
     if out is not None:
         check_output(out, [*inputs, log if output_kind(out) == "replace" else None], "the plan")
     return open_log(log, inputs) if log is not None else None

@@ -119,13 +119,14 @@ def secret_sources(document: Document, key_file: Path | None, secrets_file: Secr
                          allowed_env, name)
 
 
-def read_key_file(path: Path) -> str:
-    """The key in `path`: any readable file, a pipe from a password manager included."""
+def read_key_file(path: Path, what: str = "key file") -> str:
+    """The key in `path` (or, `what`, the password): any readable file, a pipe
+    from a password manager included."""
     try:
         with open(path, "rb") as handle:
             return handle.read(4096).decode("utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read the key file {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+        raise UsageError(f"cannot read the {what} {path}: {getattr(exc, 'strerror', None) or exc}") from exc
 
 
 def master_key(given: SecretSources) -> bytes | None:
