@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import run_module
+from conftest import DEMO_KEY, ROOT, run_module
 from fakepbx import ACCOUNT, FakeServer, Handler, State
 from memtarget import MemTarget
 from test_seam import HEAD, phone, sync, user
@@ -286,3 +287,28 @@ def test_a_bad_ca_file_is_said_over_http_too(pbx, tmp_path: Path, content):
     result = cli(pbx, tmp_path, "plan", "roster.yaml", "--ca-file", str(tmp_path / "ca.pem"))
     assert result.returncode == 2 and f"--ca-file {tmp_path / 'ca.pem'}:" in result.stderr
     assert pbx.state.requests == []
+
+
+# ---- 8. the demo key warns in plan and apply always; generate spares only the example itself -------
+
+def test_plan_warns_of_the_demo_key_even_on_the_example(pbx, tmp_path: Path):
+    shutil.copy(ROOT / "roster.example.yaml", tmp_path / "roster.example.yaml")
+    planned = cli(pbx, tmp_path, "plan", "roster.example.yaml", env={"PORTSIP_ROSTER_KEY": DEMO_KEY})
+    assert planned.returncode == 0, planned.stderr
+    assert "demo key" in planned.stderr and "[key-file]" in planned.stderr
+
+
+def test_generate_spares_the_example_by_its_content_not_its_name(tmp_path: Path):
+    example = (ROOT / "roster.example.yaml").read_bytes()
+    (tmp_path / "copy.yaml").write_bytes(example.replace(b"\n", b"\r\n"))
+    spared = run_module("generate", "copy.yaml", cwd=tmp_path, env={"PORTSIP_ROSTER_KEY": DEMO_KEY})
+    assert spared.returncode == 0 and "demo key" not in spared.stderr
+    (tmp_path / "roster.example.yaml").write_bytes(example.replace(b"users:\n", b"users:\n" + b"\n", 1))
+    warned = run_module("generate", "roster.example.yaml", cwd=tmp_path, env={"PORTSIP_ROSTER_KEY": DEMO_KEY})
+    assert warned.returncode == 0 and "demo key" in warned.stderr
+
+
+def test_the_examples_fingerprint_is_the_shipped_examples():
+    from generator.secrets.sources import is_example
+
+    assert is_example(ROOT / "roster.example.yaml"), "roster.example.yaml changed: update EXAMPLE_SHA256"

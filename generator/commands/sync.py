@@ -100,7 +100,7 @@ class RosterRead:
 
 def read_roster(roster: Path, options: Options, display: str | None = None) -> RosterRead:
     """The roster, every check passed; RosterInvalid (with its warnings) otherwise."""
-    resolved = run(roster, options, display or str(roster))
+    resolved = run(roster, replace(options, to_pbx=True), display or str(roster))
     refused = refusals(list(resolved.users))
     if resolved.errors or refused:
         raise RosterInvalid(list(resolved.problems) + refused)

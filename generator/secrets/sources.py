@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Mapping
@@ -20,7 +21,10 @@ ROSTER_ENV_PREFIX = "ROSTER_SECRET_"
 TOOL_ENV_PREFIX = "PORTSIP_"  # PORTSIP_PASSWORD, PORTSIP_ROSTER_KEY, PORTSIP_URL...
 MIN_KEY_LENGTH = 16
 DEMO_KEY = "demo-key-for-the-example-only"  # the README's, for roster.example.yaml only
-EXAMPLE = "roster.example.yaml"
+# The shipped roster.example.yaml, by content (line ends made \n): the one
+# roster `generate` runs with the demo key unwarned, for the README's quick
+# start. A file of that name with other content is any roster.
+EXAMPLE_SHA256 = "4c2b6068a218272071840a1a8daa40998a95b3f5761345a65c9c00db55b7665e"
 
 
 def as_ref(value: Any) -> Any:
@@ -220,12 +224,24 @@ def unused_entries(names: set[str], given: SecretSources) -> list[Problem]:
 
 
 
+def is_example(roster: Path) -> bool:
+    """Whether `roster` is the shipped example, byte for byte (but line ends)."""
+    try:
+        with open(roster, "rb") as handle:
+            data = handle.read(1_000_001)
+    except OSError:
+        return False
+    return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest() == EXAMPLE_SHA256
+
+
 def key_warnings(roster: Path, given: SecretSources, key_file: Path | None, secrets_file: Path | None,
-                 uses_key: bool) -> list[Problem]:
-    """The README's demo key on another roster (anyone can work its passwords
-    out), and key or secrets files that others can read, as ssh warns."""
+                 uses_key: bool, example_exempt: bool = True) -> list[Problem]:
+    """The README's demo key (anyone can work its passwords out) on any roster
+    but the shipped example (`example_exempt`: generate and the like; plan
+    and apply warn always: a PBX gets those passwords), and key or secrets
+    files that others can read, as ssh warns."""
     warnings = []
-    if uses_key and given.key_text == DEMO_KEY and roster.name != EXAMPLE:
+    if uses_key and given.key_text == DEMO_KEY and not (example_exempt and is_example(roster)):
         warnings.append(Problem(file=str(roster), line=1, col=1, code="key-file", level="warning",
                                 message="the master key is the README's demo key, which anyone can read: its "
                                         "passwords are public; make a key with `portsip-roster keygen -o FILE`"))
