@@ -312,3 +312,25 @@ def test_the_examples_fingerprint_is_the_shipped_examples():
     from generator.secrets.sources import is_example
 
     assert is_example(ROOT / "roster.example.yaml"), "roster.example.yaml changed: update EXAMPLE_SHA256"
+
+
+def test_a_replace_whose_delete_answer_is_lost_makes_the_user_again_over_http(pbx, tmp_path: Path, monkeypatch):
+    """The delete is done, its answer lost (the connection drops), the client's retry gets 404."""
+    answer = Handler._answer
+    lost = {"n": 1}
+
+    def dropping(self, status, body=None, headers=None):
+        if lost["n"] and self.path.endswith("/destroy"):
+            lost["n"] -= 1
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        answer(self, status, body, headers)
+
+    monkeypatch.setattr(Handler, "_answer", dropping)
+    pbx.state.add_user("dave", "0104")
+    roster(tmp_path, user("dave", "0105"))
+    applied = cli(pbx, tmp_path, "apply", "roster.yaml", "--yes", "--replace", "dave")
+    assert applied.returncode == 0, applied.stderr
+    assert lost["n"] == 0 and [(u["name"], u["extension_number"]) for u in pbx.state.users.values()] == [
+        ("dave", "0105")]
