@@ -599,6 +599,7 @@ def _client(pbx, username, domain, password_file, ca_file, insecure, rate: float
             allow_http: bool = False):
     import os
 
+    from generator.commands.sync import check_ca_file
     from generator.pbx.portsip.client import Client, Login
     from generator.pbx.portsip.target import PortSip
 
@@ -609,11 +610,12 @@ def _client(pbx, username, domain, password_file, ca_file, insecure, rate: float
     if password_file is not None:
         from generator.secrets.sources import read_key_file
 
-        password = read_key_file(password_file)
+        password = read_key_file(password_file, "password file")
     else:
         password = os.environ.get("PORTSIP_PASSWORD", "")
     if not password:
         raise UsageError("no password: set PORTSIP_PASSWORD or pass --password-file FILE")
+    check_ca_file(ca_file)  # whatever the scheme: a CA file that cannot be read is a mistake to say
     if insecure:
         print("warning: --insecure: the PBX's TLS certificate is not checked; anyone between here and the PBX can "
               "read the password and the secrets sent", file=sys.stderr)
@@ -762,7 +764,9 @@ def _run_sync(action: Callable[[], int | None], usage_code: int = 2, interrupted
 @app.command("apply", epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
                                                 "1 problems in a roster or clashes with the PBX's users (nothing "
                                                 "sent), a stale --plan, a plan past its thresholds (nothing sent), "
-                                                "a change the PBX refused, or a user held back"))
+                                                "a change the PBX refused, or a user held back")
+                                       .replace("130 interrupted.", "130 interrupted; 143 stopped by SIGTERM (130 "
+                                                "by Ctrl-C): the users in flight finished, no other started."))
 def apply_command(
     roster: RosterArg,
     pbx: PbxOpt = None,
@@ -803,7 +807,7 @@ def apply_command(
       portsip-roster apply roster.yaml --pbx https://pbx:8887/api --username admin --yes
     """
     from generator.commands.diff import wants_colour
-    from generator.commands.sync import check_saved, load_plan, plan, read_roster
+    from generator.commands.sync import check_saved, load_plan, plan, read_roster, stopped_lines, stopping
     from generator.pipeline import Options
     from generator.sync.apply import apply
     from generator.sync.plan import as_text
@@ -833,8 +837,9 @@ def apply_command(
                 return 1
             progress = _progress()
             try:
-                outcome = apply(made, target, wanted, parallel,
-                                lambda done, total: progress.tick("applying", done, total, every=1))
+                with stopping() as stop:  # SIGINT, SIGTERM: finish the users in flight, start no other
+                    outcome = apply(made, target, wanted, parallel,
+                                    lambda done, total: progress.tick("applying", done, total, every=1), stop)
             except KeyboardInterrupt:
                 progress.clear()
                 print("interrupted while applying: what was done stays done; run plan to see what is left",
@@ -842,6 +847,9 @@ def apply_command(
                 return 130
             progress.clear()
             _say_outcome(outcome, made, roster)
+            if stop.is_set():
+                print("\n".join(stopped_lines(stop, outcome, roster)), file=sys.stderr)
+                return stop.code
             print(f"applied: {counted(len(outcome.done), 'user')} done, {len(outcome.failures)} failed"
                   + (f", {len(outcome.held)} held back" if outcome.held else "")
                   + f" ({counted(target.requests, 'request')})", file=sys.stderr)

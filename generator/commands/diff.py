@@ -124,7 +124,7 @@ def _code(value: Any) -> str:
 
 
 def as_markdown(plan: Plan) -> str:
-    lines = [f"### PortSIP roster plan: {_summary(plan)}", "",
+    lines = [f"### PortSIP roster diff: {_summary(plan)}", "",
              f"<code>{md(plan.old)}</code> → <code>{md(plan.new)}</code>", ""]
     if plan.uncompared:
         lines += [md(uncompared_note(plan)), ""]
