@@ -1,11 +1,14 @@
 """A PortSIP v22 REST client: sign in, refresh the token, retry what may be
-retried, stay under a rate, and log each request as one JSON line.
+retried, stay under a rate that adapts to the PBX's limit, and log each
+request as one JSON line.
 
-Only the standard library: urllib with TLS verified (a CA file may be added;
---insecure turns it off, with a warning on every run; plain http only when
-asked for). Everything the PBX answers is input like any other: no redirect
-leaves the PBX's origin, each request has a deadline for its whole time, an
-answer's size, depth and item count are bounded, ids are checked before they
+httpx, for its pool of kept-alive connections, with TLS verified (a CA file
+may be added; --insecure turns it off, with a warning on every run; plain
+http only when asked for) and nothing taken from the environment (no proxy,
+no .netrc). Everything the PBX answers is input like any other: no redirect
+leaves the PBX's origin, each request has a deadline for its whole time
+(checked as each piece of the answer comes; one read waits at most the whole
+limit), an answer is streamed and its size, depth and item count bounded, ids are checked before they
 go into a path, and a message from the PBX has every secret taken out (in
 each form it can take) before anyone sees it. See docs/security.md.
 """
