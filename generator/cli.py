@@ -19,6 +19,7 @@ from typing import Annotated, Optional
 import typer
 
 from generator import version as tool_version
+from generator.commands.options import Login, Pace, Rules, Sources
 from generator.compare import FORMAT_NAMES
 from generator.errors import RosterInvalid, UsageError
 from generator.model import Problem, counted
@@ -595,91 +596,90 @@ LogOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045
     help="Append one JSON line per request (method, path, status, user; never a secret or a token).")]
 
 
-def _client(pbx, username, domain, password_file, ca_file, insecure, rate: float = 60.0, log=None,
-            allow_http: bool = False):
-    import os
-
-    from generator.pbx.portsip.client import Client, Login
-    from generator.pbx.portsip.target import PortSip
-
-    if not pbx:
-        raise UsageError("which PBX? pass --pbx URL or set PORTSIP_URL (e.g. https://pbx.example.com:8887/api)")
-    if not username:
-        raise UsageError("which account? pass --username NAME or set PORTSIP_USERNAME")
-    if password_file is not None:
-        from generator.secrets.sources import read_key_file
-
-        password = read_key_file(password_file)
-    else:
-        password = os.environ.get("PORTSIP_PASSWORD", "")
-    if not password:
-        raise UsageError("no password: set PORTSIP_PASSWORD or pass --password-file FILE")
-    if insecure:
-        print("warning: --insecure: the PBX's TLS certificate is not checked; anyone between here and the PBX can "
-              "read the password and the secrets sent", file=sys.stderr)
-    client = Client(Login(pbx, username, password, domain, ca_file, insecure, allow_http), rate=rate, log=log)
-    if client.base.startswith("http://"):
-        print("warning: --allow-http: the PBX is reached over plain http; anyone between here and the PBX can read "
-              "the password, the token and the secrets sent", file=sys.stderr)
-    return PortSip(client)
+_GROUPS: dict[type, dict[str, object]] = {}  # class -> {its field: the option's annotation}
 
 
-def _replacing(allow_replace: bool, names: list[str] | None) -> frozenset[str] | bool:
-    return True if allow_replace else frozenset(names or ())
+def _grouped(command: Callable) -> Callable:
+    """`command` with each group-annotated parameter spread into that group's
+    options, defaults from the group's class (typer reads the signature);
+    called with the options gathered back into one value."""
+    import dataclasses
+    import functools
+    import inspect
+
+    signature = inspect.signature(command, eval_str=True)
+    params, spread = [], {}
+    for param in signature.parameters.values():
+        options = _GROUPS.get(param.annotation)
+        if options is None:
+            params.append(param)
+            continue
+        spread[param.name] = param.annotation
+        defaults = {f.name: f.default for f in dataclasses.fields(param.annotation)}
+        params += [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=annotation,
+                                     default=defaults[name]) for name, annotation in options.items()]
+
+    @functools.wraps(command)
+    def gathered(**given):
+        for name, made in spread.items():
+            given[name] = made(**{key: given.pop(key) for key in _GROUPS[made]})
+        return command(**given)
+
+    gathered.__signature__ = signature.replace(parameters=params)
+    gathered.__annotations__ = {p.name: p.annotation for p in params}
+    del gathered.__wrapped__  # typer reads the signature above, not the command's own
+    return gathered
 
 
-def _past_thresholds(made, force: bool) -> bool:
-    """Say whether the plan is past its thresholds; True when that stops the run."""
-    from generator.commands.sync import refusal
-
-    refused = refusal(made)
-    if refused is None:
-        return False
-    if force:
-        print("warning: the plan is past its thresholds; --force: going on", file=sys.stderr)
-        return False
-    print(f"error: {refused}", file=sys.stderr)
-    return True
+_GROUPS[Login] = {"pbx": PbxOpt, "username": UsernameOpt, "domain": DomainOpt, "password_file": PasswordFileOpt,
+                  "ca_file": CaFileOpt, "insecure": InsecureOpt, "allow_http": AllowHttpOpt}
+_GROUPS[Rules] = {"base": BaseOpt, "prune": PruneOpt, "allow_replace": AllowReplaceOpt, "replace": ReplaceOpt,
+                  "max_deletes": MaxDeletesOpt, "max_replaces": MaxReplacesOpt, "max_updates": MaxUpdatesOpt,
+                  "force": ForceOpt}
+_GROUPS[Pace] = {"parallel": ParallelOpt, "rate": RateOpt, "log": LogOpt}
+_GROUPS[Sources] = {"templates": TemplatesOpt, "secrets": SecretsOpt, "key_file": KeyFileOpt,
+                    "allow_env": AllowEnvOpt}
 
 
-def _warn_unused_replace(made, names: list[str] | None) -> None:
-    replaced = {u.name for u in made.users if u.kind == "replace"}
-    for name in names or ():
-        if name not in replaced:
-            print(f"warning: --replace {name}: the plan replaces no user of that name", file=sys.stderr)
+class _Said:
+    """A sync's words as it goes: problems and lines on stderr, the plan on stdout in `style`."""
 
+    def __init__(self, style: str = "text"):
+        self.style = style
 
-def _sync_outputs(read, out: Path | None, log: Path | None, password_file: Path | None, *inputs: Path | None):
-    """Warnings printed as `generate` prints them, outputs checked and the log
-    opened: all before the first request. Every file read is an input."""
-    from generator.commands.sync import check_outputs
-    from generator.secrets.sources import open_to_others
+    def problems(self, problems: list[Problem]) -> None:
+        _say(problems)
 
-    _say(read.warnings + open_to_others(password_file, "password file"))
-    return check_outputs(out, log, [*read.files, password_file, *inputs])
+    def line(self, text: str) -> None:
+        print(text, file=sys.stderr)
+
+    def plan(self, made) -> None:
+        from generator.compare.formats import wants_colour
+        from generator.sync.plan import FORMATS, as_text
+
+        if self.style == "text":
+            print(as_text(made, wants_colour(sys.stdout, os.environ)), end="")
+        else:
+            print(FORMATS[self.style](made), end="")
+
+    def confirm(self) -> bool:
+        if not sys.stdin.isatty():
+            raise UsageError("apply changes the PBX: pass --yes where nobody can answer (CI)")
+        return input("Apply these changes? [y/N] ").strip().lower() in ("y", "yes")
+
+    def progress(self):
+        return _progress()
 
 
 @app.command("plan", cls=_DetailedExitCode,
              epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
                                        "1 problems in a roster or clashes with the PBX's users (nothing sent), or a "
                                        "plan past its thresholds") + f" {DETAILED_EXIT}")
+@_grouped
 def plan_command(
     roster: RosterArg,
-    pbx: PbxOpt = None,
-    username: UsernameOpt = None,
-    domain: DomainOpt = "",
-    password_file: PasswordFileOpt = None,
-    ca_file: CaFileOpt = None,
-    insecure: InsecureOpt = False,
-    allow_http: AllowHttpOpt = False,
-    base: BaseOpt = None,
-    prune: PruneOpt = False,
-    allow_replace: AllowReplaceOpt = False,
-    replace_users: ReplaceOpt = None,
-    max_deletes: MaxDeletesOpt = 30,
-    max_replaces: MaxReplacesOpt = 30,
-    max_updates: MaxUpdatesOpt = 30,
-    force: ForceOpt = False,
+    login: Login,
+    rules: Rules,
     output_format: Annotated[DiffFormat, typer.Option(
         "--format", help="text (terminal), markdown (a pull-request comment) or json (stable, for tools).")
     ] = DiffFormat.text,
@@ -688,13 +688,9 @@ def plan_command(
     exit_code: Annotated[bool, typer.Option(
         "--exit-code", metavar="", help="Exit 2 when there is anything to do, 0 when nothing, 1 on any error (a bad "
         "roster, bad usage, the PBX).")] = False,
-    parallel: ParallelOpt = 4,
-    rate: RateOpt = 60.0,
-    log: LogOpt = None,
-    templates: TemplatesOpt = None,
-    secrets: SecretsOpt = None,
-    key_file: KeyFileOpt = None,
-    allow_env: AllowEnvOpt = None,
+    *,
+    pace: Pace,
+    sources: Sources,
 ) -> None:
     """Show what `apply` would change on the PBX: users to create, update, replace or delete.
 
@@ -705,37 +701,10 @@ def plan_command(
     \b
       PORTSIP_PASSWORD=... portsip-roster plan roster.yaml --pbx https://pbx:8887/api --username admin
     """
-    from dataclasses import replace
-
-    from generator.commands.diff import wants_colour
-    from generator.commands.sync import plan, read_roster
-    from generator.pipeline import Options
-    from generator.sync.plan import FORMATS, as_json, as_text
+    from generator.commands.sync import run_plan
 
     def action() -> int:
-        options = Options(templates=templates, secrets=secrets, key_file=key_file, allow_env=_allowed(allow_env))
-        read = read_roster(roster, replace(options, redact=True))  # a plan needs no secret
-        handle = _sync_outputs(read, out, log, password_file, secrets, key_file, templates, ca_file)
-        try:
-            target = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle, allow_http)
-            percent = {"delete": max_deletes, "replace": max_replaces, "update": max_updates}
-            made = plan(roster, options, target, base, prune, parallel, read.users,
-                        _replacing(allow_replace, replace_users), percent)
-        finally:
-            if handle is not None:
-                handle.close()
-        if output_format is DiffFormat.text:
-            print(as_text(made, wants_colour(sys.stdout, os.environ)), end="")
-        else:
-            print(FORMATS[output_format.value](made), end="")
-        if out is not None:
-            from generator.write import write_output
-
-            write_output(out, [as_json(made)])
-        _warn_unused_replace(made, replace_users)
-        if _past_thresholds(made, force):
-            return 1
-        return 2 if exit_code and not made.empty else 0
+        return run_plan(roster, sources.options(), login, rules, pace, out, _Said(output_format.value), exit_code)
 
     _run_sync(action, usage_code=1 if exit_code else 2)
 
@@ -763,34 +732,18 @@ def _run_sync(action: Callable[[], int | None], usage_code: int = 2, interrupted
                                                 "1 problems in a roster or clashes with the PBX's users (nothing "
                                                 "sent), a stale --plan, a plan past its thresholds (nothing sent), "
                                                 "a change the PBX refused, or a user held back"))
+@_grouped
 def apply_command(
     roster: RosterArg,
-    pbx: PbxOpt = None,
-    username: UsernameOpt = None,
-    domain: DomainOpt = "",
-    password_file: PasswordFileOpt = None,
-    ca_file: CaFileOpt = None,
-    insecure: InsecureOpt = False,
-    allow_http: AllowHttpOpt = False,
-    base: BaseOpt = None,
-    prune: PruneOpt = False,
-    allow_replace: AllowReplaceOpt = False,
-    replace_users: ReplaceOpt = None,
-    max_deletes: MaxDeletesOpt = 30,
-    max_replaces: MaxReplacesOpt = 30,
-    max_updates: MaxUpdatesOpt = 30,
-    force: ForceOpt = False,
+    login: Login,
+    rules: Rules,
     saved: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--plan", metavar="FILE", dir_okay=False,
         help="Apply exactly this saved plan; refused if the roster or the PBX changed since.")] = None,
     yes: Annotated[bool, typer.Option("--yes", metavar="", help="Do not ask (for CI).")] = False,
-    parallel: ParallelOpt = 4,
-    rate: RateOpt = 60.0,
-    log: LogOpt = None,
-    templates: TemplatesOpt = None,
-    secrets: SecretsOpt = None,
-    key_file: KeyFileOpt = None,
-    allow_env: AllowEnvOpt = None,
+    *,
+    pace: Pace,
+    sources: Sources,
 ) -> None:
     """Make the PBX's users match the roster.
 
@@ -802,82 +755,12 @@ def apply_command(
     \b
       portsip-roster apply roster.yaml --pbx https://pbx:8887/api --username admin --yes
     """
-    from generator.commands.diff import wants_colour
-    from generator.commands.sync import check_saved, load_plan, plan, read_roster
-    from generator.pipeline import Options
-    from generator.sync.apply import apply
-    from generator.sync.plan import as_text
+    from generator.commands.sync import run_apply
 
     def action() -> int:
-        options = Options(templates=templates, secrets=secrets, key_file=key_file, allow_env=_allowed(allow_env))
-        saved_plan = load_plan(saved) if saved is not None else None
-        read = read_roster(roster, options)  # every secret at hand, before any request
-        wanted = read.wanted
-        handle = _sync_outputs(read, None, log, password_file, secrets, key_file, templates, ca_file, saved)
-        try:
-            target = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle, allow_http)
-            percent = {"delete": max_deletes, "replace": max_replaces, "update": max_updates}
-            made = plan(roster, options, target, base, prune, parallel, read.users,
-                        _replacing(allow_replace, replace_users), percent)
-            if saved_plan is not None:
-                check_saved(saved_plan, made)
-            print(as_text(made, wants_colour(sys.stdout, os.environ)), end="")
-            _warn_unused_replace(made, replace_users)
-            if _past_thresholds(made, force):
-                return 1
-            if made.empty:
-                return 0
-            acting = len(made.held) < len(made.users)
-            if acting and not yes and not _confirmed():
-                print("nothing changed on the PBX", file=sys.stderr)
-                return 1
-            progress = _progress()
-            try:
-                outcome = apply(made, target, wanted, parallel,
-                                lambda done, total: progress.tick("applying", done, total, every=1))
-            except KeyboardInterrupt:
-                progress.clear()
-                print("interrupted while applying: what was done stays done; run plan to see what is left",
-                      file=sys.stderr)
-                return 130
-            progress.clear()
-            _say_outcome(outcome, made, roster)
-            print(f"applied: {counted(len(outcome.done), 'user')} done, {len(outcome.failures)} failed"
-                  + (f", {len(outcome.held)} held back" if outcome.held else "")
-                  + f" ({counted(target.requests, 'request')})", file=sys.stderr)
-            return 1 if outcome.failures or outcome.held else 0
-        finally:
-            if handle is not None:
-                handle.close()
+        return run_apply(roster, sources.options(), login, rules, pace, saved, yes, _Said())
 
     _run_sync(action)
-
-
-def _say_held(held) -> None:
-    for user in held:
-        print(f"held back: user {user.name}: nothing sent; {user.held}", file=sys.stderr)
-
-
-def _say_outcome(outcome, made, roster: Path) -> None:
-    """Each failure in the PBX's words; a user a replace deleted and did not make again, in plain words."""
-    from generator.sync.plan import _safe
-
-    loses = {u.name: u.loses for u in made.users}
-    for failure in outcome.failures:
-        print(_safe(f"failed: user {failure.user}: {failure.step}: {failure.status or 'no answer'}: "
-                    f"{failure.message}"), file=sys.stderr)
-        if failure.lost:
-            gone = _safe("; ".join(loses.get(failure.user) or [])) or "nothing the API shows"
-            print(f"LOST: user {failure.user} was deleted from the PBX and is NOT on it now. Gone with it: {gone}. "
-                  f"Fix the cause above, then run `portsip-roster apply {roster}` again: it makes the user anew "
-                  f"(a create).", file=sys.stderr)
-    _say_held([u for u in made.users if u.name in set(outcome.held)])
-
-
-def _confirmed() -> bool:
-    if not sys.stdin.isatty():
-        raise UsageError("apply changes the PBX: pass --yes where nobody can answer (CI)")
-    return input("Apply these changes? [y/N] ").strip().lower() in ("y", "yes")
 
 
 def _warn_if_left_to_git(path: Path | None, what: str) -> None:
