@@ -225,7 +225,7 @@ def generate(
       portsip-roster generate roster.yaml --check users.csv
       portsip-roster generate roster.yaml --since main -o new-users.csv
     """
-    from generator.commands.generate import generate_all, output_paths
+    from generator.commands.generate import generate_all, output_paths, refuse_inputs_as_outputs
     from generator.pipeline import Options
 
     options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file,
@@ -236,9 +236,9 @@ def generate(
         targets = output_paths(rosters, output, out_dir, check)
         if problem_format is not ProblemFormat.text and None in targets:
             raise UsageError(f"--format {problem_format.value} prints on stdout, where the CSV goes: add -o FILE")
-        _refuse_inputs_as_outputs(rosters, targets, secrets, key_file, templates)
+        refuse_inputs_as_outputs(rosters, targets, secrets, key_file, templates)
         results = generate_all(rosters, options, since, _progress())
-        _refuse_inputs_as_outputs([*rosters, *(f for r in results for f in r.included)], targets)
+        refuse_inputs_as_outputs([*rosters, *(f for r in results for f in r.included)], targets)
         for result in results:
             _say(result.warnings, problem_format)
         if check is not None:
@@ -250,18 +250,6 @@ def generate(
         return 0
 
     _run(action, problem_format)
-
-
-def _refuse_inputs_as_outputs(rosters: list[Path], targets: list, *inputs: Path | None) -> None:
-    """`generate r.yaml -o r.yaml` would replace the roster with its CSV."""
-    from generator.write import same_file
-
-    read = [*rosters, *(p for p in inputs if p is not None)]
-    for target in targets:
-        for source in read:
-            inside = source.is_dir() and target is not None and same_file(target.parent, source)
-            if target is not None and (same_file(target, source) or inside):
-                raise UsageError(f"{target} is one of the inputs ({source}); write the CSV somewhere else")
 
 
 def _write(results: list, targets: list, since: str | None, bom: bool) -> None:
@@ -280,43 +268,13 @@ def _write(results: list, targets: list, since: str | None, bom: bool) -> None:
             print(count, file=sys.stderr)
 
 
-def _again(roster: Path, target: Path, flags: dict) -> str:
-    """The command line that makes `target` from `roster` with this run's options, to copy and run."""
-    import shlex
+def _check(results: list, targets: list, check: Path, bom: bool, flags: dict) -> int:
+    from generator.commands.generate import check_report
 
-    words = ["portsip-roster", "generate", str(roster), "-o", str(target)]
-    for flag, value in flags.items():
-        if value is True:
-            words.append(flag)
-        elif value not in (None, False):
-            words += [flag, str(value)]
-    return "  run: " + shlex.join(words)
-
-
-def _check(results: list, targets: list, check: Path, bom: bool, flags: dict | None = None) -> int:
-    from generator.commands.diff import as_text
-    from generator.commands.generate import freshness, orphans
-
-    found = [freshness(result, target, bom) for result, target in zip(results, targets)]
-    if len(results) > 1 or check.is_dir():
-        found += orphans(check, targets)
-    stale = 0
-    for item in found:
-        if item.state == "current":
-            print(f"{item.target}: up to date with {item.roster}", file=sys.stderr)
-            continue
-        stale += 1
-        if item.state == "missing":
-            print(f"{item.target}: missing; generate it from {item.roster}", file=sys.stderr)
-            print(_again(item.roster, item.target, flags or {}), file=sys.stderr)
-        elif item.state == "orphan":
-            print(f"{item.target}: no roster makes this file any more; delete it", file=sys.stderr)
-        else:
-            same = f"{item.target}: the same cells, but other bytes (quoting, BOM or line ends)\n"
-            print(same if item.plan.empty else as_text(item.plan), end="")
-            print(f"{item.target}: stale; regenerate it from {item.roster}", file=sys.stderr)
-            print(_again(item.roster, item.target, flags or {}), file=sys.stderr)
-    return 1 if stale else 0
+    said, code = check_report(results, targets, check, bom, flags)
+    for stream, text in said:
+        print(text, end="", file=sys.stdout if stream == "out" else sys.stderr)
+    return code
 
 
 @app.command(epilog=EXIT_CODES)
