@@ -78,10 +78,6 @@ AllowEnvOpt = Annotated[
 ]
 
 
-def _allowed(names: list[str] | None) -> frozenset[str]:
-    return frozenset(names or ())
-
-
 IncludeRootOpt = Annotated[
     Optional[Path],  # noqa: UP045
     typer.Option("--include-root", metavar="DIR", file_okay=False,
@@ -92,6 +88,49 @@ AllowFormulasOpt = Annotated[bool, typer.Option(
     help="Let text cells start with = + - @ (a spreadsheet runs such a cell as a formula).")]
 FormatOpt = Annotated[ProblemFormat, typer.Option(
     "--format", help="How problems are printed: text (stderr), json or github (workflow commands, stdout).")]
+
+
+# The login, pace, sync-rule and roster-source options, each written once: a
+# command names a group by annotating one parameter with the group's class
+# (commands/options.py) and gets the group's options in that place, handed
+# back to it as one value.
+_GROUPS: dict[type, dict[str, object]] = {}  # class -> {its field: the option's annotation}
+
+
+def _grouped(command: Callable) -> Callable:
+    """`command` with each group-annotated parameter spread into that group's
+    options, defaults from the group's class (typer reads the signature);
+    called with the options gathered back into one value."""
+    import dataclasses
+    import functools
+    import inspect
+
+    signature = inspect.signature(command, eval_str=True)
+    params, spread = [], {}
+    for param in signature.parameters.values():
+        options = _GROUPS.get(param.annotation)
+        if options is None:
+            params.append(param.replace(kind=inspect.Parameter.KEYWORD_ONLY))  # typer passes every one by name
+            continue
+        spread[param.name] = param.annotation
+        defaults = {f.name: f.default for f in dataclasses.fields(param.annotation)}
+        params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+                                     default=defaults[name]) for name, annotation in options.items()]
+
+    @functools.wraps(command)
+    def gathered(**given):
+        for name, made in spread.items():
+            given[name] = made(**{key: given.pop(key) for key in _GROUPS[made]})
+        return command(**given)
+
+    gathered.__signature__ = signature.replace(parameters=params)
+    gathered.__annotations__ = {p.name: p.annotation for p in params}
+    del gathered.__wrapped__  # typer reads the signature above, not the command's own
+    return gathered
+
+
+_GROUPS[Sources] = {"templates": TemplatesOpt, "secrets": SecretsOpt, "key_file": KeyFileOpt,
+                    "allow_env": AllowEnvOpt}
 
 
 def _say(problems: list[Problem], style: ProblemFormat = ProblemFormat.text) -> None:
@@ -189,6 +228,7 @@ def _main(
 
 
 @app.command(epilog=EXIT_CODES)
+@_grouped
 def generate(
     rosters: RostersArg,
     pbx_version: VersionOpt = None,
@@ -207,10 +247,8 @@ def generate(
                                       help="Start the file with a UTF-8 byte-order mark, for Excel.")] = False,
     redact: Annotated[bool, typer.Option("--redact", metavar="",
                                          help="Mask every password and PIN: a copy for review.")] = False,
-    templates: TemplatesOpt = None,
-    secrets: SecretsOpt = None,
-    key_file: KeyFileOpt = None,
-    allow_env: AllowEnvOpt = None,
+    *,
+    sources: Sources,
     include_root: IncludeRootOpt = None,
     allow_formulas: AllowFormulasOpt = False,
     problem_format: FormatOpt = ProblemFormat.text,
@@ -226,11 +264,10 @@ def generate(
       portsip-roster generate roster.yaml --since main -o new-users.csv
     """
     from generator.commands.generate import generate_all, output_paths, refuse_inputs_as_outputs
-    from generator.pipeline import Options
 
-    options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file,
-                      allow_env=_allowed(allow_env),
-                      include_root=include_root, redact=redact, allow_formulas=allow_formulas)
+    options = sources.options(version=pbx_version, include_root=include_root, redact=redact,
+                              allow_formulas=allow_formulas)
+    templates, secrets, key_file = sources.templates, sources.secrets, sources.key_file
 
     def action() -> int:
         targets = output_paths(rosters, output, out_dir, check)
@@ -278,13 +315,12 @@ def _check(results: list, targets: list, check: Path, bom: bool, flags: dict) ->
 
 
 @app.command(epilog=EXIT_CODES)
+@_grouped
 def validate(
     rosters: RostersArg,
     pbx_version: VersionOpt = None,
-    templates: TemplatesOpt = None,
-    secrets: SecretsOpt = None,
-    key_file: KeyFileOpt = None,
-    allow_env: AllowEnvOpt = None,
+    *,
+    sources: Sources,
     include_root: IncludeRootOpt = None,
     no_literal_secrets: Annotated[bool, typer.Option(
         "--no-literal-secrets", metavar="", help="Fail when the roster itself holds any password or PIN.")] = False,
@@ -298,12 +334,10 @@ def validate(
     --secrets file) is a warning, so that CI can validate without secrets.
     """
     from generator.commands.validate import validate_all
-    from generator.pipeline import Options
 
     def action() -> int:
-        options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file,
-                          allow_env=_allowed(allow_env),
-                          include_root=include_root, allow_formulas=allow_formulas, lenient_secrets=True)
+        options = sources.options(version=pbx_version, include_root=include_root, allow_formulas=allow_formulas,
+                                  lenient_secrets=True)
         results = validate_all(rosters, options, no_literal_secrets, _progress())
         _say([p for resolved in results for p in resolved.warnings], problem_format)
         for resolved in results:
@@ -315,6 +349,7 @@ def validate(
 
 
 @app.command(cls=_DetailedExitCode, epilog=f"{EXIT_CODES} {DETAILED_EXIT}")
+@_grouped
 def diff(
     old: Annotated[Path, typer.Argument(help="The old roster or CSV (with --base: the roster).", show_default=False,
                                          metavar="OLD")],
@@ -328,10 +363,8 @@ def diff(
     exit_code: Annotated[bool, typer.Option("--exit-code", metavar="", help="Exit 2 when anything differs, 0 when "
                                             "nothing does, 1 on any error (bad usage too).")] = False,
     pbx_version: VersionOpt = None,
-    templates: TemplatesOpt = None,
-    secrets: SecretsOpt = None,
-    key_file: KeyFileOpt = None,
-    allow_env: AllowEnvOpt = None,
+    *,
+    sources: Sources,
 ) -> None:
     """Show what a change does to the PBX: users added, removed and changed.
 
@@ -346,13 +379,11 @@ def diff(
     """
     from generator.commands.diff import FORMATS, as_text, tables, wants_colour
     from generator.commands.tables import compare
-    from generator.pipeline import Options
 
     def action() -> int:
         if (base is None) == (new is None):
             raise UsageError("give OLD and NEW, or --base REV and one roster")
-        options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file,
-                          allow_env=_allowed(allow_env))
+        options = sources.options(version=pbx_version)
         before, after = tables(old, new, options, base)
         plan = compare(before, after)
         _say(list(dict.fromkeys([*(before.warnings if base is None else []), *after.warnings])))
@@ -366,26 +397,23 @@ def diff(
 
 
 @app.command(epilog=EXIT_CODES)
+@_grouped
 def explain(
     roster: RosterArg,
     user: Annotated[str, typer.Argument(help="The user's name.", show_default=False, metavar="USER")],
     pbx_version: VersionOpt = None,
-    templates: TemplatesOpt = None,
-    secrets: SecretsOpt = None,
-    key_file: KeyFileOpt = None,
-    allow_env: AllowEnvOpt = None,
+    *,
+    sources: Sources,
 ) -> None:
     """Show USER fully resolved, each value with the layer and line it came from.
 
     Passwords and PINs are masked; their source is shown instead.
     """
     from generator.commands.explain import explain as lines
-    from generator.pipeline import Options, run
+    from generator.pipeline import run
 
     def action() -> int:
-        options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file,
-                          allow_env=_allowed(allow_env),
-                          redact=True)  # secrets are masked anyway, so none need be at hand
+        options = sources.options(version=pbx_version, redact=True)  # secrets are masked anyway: none need be at hand
         resolved = run(roster, options, display=str(roster))
         mine = [p for p in resolved.problems if p.user == user or (p.user is None and not p.warning)]
         if resolved.column_set is None or (mine and all(u.name != user for u in resolved.users)):
@@ -554,49 +582,12 @@ LogOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045
     help="Append one JSON line per request (method, path, status, user; never a secret or a token).")]
 
 
-_GROUPS: dict[type, dict[str, object]] = {}  # class -> {its field: the option's annotation}
-
-
-def _grouped(command: Callable) -> Callable:
-    """`command` with each group-annotated parameter spread into that group's
-    options, defaults from the group's class (typer reads the signature);
-    called with the options gathered back into one value."""
-    import dataclasses
-    import functools
-    import inspect
-
-    signature = inspect.signature(command, eval_str=True)
-    params, spread = [], {}
-    for param in signature.parameters.values():
-        options = _GROUPS.get(param.annotation)
-        if options is None:
-            params.append(param)
-            continue
-        spread[param.name] = param.annotation
-        defaults = {f.name: f.default for f in dataclasses.fields(param.annotation)}
-        params += [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=annotation,
-                                     default=defaults[name]) for name, annotation in options.items()]
-
-    @functools.wraps(command)
-    def gathered(**given):
-        for name, made in spread.items():
-            given[name] = made(**{key: given.pop(key) for key in _GROUPS[made]})
-        return command(**given)
-
-    gathered.__signature__ = signature.replace(parameters=params)
-    gathered.__annotations__ = {p.name: p.annotation for p in params}
-    del gathered.__wrapped__  # typer reads the signature above, not the command's own
-    return gathered
-
-
 _GROUPS[Login] = {"pbx": PbxOpt, "username": UsernameOpt, "domain": DomainOpt, "password_file": PasswordFileOpt,
                   "ca_file": CaFileOpt, "insecure": InsecureOpt, "allow_http": AllowHttpOpt}
 _GROUPS[Rules] = {"base": BaseOpt, "prune": PruneOpt, "allow_replace": AllowReplaceOpt, "replace": ReplaceOpt,
                   "max_deletes": MaxDeletesOpt, "max_replaces": MaxReplacesOpt, "max_updates": MaxUpdatesOpt,
                   "force": ForceOpt}
 _GROUPS[Pace] = {"parallel": ParallelOpt, "rate": RateOpt, "log": LogOpt}
-_GROUPS[Sources] = {"templates": TemplatesOpt, "secrets": SecretsOpt, "key_file": KeyFileOpt,
-                    "allow_env": AllowEnvOpt}
 
 
 class _Said:
