@@ -8,7 +8,6 @@ unknown PBX version). Exit 130: interrupted; nothing written.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -263,7 +262,7 @@ def generate(
       portsip-roster generate roster.yaml --check users.csv
       portsip-roster generate roster.yaml --since main -o new-users.csv
     """
-    from generator.commands.generate import generate_all, output_paths, refuse_inputs_as_outputs
+    from generator.commands.generate import generate_all, output_paths, refuse_inputs_as_outputs, write_all
 
     options = sources.options(version=pbx_version, include_root=include_root, redact=redact,
                               allow_formulas=allow_formulas)
@@ -283,26 +282,11 @@ def generate(
                      "--key-file": key_file, "--include-root": include_root, "--allow-formulas": allow_formulas,
                      "--bom": bom, "--redact": redact}
             return _check(results, targets, check, bom, flags)
-        _write(results, targets, since, bom)
+        for line in write_all(results, targets, since, bom):
+            print(line, file=sys.stderr)
         return 0
 
     _run(action, problem_format)
-
-
-def _write(results: list, targets: list, since: str | None, bom: bool) -> None:
-    from generator.pipeline import few_collections
-    from generator.write import write_output
-
-    for result, target in zip(results, targets):
-        with few_collections():  # rows are made while they are written
-            write_output(target, result.chunks(bom), ok=lambda r=result: not r.rendered.problems)
-        if result.rendered.problems:
-            raise RosterInvalid(result.rendered.problems)
-        count = f"{result.count} user{'' if result.count == 1 else 's'}{f' new since {since}' if since else ''}"
-        if target is not None:
-            print(f"wrote {target} ({count})", file=sys.stderr)
-        elif since:
-            print(count, file=sys.stderr)
 
 
 def _check(results: list, targets: list, check: Path, bom: bool, flags: dict) -> int:
@@ -409,19 +393,14 @@ def explain(
 
     Passwords and PINs are masked; their source is shown instead.
     """
-    from generator.commands.explain import explain as lines
-    from generator.pipeline import run
+    from generator.commands.explain import explain_user
 
     def action() -> int:
         options = sources.options(version=pbx_version, redact=True)  # secrets are masked anyway: none need be at hand
-        resolved = run(roster, options, display=str(roster))
-        mine = [p for p in resolved.problems if p.user == user or (p.user is None and not p.warning)]
-        if resolved.column_set is None or (mine and all(u.name != user for u in resolved.users)):
-            raise RosterInvalid(mine or list(resolved.problems))  # nothing to explain yet
-        print("\n".join(lines(resolved, user)))
-        # the user's own problems, and the warnings that hold for every user (the key, the secrets file)
-        _say([p for p in resolved.problems if (p.user == user or p.user is None) and p.code != "secret-unchecked"])
-        return 1 if any(not p.warning for p in mine) else 0
+        lines, problems, code = explain_user(roster, options, user)
+        print("\n".join(lines))
+        _say(problems)
+        return code
 
     _run(action)
 
@@ -435,9 +414,9 @@ def schema() -> None:
     \b
       portsip-roster schema > roster.schema.json
     """
-    from generator.schema import schema_document
+    from generator.commands.setup import schema_text
 
-    print(json.dumps(schema_document(), indent=2, ensure_ascii=False))
+    print(schema_text())
 
 
 @app.command(epilog="Exit codes: 0 done; 1 a broken column set; 2 an unknown PBX version.")
@@ -446,10 +425,10 @@ def columns(
     templates: TemplatesOpt = None,
 ) -> None:
     """Print the CSV columns of a PBX version, one per line, in order."""
-    from generator.columns import load_column_set
+    from generator.commands.setup import column_names
 
     def action() -> None:
-        print("\n".join(load_column_set(pbx_version, templates).columns))
+        print("\n".join(column_names(pbx_version, templates)))
 
     _run(action)
 
@@ -519,18 +498,15 @@ def keygen(
     \b
       portsip-roster keygen -o ~/.config/portsip/acme.key
     """
-    import secrets
+    from generator.commands.setup import new_key, write_key
 
-    key = secrets.token_urlsafe(32)
+    key = new_key()
 
     def action() -> None:
         if output is None:
             print(key)
             return
-        from generator.write import write_new_private
-
-        write_new_private(output, key + "\n")
-        print(f"wrote a new key to {output} (readable by you only)", file=sys.stderr)
+        print(write_key(output, key), file=sys.stderr)
         _warn_if_left_to_git(output, "the key")
 
     _run(action)
@@ -603,13 +579,10 @@ class _Said:
         print(text, file=sys.stderr)
 
     def plan(self, made) -> None:
-        from generator.compare.formats import wants_colour
-        from generator.sync.plan import FORMATS, as_text
+        from generator.commands.diff import wants_colour
+        from generator.commands.sync import shown
 
-        if self.style == "text":
-            print(as_text(made, wants_colour(sys.stdout, os.environ)), end="")
-        else:
-            print(FORMATS[self.style](made), end="")
+        print(shown(made, self.style, wants_colour(sys.stdout, os.environ)), end="")
 
     def confirm(self) -> bool:
         if not sys.stdin.isatty():
@@ -659,8 +632,7 @@ def plan_command(
 
 
 def _run_sync(action: Callable[[], int | None], usage_code: int = 2, interrupted: str = "") -> None:
-    from generator.commands.sync import StalePlan
-    from generator.pbx.base import PbxError
+    from generator.commands.sync import PbxError, StalePlan
 
     def guarded() -> int | None:
         try:
@@ -720,51 +692,6 @@ def _warn_if_left_to_git(path: Path | None, what: str) -> None:
               f"`git add`, or {what} goes into the repository", file=sys.stderr)
 
 
-STARTER = """\
-# yaml-language-server: $schema=roster.schema.json
-#
-# A PortSIP PBX {version} roster: one entry under users: per user; the CSV
-# columns are the field names (portsip-roster columns {version}).
-#   editor completion:  portsip-roster schema > roster.schema.json
-#   check it:           portsip-roster validate {name}
-#   make the CSV:       portsip-roster generate {name} -o users.csv
-#
-# No password or PIN is written here: each is generated from a master key
-# kept outside git. Make one with `portsip-roster keygen -o tenant.key` and
-# pass --key-file tenant.key (or set PORTSIP_ROSTER_KEY).
-#
-# Merge order for every user, lowest first: built-in defaults < defaults <
-# each profile the user lists < the user's own fields.
-
-pbx_version: {version}
-
-defaults:
-  # A Jinja expression over the user's own fields.
-  email: "{{{{ name }}}}@example.com"
-  password: {{generate: true}}
-  extension_password: {{generate: true}}
-  voicemail_pin: {{generate: true}}
-  office_hours:
-    weekdays: "09:00-17:00"   # 24-hour HH:MM; a day ends at 23:59
-    weekend: closed
-  online_no_answer_forward_rule: voicemail
-
-profiles:
-  reception:
-    role: QueueManager   # PortSIP's roles: StandardUser (the default), StandardInternationalUser, QueueManager, Admin
-
-users:
-  # Extension numbers in quotes: "0101" stays 0101.
-  - name: jane.doe
-    extension_number: "101"
-    display_name: Jane Doe
-    profiles: [reception]
-    blfs: ["102"]        # a busy lamp on John's line
-
-  - name: john.roe
-    extension_number: "102"
-    display_name: John Roe
-"""
 
 
 @app.command(epilog="Exit codes: 0 done; 2 the file exists (without --force), cannot be written, or an unknown "
@@ -784,20 +711,9 @@ def init(
     """
 
     def action() -> None:
-        from generator.columns import unknown_version, versions
-        from generator.write import write_atomic
+        from generator.commands.setup import write_starter
 
-        known = versions(None)
-        if pbx_version not in known:
-            raise UsageError(unknown_version(pbx_version, known))
-        if output.exists() and not force:
-            raise UsageError(f"{output} exists; pass --force to overwrite it")
-        try:
-            write_atomic(output, STARTER.format(version=pbx_version, name=output.name))
-        except OSError as exc:
-            raise UsageError(f"cannot write {output}: {exc.strerror}") from exc
-        print(f"wrote {output} (PBX {pbx_version}); next: portsip-roster validate {output} (and for an editor's "
-              f"completion: portsip-roster schema > {output.parent / 'roster.schema.json'})", file=sys.stderr)
+        print(write_starter(output, pbx_version, force), file=sys.stderr)
 
     _run(action)
 

@@ -182,3 +182,20 @@ def check_report(results: list[Generated], targets: list, check: Path, bom: bool
             said.append(("err", f"{item.target}: stale; regenerate it from {item.roster}\n"))
             said.append(("err", again(item.roster, item.target, flags or {}) + "\n"))
     return said, 1 if stale else 0
+
+
+def write_all(results: list[Generated], targets: list, since: str | None, bom: bool) -> Iterator[str]:
+    """Each CSV written (atomically; None: stdout), then what was written, in
+    words; RosterInvalid when a cell template fails (that file not written)."""
+    from generator.write import write_output
+
+    for result, target in zip(results, targets):
+        with few_collections():  # rows are made while they are written
+            write_output(target, result.chunks(bom), ok=lambda r=result: not r.rendered.problems)
+        if result.rendered.problems:
+            raise RosterInvalid(result.rendered.problems)
+        count = f"{result.count} user{'' if result.count == 1 else 's'}{f' new since {since}' if since else ''}"
+        if target is not None:
+            yield f"wrote {target} ({count})"
+        elif since:
+            yield count

@@ -18,7 +18,7 @@ from generator.commands.options import Login, Pace, Rules
 from generator.commands.revision import at_revision, exists_at
 from generator.errors import RosterInvalid, UsageError
 from generator.model import SECRET_KEYS, SECRET_ORDER, Problem, ResolvedUser, counted, mac_key
-from generator.pbx.base import Target
+from generator.pbx.base import PbxError, Target  # noqa: F401 - PbxError: the CLI catches it here
 from generator.pbx.portsip.api import refusals
 from generator.pipeline import Options, run
 from generator.progress import Progress
@@ -331,3 +331,10 @@ def outcome_lines(outcome, made: Plan, roster: Path) -> list[str]:
     held = set(outcome.held)
     lines += [f"held back: user {u.name}: nothing sent; {u.held}" for u in made.users if u.name in held]
     return lines
+
+
+def shown(made: Plan, style: str, colour: bool = False) -> str:
+    """The plan in `style` (a --format name); colour in text only."""
+    from generator.sync.plan import FORMATS, as_text
+
+    return as_text(made, colour) if style == "text" else FORMATS[style](made)
