@@ -19,7 +19,7 @@ import typer
 
 from generator import version as tool_version
 from generator.commands.options import Login, Pace, Rules, Sources
-from generator.compare import FORMAT_NAMES
+from generator.compare.formats import FORMATS
 from generator.errors import RosterInvalid, UsageError
 from generator.model import Problem, counted
 
@@ -46,7 +46,7 @@ class ProblemFormat(str, Enum):
     github = "github"
 
 
-DiffFormat = Enum("DiffFormat", {name: name for name in FORMAT_NAMES}, type=str)  # diff's and plan's, one list
+DiffFormat = Enum("DiffFormat", {name: name for name in FORMATS}, type=str)  # diff's and plan's: the one registry
 
 
 RostersArg = Annotated[list[Path], typer.Argument(help="Roster YAML files.", show_default=False, metavar="ROSTER...")]
@@ -456,7 +456,7 @@ def import_(
     \b
       portsip-roster import export.csv -o roster.yaml
     """
-    from generator.commands.diff import ROUND_TRIP, as_text
+    from generator.commands.diff import as_text
     from generator.commands.importing import import_to
 
     def action() -> int:
@@ -474,7 +474,7 @@ def import_(
                   file=sys.stderr)
             return 1
         if not result.plan.empty:
-            print(as_text(result.plan, titles=ROUND_TRIP), end="")
+            print(as_text(result.plan), end="")
             print("warning: generating the roster does not give the export back exactly (above)", file=sys.stderr)
             return 1
         for kind, count in result.normalised.items():

@@ -262,7 +262,7 @@ def run_plan(roster: Path, options: Options, login: Login, rules: Rules, pace: P
             log.close()
     say.plan(made)
     if out is not None:
-        from generator.sync.plan import as_json
+        from generator.compare.formats import as_json
         from generator.write import write_output
 
         write_output(out, [as_json(made)])
@@ -335,6 +335,6 @@ def outcome_lines(outcome, made: Plan, roster: Path) -> list[str]:
 
 def shown(made: Plan, style: str, colour: bool = False) -> str:
     """The plan in `style` (a --format name); colour in text only."""
-    from generator.sync.plan import FORMATS, as_text
+    from generator.compare.formats import FORMATS, as_text
 
     return as_text(made, colour) if style == "text" else FORMATS[style](made)
