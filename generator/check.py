@@ -398,12 +398,12 @@ def _targets(user) -> Iterator[tuple[tuple, str]]:
             yield ("blfs", i, "value"), str(blf.get("value", ""))
 
 
-def target_warnings(users: list[ResolvedUser], held: HeldBack = NOTHING_HELD) -> Iterator[Problem]:
-    """A forward or BLF target that looks like one of our extensions (no '+',
-    as long as the roster's extensions) but is not in the roster: a warning,
-    since queues, ring groups and users made in the portal are valid targets.
-    A held-back user's extension counts; while one has no valid extension,
-    nothing is said (the target may be theirs)."""
+def unknown_targets(users: list[ResolvedUser], held: HeldBack = NOTHING_HELD) -> Iterator[tuple[ResolvedUser, tuple,
+                                                                                               str]]:
+    """(user, path, number) of every forward or BLF target that looks like one
+    of our extensions (no '+', as long as the roster's extensions) but is not
+    in the roster. A held-back user's extension counts; while one has no
+    valid extension, nothing is found (the target may be theirs)."""
     if held.some_unknown:
         return
     extensions = {u.fields.get("extension_number") for u in users} | held.extensions
@@ -415,8 +415,15 @@ def target_warnings(users: list[ResolvedUser], held: HeldBack = NOTHING_HELD) ->
         for path, number in _targets(user):
             internal = number.isdigit() and shortest <= len(number) <= longest
             if internal and number not in extensions:
-                yield user.problem(path, "target-unknown", f"{number} is not an extension in this roster",
-                                   level="warning")
+                yield user, path, number
+
+
+def target_warnings(users: list[ResolvedUser], held: HeldBack = NOTHING_HELD) -> Iterator[Problem]:
+    """A forward or BLF target that looks like one of our extensions but is
+    not in the roster (unknown_targets): a warning, since queues, ring groups
+    and users made in the portal are valid targets."""
+    for user, path, number in unknown_targets(users, held):
+        yield user.problem(path, "target-unknown", f"{number} is not an extension in this roster", level="warning")
 
 
 def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy, allow_formulas: bool = False,

@@ -652,7 +652,9 @@ def _run_sync(action: Callable[[], int | None], usage_code: int = 2, interrupted
 @app.command("apply", epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
                                                 "1 problems in a roster or clashes with the PBX's users (nothing "
                                                 "sent), a stale --plan, a plan past its thresholds (nothing sent), "
-                                                "a change the PBX refused, or a user held back"))
+                                                "a change the PBX refused, or a user held back")
+                                       .replace("130 interrupted.", "130 interrupted; 143 stopped by SIGTERM (130 "
+                                                "by Ctrl-C): the users in flight finished, no other started."))
 @_grouped
 def apply_command(
     roster: RosterArg,

@@ -29,6 +29,7 @@ from generator.secrets.fill import fill
 from generator.secrets.mask import masked
 from generator.secrets.sources import (
     SecretSources,
+    key_env_problems,
     key_warnings,
     load_secrets_file,
     secret_sources,
@@ -51,6 +52,7 @@ class Options:
     lenient_secrets: bool = False  # a secret not at hand is a warning and a stand-in, not an error
     stand_ins: bool = False  # every secret source gives its stand-in, none is read (to compare sources)
     allow_env: frozenset[str] = frozenset()  # --allow-env: variables a roster may read beyond ROSTER_SECRET_*
+    to_pbx: bool = False  # plan, apply: the demo key warns even on the shipped example
 
 
 NOTHING_AT_HAND = SecretSources({}, None, "nothing (stand-ins only)", reads_env=False)
@@ -150,6 +152,7 @@ def _run(path: Path, options: Options, display: str, progress: Progress | None) 
     problems += found + policy_problems
     given = (secret_sources(document, options.key_file, allowed_env=options.allow_env) if not options.stand_ins
              else NOTHING_AT_HAND)
+    problems += key_env_problems(document, options.allow_env)
     if options.secrets is not None:
         secrets_file, found = load_secrets_file(options.secrets, str(options.secrets))
         given = replace(given, file=secrets_file)
@@ -161,7 +164,7 @@ def _run(path: Path, options: Options, display: str, progress: Progress | None) 
     users, found = fill(users, given, policy, lenient=lenient, progress=progress)
     problems += found
     uses_key = any(ref.source_kind.made_here for user in users for ref in user.secret_sources.values())
-    problems += key_warnings(path, given, options.key_file, options.secrets, uses_key)
+    problems += key_warnings(path, given, options.key_file, options.secrets, uses_key, not options.to_pbx)
     models = frozenset(name for d in (*included, document) if isinstance(d.data, dict)
                        for name in (d.data.get("phone_models") or {}))
     held = held_back(document.data.get("users") or [], validation.bad_users)

@@ -6,9 +6,10 @@ It gives opaque ids, pages, keeps names (in any case), extensions and MACs
 an extension but is none on the PBX (as a real PBX does: 422), refuses a field
 the API's schema does not name for an operation (so a body the tool shapes
 wrong fails here), refuses changing what the API cannot change, and can be
-told to answer 429 or 503, drop a connection, expire a token, or refuse one
-user with a 422. It keeps what deleting a user loses: call-queue and
-ring-group memberships, voicemail greetings, holidays, speed dials. Request
+told to answer 429 or 503, hold a rate limit (429 with Retry-After past it),
+drop a connection, expire a token, or refuse one user with a 422. It keeps
+what deleting a user loses: call-queue and ring-group memberships, voicemail
+greetings, holidays, speed dials. Request
 schemas come from the project's copy of PortSIP's document
 (schemas/portsip-v22-api.json).
 """
@@ -16,6 +17,7 @@ schemas come from the project's copy of PortSIP's document
 from __future__ import annotations
 
 import base64
+import collections
 import itertools
 import json
 import re
@@ -77,6 +79,12 @@ class State:
         self.bodies: list[str] = []  # every request body as sent (to look for what must not be sent)
         self.ids = (base64.b64encode(str(700551909773148160 + n).encode()).decode() for n in itertools.count())
         self.latency = 0.0
+        # (requests, seconds): past that many in any rolling window, 429 with Retry-After (as PortSIP allows
+        # 10,000 a minute, or 5,000 before v22.1.7). None: no limit.
+        self.rate_limit: tuple[int, float] | None = None
+        self.started: collections.deque[float] = collections.deque()  # when each request in the window came
+        self.limited = 0  # requests answered 429 for the rate limit
+        self.connections: set[tuple[str, int]] = set()  # the client's (address, port) of each connection
         self.token_life = 3600
         self.check_references = True  # off only where a test loads users in an order that ignores them
         self.queues: dict[str, dict] = {}  # id -> {id, name, extension_number, agents: [extension]}
@@ -119,6 +127,7 @@ class State:
 
 class Handler(BaseHTTPRequestHandler):
     server: FakeServer
+    protocol_version = "HTTP/1.1"  # connections kept alive, as a real PBX keeps them
 
     def log_message(self, *args) -> None:  # quiet
         pass
@@ -145,6 +154,11 @@ class Handler(BaseHTTPRequestHandler):
         state = self.server.state
         if state.latency:
             time.sleep(state.latency)
+        state.connections.add(self.client_address)
+        wait = self._over_limit()
+        if wait is not None:
+            self._answer(429, {"message": "too many requests"}, {"Retry-After": f"{wait:.3f}"})
+            return
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         state.bodies.append(raw.decode("utf-8", "replace"))
@@ -173,6 +187,23 @@ class Handler(BaseHTTPRequestHandler):
         with state.lock:
             status, answer = self._route(method, path, parse_qs(urlparse(self.path).query), body, fault)
         self._answer(status, answer)
+
+    def _over_limit(self) -> float | None:
+        """Seconds until the rolling window has room, when this request is past
+        the rate limit (it does not count then); None when it may go on."""
+        state = self.server.state
+        if state.rate_limit is None:
+            return None
+        most, seconds = state.rate_limit
+        with state.lock:
+            now = time.monotonic()
+            while state.started and state.started[0] <= now - seconds:
+                state.started.popleft()
+            if len(state.started) >= most:
+                state.limited += 1
+                return state.started[0] + seconds - now
+            state.started.append(now)
+            return None
 
     def _authorised(self) -> bool:
         token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")

@@ -229,6 +229,9 @@ def test_colour_follows_the_terminal_and_no_color():
     assert wants_colour(Terminal(), {}) and not wants_colour(Terminal(), {"NO_COLOR": "1"})
     assert not wants_colour(Terminal(), {"TERM": "dumb"}) and wants_colour(Terminal(), {"NO_COLOR": ""})
     assert not wants_colour(object(), {}) and wants_colour(object(), {"FORCE_COLOR": "1"})
+    for off in ("0", "false", "FALSE", ""):
+        assert not wants_colour(object(), {"FORCE_COLOR": off}), off
+    assert not wants_colour(Terminal(), {"FORCE_COLOR": "0"}) and wants_colour(Terminal(), {"FORCE_COLOR": ""})
 
 
 def test_markdown_reads_as_text_and_escapes_only_markup(pbx, roster, tmp_path):
@@ -243,14 +246,25 @@ def test_markdown_reads_as_text_and_escapes_only_markup(pbx, roster, tmp_path):
 
 @pytest.mark.parametrize("value", ["[approve](https://evil.example/x)", "![i](x.png)", "@team", "<img src=x>",
                                    "*bold* _it_ ~~gone~~", "a | b", "`code`", "#12", "www.evil.example",
-                                   "&amp;", "\\*", "$x$"])
+                                   "&amp;", "\\*", "$x$", "> quote", "  >> nested", "[x]: evil.example",
+                                   "[a][b]", "[[a]](x)", "[a]: <x>"])
 def test_markdown_lets_no_markup_through(value):
     from generator.commands.diff import md
 
-    left = re.sub(r"&#\d+;", "", md(value))  # what is not an entity reference
-    assert not set(left) & set("[]<>`*~|$&@#\\"), (value, left)
+    shown = md(value)
+    left = re.sub(r"&#\d+;", "\x00", shown)  # what is not an entity reference (each kept as a place)
+    assert not set(left) & set("<`*~|$&@#\\"), (value, left)
+    assert not re.search(r"\][(\[:]", left) and not re.match(r"\s*[>\[]", left), (value, left)  # links, quotes
     assert "_i" not in left and "www." not in left
     assert md("quinn.hale_x 0c:38:3e:63:fe:e8 13:00") == "quinn.hale_x 0c:38:3e:63:fe:e8 13:00"
+
+
+def test_markdown_reads_arrows_and_brackets_as_they_are():
+    from generator.commands.diff import md
+
+    assert md('display_name: "Ann" -> "Ann Lee"') == 'display_name: "Ann" -> "Ann Lee"'
+    assert md("ranges[0].start: 1 -> 2") == "ranges[0].start: 1 -> 2"
+    assert md("phones[0c:38:3e:00:00:01].model") == "phones[0c:38:3e:00:00:01].model"
 
 
 # 6. the PBX's words never reach the terminal raw

@@ -98,8 +98,9 @@ def test_key_file_overrides_the_environment(write_roster, tmp_path):
 
 def test_roster_names_its_key_variable(write_roster):
     extra = ""
-    path = write_roster("secrets: {key_env: ACME_KEY}\n" + ROSTER.format(extra=extra))
-    named = run_module("generate", path.name, cwd=path.parent, env={"ACME_KEY": DEMO_KEY, "PORTSIP_ROSTER_KEY": ""})
+    path = write_roster("secrets: {key_env: ROSTER_SECRET_ACME}\n" + ROSTER.format(extra=extra))
+    named = run_module("generate", path.name, cwd=path.parent,
+                       env={"ROSTER_SECRET_ACME": DEMO_KEY, "PORTSIP_ROSTER_KEY": ""})
     assert rows(named) == rows(generate(write_roster))
 
 

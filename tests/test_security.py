@@ -134,21 +134,21 @@ def test_the_account_rule_is_no_oracle_for_a_secret_the_author_cannot_see(tmp_pa
 
 # 4b. a roster reads only variables meant for it, never the tool's own credentials
 def _reading(name: str) -> str:
-    return ("pbx_version: v22\nsecrets: {key_env: TENANT_KEY}\n"
+    return ("pbx_version: v22\nsecrets: {key_env: ROSTER_SECRET_TK}\n"
             "defaults: {extension_password: {generate: true}, voicemail_pin: {generate: true}}\nusers:\n"
             f"  - {{name: ann, extension_number: '101', email: ann@example.com, display_name: Ann, "
             f"password: {{env: {name}}}}}\n")
 
 
-@pytest.mark.parametrize("name", ["PORTSIP_PASSWORD", "PORTSIP_ROSTER_KEY", "PORTSIP_URL", "TENANT_KEY", "HOME"])
+@pytest.mark.parametrize("name", ["PORTSIP_PASSWORD", "PORTSIP_ROSTER_KEY", "PORTSIP_URL", "ROSTER_SECRET_TK", "HOME"])
 @pytest.mark.parametrize("command", ["validate", "generate"])
 def test_a_roster_cannot_read_a_variable_not_meant_for_it(tmp_path, name, command):
     path = _roster(tmp_path, _reading(name))
     allow = [] if name == "HOME" else ["--allow-env", name]  # the tool's own: refused even when allowed
-    key = {"TENANT_KEY": "k" * 20}
+    key = {"ROSTER_SECRET_TK": "k" * 20}
     outputs = set()
     # Set or not: the same answer (the key's own variable is always set: without it the run fails for that).
-    for value in ("Zq9!secret-Wk-long-enough", None if name != "TENANT_KEY" else "k" * 20):
+    for value in ("Zq9!secret-Wk-long-enough", None if name != "ROSTER_SECRET_TK" else "k" * 20):
         result = run_module(command, path.name, *allow, cwd=tmp_path, env={**key, name: value})
         assert result.returncode == 1
         outputs.add(result.stderr)
@@ -162,7 +162,7 @@ def test_plan_in_a_pull_request_cannot_read_its_own_sign_in_password(tmp_path):
     roster naming it is refused before any request (port 9: nothing listens)."""
     path = _roster(tmp_path, _reading("PORTSIP_PASSWORD"))
     result = run_module("plan", path.name, "--pbx", "http://127.0.0.1:9/api", "--allow-http", "--username", "reader",
-                        cwd=tmp_path, env={"PORTSIP_PASSWORD": "Zq9!reader-Wk", "TENANT_KEY": None})
+                        cwd=tmp_path, env={"PORTSIP_PASSWORD": "Zq9!reader-Wk", "ROSTER_SECRET_TK": None})
     assert result.returncode == 1, result.stderr
     assert "PORTSIP_PASSWORD holds this tool's own credentials" in result.stderr
     assert "Zq9!reader-Wk" not in result.stderr + result.stdout
@@ -170,7 +170,7 @@ def test_plan_in_a_pull_request_cannot_read_its_own_sign_in_password(tmp_path):
 
 def test_allow_env_lets_a_roster_read_a_named_variable(tmp_path):
     path = _roster(tmp_path, _reading("ANNA_PW"))
-    env = {"TENANT_KEY": "k" * 20, "ANNA_PW": "Zq9!secret-Wk"}
+    env = {"ROSTER_SECRET_TK": "k" * 20, "ANNA_PW": "Zq9!secret-Wk"}
     refused = run_module("generate", path.name, cwd=tmp_path, env=env)
     assert refused.returncode == 1 and "--allow-env ANNA_PW" in refused.stderr
     allowed = run_module("generate", path.name, "--allow-env", "ANNA_PW", cwd=tmp_path, env=env)

@@ -172,7 +172,7 @@ def test_diff_formats_and_exit_code(repo):
     change_roster(repo)
     md = run_module("diff", "--base", "HEAD", "roster.yaml", "--format", "markdown", "--exit-code", cwd=repo)
     assert md.returncode == 2  # --exit-code: 2 for "there are changes"
-    assert md.stdout.startswith("### PortSIP roster plan: 1 added, 1 removed, 1 changed")
+    assert md.stdout.startswith("### PortSIP roster diff: 1 added, 1 removed, 1 changed")
     assert f"<code>{escaped('phones[0].mac')}</code>: <code>{escaped(chr(34) + 'cc:5e:f8:41:b7:95' + chr(34))}</code>" \
         in md.stdout
     data = json.loads(run_module("diff", "--base", "HEAD", "roster.yaml", "--format", "json", cwd=repo).stdout)

@@ -244,7 +244,7 @@ def import_file(path: Path, templates: Path | None = None, literal_secrets: bool
 
 
 # The round trip's words, where OLD is the export and NEW the roster made from it.
-ROUND_TRIP = Words("PortSIP roster plan", (
+ROUND_TRIP = Words("PortSIP roster diff", (
     ("create", "Only in the roster (not in the export)", "added"),
     ("delete", "In the export, but not given back by the roster", "removed"),
     ("update", "Not given back as exported: generating the roster writes these cells otherwise", "changed")))

@@ -9,21 +9,77 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import ssl
+import threading
 from collections.abc import Collection
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, TextIO
 
+from generator.check import unknown_targets as roster_unknown_targets
 from generator.commands.options import Login, Pace, Rules
 from generator.commands.revision import at_revision, exists_at
 from generator.errors import RosterInvalid, UsageError
 from generator.model import SECRET_KEYS, SECRET_ORDER, Problem, ResolvedUser, counted, mac_key
-from generator.pbx.base import PbxError, Target  # noqa: F401 - PbxError: the CLI catches it here
+from generator.pbx.base import Groups, PbxError, Target  # noqa: F401 - PbxError: the CLI catches it here
 from generator.pbx.portsip.api import refusals
 from generator.pipeline import Options, run
 from generator.progress import Progress
-from generator.sync.plan import Plan, conflicts, make_plan
-from generator.write import check_output, open_log, output_kind
+from generator.sync.plan import Plan, conflicts, fingerprint, make_plan
+from generator.write import check_output, open_log, output_kind, same_file
+
+
+class Stop(threading.Event):
+    """Set by SIGINT or SIGTERM while apply runs (stopping): which signal it was."""
+
+    signal: int = 0
+
+    @property
+    def code(self) -> int:
+        return 128 + self.signal  # 130 for SIGINT, 143 for SIGTERM, as a shell reports them
+
+
+@contextmanager
+def stopping():
+    """While apply runs, SIGINT and SIGTERM (a CI runner's or a job's timeout)
+    ask it to stop: the users in flight finish, none is started. A second
+    signal interrupts at once (KeyboardInterrupt). Outside the main thread
+    (signals cannot be caught there) nothing is installed."""
+    stop = Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def asked(number: int, _frame) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.signal = number
+        stop.set()
+
+    saved = {number: signal.signal(number, asked) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+
+
+def stopped_lines(stop: Stop, outcome, roster: Path) -> list[str]:
+    """What an apply told to stop says: what was done, what is left."""
+    from generator.compare.formats import printable
+
+    name = signal.Signals(stop.signal).name
+    lines = [f"stopped by {name}: the users in flight were finished, no other was started; "
+             f"{len(outcome.done)} done, {len(outcome.failures)} failed, {len(outcome.left)} not started"]
+    if outcome.left:
+        lines.append(printable(f"not started: {', '.join(outcome.left)}"))
+    if outcome.unlinked:
+        lines.append(printable(f"made, but their references to other users not set yet: "
+                               f"{', '.join(outcome.unlinked)}"))
+    lines.append(f"run `portsip-roster apply {roster}` again to finish (exit {stop.code})")
+    return lines
 
 
 class StalePlan(Exception):
@@ -47,7 +103,7 @@ class RosterRead:
 
 def read_roster(roster: Path, options: Options, display: str | None = None) -> RosterRead:
     """The roster, every check passed; RosterInvalid (with its warnings) otherwise."""
-    resolved = run(roster, options, display or str(roster))
+    resolved = run(roster, replace(options, to_pbx=True), display or str(roster))
     refused = refusals(list(resolved.users))
     if resolved.errors or refused:
         raise RosterInvalid(list(resolved.problems) + refused)
@@ -55,10 +111,25 @@ def read_roster(roster: Path, options: Options, display: str | None = None) -> R
     return RosterRead(list(resolved.users), resolved.warnings, files)
 
 
+def check_ca_file(ca_file: Path | None) -> None:
+    """`--ca-file` readable as PEM CA certificates, whatever the PBX's scheme
+    (an http URL never reads it, and a mistake would pass unsaid)."""
+    if ca_file is None:
+        return
+    try:
+        ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        why = "not a CA certificate in PEM form" if isinstance(exc, (ssl.SSLError, ValueError)) \
+            else exc.strerror or "cannot be read"
+        raise UsageError(f"--ca-file {ca_file}: {why}") from exc
+
+
 def check_outputs(out: Path | None, log: Path | None, inputs: list[Path | None]) -> TextIO | None:
     """Before any request: `--out` can be written the way `generate -o` writes
     and is no input (nor, unless a pipe or a device, the log); the log opened
     (write.open_log), or None."""
+    if out is not None and log is not None and output_kind(out) == "replace" and same_file(out, log):
+        raise UsageError(f"--out {out} is the log (--log {log}): write the plan somewhere else")
     if out is not None:
         check_output(out, [*inputs, log if output_kind(out) == "replace" else None], "the plan")
     return open_log(log, inputs) if log is not None else None
@@ -111,12 +182,51 @@ def plan(roster: Path, options: Options, target: Target, base: str | None = None
     doomed = [user for user in made.users if user.kind in ("replace", "delete")]
     groups = target.read_groups(doomed, any(u.kind == "replace" for u in doomed), parallel) if doomed else None
     found = conflicts(made, wanted, actual, groups.extensions if groups else {})
-    if found:
-        by_name = {user.name: user for user in users}
-        raise RosterInvalid([by_name[c.user].problem(c.path, "pbx-conflict", c.message) for c in found])
+    by_name = {user.name: user for user in users}
+    problems = [by_name[c.user].problem(c.path, "pbx-conflict", c.message) for c in found]
+    unknown = unknown_targets(made, users)
+    if unknown and not (groups and any(u.kind == "replace" for u in doomed)):
+        groups = target.read_groups(doomed, True, parallel) or groups  # a target may be a queue or a ring group
+    problems += missing_targets(unknown, actual, groups)
+    if problems:
+        raise RosterInvalid(problems)
     if doomed:
         target.read_losses(doomed, actual, groups, parallel)
+        for user in doomed:
+            user.loses = [*lost_phones(wanted.get(user.name), actual[user.name]["phones"]), *user.loses]
     return made
+
+
+MAX_PHONES_NAMED = 20  # a hostile PBX's thousand phones are counted, not named
+
+
+def lost_phones(fields: dict | None, phones: list[dict]) -> list[str]:
+    """The PBX's phones of a user a plan deletes or replaces that the roster
+    does not hold (a replace makes only the roster's again)."""
+    kept = {mac_key(str(p.get("mac", ""))) for p in (fields or {}).get("phones") or [] if isinstance(p, dict)}
+    lost = sorted({mac_key(str(p.get("mac", ""))) for p in phones} - kept)
+    named = [f"phone {mac[:64]} (not in the roster)" for mac in lost[:MAX_PHONES_NAMED]]
+    more = len(lost) - MAX_PHONES_NAMED
+    return named + ([f"{more} more phones not in the roster"] if more > 0 else [])
+
+
+def unknown_targets(made: Plan, users: list[ResolvedUser]) -> list[tuple[ResolvedUser, tuple, str]]:
+    """The forward and BLF targets of users this plan makes (or makes again)
+    that look like an extension and are none of the roster's."""
+    making = {u.name for u in made.users if u.kind in ("create", "replace") and not u.held}
+    return [found for found in roster_unknown_targets(users) if found[0].name in making]
+
+
+def missing_targets(unknown: list[tuple[ResolvedUser, tuple, str]], actual: dict[str, dict],
+                    groups: Groups | None) -> list[Problem]:
+    """Those of `unknown` the PBX has not either: it would refuse the user,
+    and a replace would have deleted it first. Refused before any write."""
+    have = {str(user["detail"].get("extension_number")) for user in actual.values()}
+    have |= set(groups.extensions) if groups else set()
+    return [user.problem(path, "pbx-conflict", f"{number} is an extension neither in this roster nor on the PBX: "
+                         f"the PBX would refuse the user (and a replace would have deleted it first); correct "
+                         f"the number, or make the extension first (a separate run)")
+            for user, path, number in unknown if number not in have]
 
 
 def _secret_count(fields: dict) -> int:
@@ -155,6 +265,9 @@ def load_plan(path: Path) -> dict:
         raise UsageError(f"cannot read the saved plan {path}: {getattr(exc, 'strerror', None) or exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("fingerprint"), str):
         raise UsageError(f"{path} is not a plan saved by `portsip-roster plan --out`")
+    if fingerprint(data) != data["fingerprint"]:
+        raise StalePlan(f"{path}: the saved plan was edited (its body no longer matches its fingerprint): nothing "
+                        f"was sent to the PBX; make a new plan with `portsip-roster plan --out`")
     return data
 
 
@@ -197,11 +310,12 @@ def connect(login: Login, pace: Pace, log: TextIO | None, say: Say) -> Target:
     if login.password_file is not None:
         from generator.secrets.sources import read_key_file
 
-        password = read_key_file(login.password_file)
+        password = read_key_file(login.password_file, "password file")
     else:
         password = os.environ.get("PORTSIP_PASSWORD", "")
     if not password:
         raise UsageError("no password: set PORTSIP_PASSWORD or pass --password-file FILE")
+    check_ca_file(login.ca_file)  # whatever the scheme: a CA file that cannot be read is a mistake to say
     if login.insecure:
         say.line("warning: --insecure: the PBX's TLS certificate is not checked; anyone between here and the PBX "
                  "can read the password and the secrets sent")
@@ -295,8 +409,9 @@ def run_apply(roster: Path, options: Options, login: Login, rules: Rules, pace: 
             return 1
         progress = say.progress()
         try:
-            outcome = apply(made, target, read.wanted, pace.parallel,
-                            lambda done, total: progress.tick("applying", done, total, every=1))
+            with stopping() as stop:  # SIGINT, SIGTERM: finish the users in flight, start no other
+                outcome = apply(made, target, read.wanted, pace.parallel,
+                                lambda done, total: progress.tick("applying", done, total, every=1), stop)
         except KeyboardInterrupt:
             progress.clear()
             say.line("interrupted while applying: what was done stays done; run plan to see what is left")
@@ -304,6 +419,10 @@ def run_apply(roster: Path, options: Options, login: Login, rules: Rules, pace: 
         progress.clear()
         for line in outcome_lines(outcome, made, roster):
             say.line(line)
+        if stop.is_set():
+            for line in stopped_lines(stop, outcome, roster):
+                say.line(line)
+            return stop.code
         say.line(f"applied: {counted(len(outcome.done), 'user')} done, {len(outcome.failures)} failed"
                  + (f", {len(outcome.held)} held back" if outcome.held else "")
                  + f" ({counted(target.requests, 'request')})")

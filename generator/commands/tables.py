@@ -83,7 +83,7 @@ ADDED = "Added: importing the CSV creates them"
 REMOVED = "Removed: delete them in the portal (an import never deletes a user)"
 CHANGED = "Changed: edit them in the portal (an import does not update a user that exists)"
 # diff's words: users grouped as added, removed and changed, under what each means for an import
-DIFF = Words("PortSIP roster plan", (("create", ADDED, "added"), ("delete", REMOVED, "removed"),
+DIFF = Words("PortSIP roster diff", (("create", ADDED, "added"), ("delete", REMOVED, "removed"),
                                      ("update", CHANGED, "changed")))
 
 

@@ -24,10 +24,15 @@ from generator.model import counted
 
 def wants_colour(stream: Any, environ: Mapping[str, str]) -> bool:
     """Colour on a terminal only; NO_COLOR (no-color.org) turns it off,
-    FORCE_COLOR on where there is no terminal (a CI log that shows colour)."""
+    FORCE_COLOR on where there is no terminal (a CI log that shows colour);
+    FORCE_COLOR=0 or false turns it off (as Node and others read it), an
+    empty one is as if unset."""
     if environ.get("NO_COLOR"):
         return False
-    if environ.get("FORCE_COLOR"):
+    force = environ.get("FORCE_COLOR", "").strip().lower()
+    if force in ("0", "false", "no", "off"):
+        return False
+    if force:
         return True
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty()) and environ.get("TERM") != "dumb"
@@ -43,13 +48,17 @@ def zeros(change: Change) -> str:
     return f"  ({ZEROS_NOTE})" if zeros_dropped(change.old, change.new) else ""
 
 
-# What GitHub would turn into markup inside a line: links and images ([),
-# HTML and autolinks (<), entities (&), mentions (@), issue references (#),
-# emphasis (* ~, and _ where it can open or close), code (`), a backslash
-# before punctuation, table pipes, math ($), and the bare-URL autolinks (://, www.).
-# Anything else (the dots of quinn.hale, colons of a MAC) stays as it is.
-_MARKUP = re.compile(r"\\(?=[!-/:-@\[-`{-~])|[`*~|\[\]<>&@#$]|(?<![^\W_])_|_(?![^\W_])|:(?=//)|(?<=www)\.",
-                     re.IGNORECASE)
+# What GitHub would turn into markup inside a line: links and images (a ]
+# before ( or [, and before : as a link definition), HTML and autolinks (<),
+# entities (&), mentions (@), issue references (#), emphasis (* ~, and _
+# where it can open or close), code (`), a backslash before punctuation,
+# table pipes, math ($), and the bare-URL autolinks (://, www.). Anything
+# else (the dots of quinn.hale, colons of a MAC, the arrow of a -> b, the
+# brackets of ranges[0]) stays as it is.
+_MARKUP = re.compile(r"\\(?=[!-/:-@\[-`{-~])|[`*~|<&@#$]|\](?=[(\[:])|(?<![^\W_])_|_(?![^\W_])|:(?=//)"
+                     r"|(?<=www)\.", re.IGNORECASE)
+# At a line's start a > is a quote and a [ may open a link definition.
+_LINE_START = re.compile(r"^(\s*)([>\[])")
 # What must not reach a terminal or a page raw: C0 and C1 controls, DEL, line
 # and paragraph separators, bidi marks and overrides, and lone surrogates
 # (which cannot even be written as UTF-8).
@@ -84,7 +93,8 @@ def md(text: object) -> str:
     """Text that GitHub shows as itself: no link, image, mention or HTML can
     come from a roster value (a display name such as [approve](https://...))."""
     flat = str(text).replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
-    return _MARKUP.sub(lambda m: f"&#{ord(m.group())};", printable(flat))
+    inline = _MARKUP.sub(lambda m: f"&#{ord(m.group())};", printable(flat))
+    return _LINE_START.sub(lambda m: f"{m.group(1)}&#{ord(m.group(2))};", inline)
 
 
 # ---- the plan's parts, in words ----------------------------------------------------

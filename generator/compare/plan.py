@@ -99,4 +99,15 @@ class Plan:
 
     @property
     def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(self.as_data(), sort_keys=True, default=str).encode()).hexdigest()
+        return fingerprint(self.as_data())
+
+
+# What a plan's fingerprint covers: as_data's keys (a saved plan holds notes and the fingerprint besides).
+FINGERPRINTED = ("format", "pbx", "state", "users", "left_alone", "thresholds")
+
+
+def fingerprint(data: dict) -> str:
+    """The digest of a sync plan's data (Plan.as_data, or a saved plan read
+    back: the same for both, so an edit to a saved plan's body shows)."""
+    body = {key: data.get(key) for key in FINGERPRINTED}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()

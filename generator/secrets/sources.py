@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Mapping
@@ -20,7 +21,10 @@ ROSTER_ENV_PREFIX = "ROSTER_SECRET_"
 TOOL_ENV_PREFIX = "PORTSIP_"  # PORTSIP_PASSWORD, PORTSIP_ROSTER_KEY, PORTSIP_URL...
 MIN_KEY_LENGTH = 16
 DEMO_KEY = "demo-key-for-the-example-only"  # the README's, for roster.example.yaml only
-EXAMPLE = "roster.example.yaml"
+# The shipped roster.example.yaml, by content (line ends made \n): the one
+# roster `generate` runs with the demo key unwarned, for the README's quick
+# start. A file of that name with other content is any roster.
+EXAMPLE_SHA256 = "4c2b6068a218272071840a1a8daa40998a95b3f5761345a65c9c00db55b7665e"
 
 
 def as_ref(value: Any) -> Any:
@@ -74,27 +78,59 @@ class SecretSources:
                 f"pass --allow-env {name}")
 
 
+def _key_env(document: Document) -> str:
+    data = document.data if isinstance(document.data, dict) else {}
+    block = data.get("secrets") if isinstance(data.get("secrets"), dict) else {}
+    return block.get("key_env") if isinstance(block.get("key_env"), str) and block.get("key_env") else KEY_ENV
+
+
+def key_env_refusal(name: str, allowed_env: frozenset[str] = frozenset()) -> str | None:
+    """Why a roster may not name `name` as its master key's variable, or None:
+    the rule of {env: NAME}, and never another of the tool's own (a roster
+    naming PORTSIP_PASSWORD would make the sign-in password the key). Never
+    looks at the environment."""
+    if name == KEY_ENV:
+        return None
+    if name.startswith(TOOL_ENV_PREFIX):
+        return (f"secrets.key_env may not name {name}: it holds this tool's own credentials; leave key_env out "
+                f"(the key is then read from {KEY_ENV}) or name a variable {ROSTER_ENV_PREFIX}...")
+    if name.startswith(ROSTER_ENV_PREFIX) or name in allowed_env:
+        return None
+    return (f"secrets.key_env may not name {name}: a master key comes from {KEY_ENV}, a variable named "
+            f"{ROSTER_ENV_PREFIX}..., or one the person running the tool passes with --allow-env {name}")
+
+
+def key_env_problems(document: Document, allowed_env: frozenset[str] = frozenset()) -> list[Problem]:
+    """The roster's key_env refused, located at the key (nothing said of the variable's value)."""
+    refusal = key_env_refusal(_key_env(document), allowed_env)
+    if refusal is None:
+        return []
+    return [_file_problem(document, ("secrets", "key_env"), refusal, code="secret-refused")]
+
+
 def secret_sources(document: Document, key_file: Path | None, secrets_file: SecretsFile | None = None,
                    environ: Mapping[str, str] | None = None, allowed_env: frozenset[str] = frozenset()
                    ) -> SecretSources:
     environ = os.environ if environ is None else environ
-    data = document.data if isinstance(document.data, dict) else {}
-    block = data.get("secrets") if isinstance(data.get("secrets"), dict) else {}
-    name = block.get("key_env") if isinstance(block.get("key_env"), str) and block.get("key_env") else KEY_ENV
+    name = _key_env(document)
     if key_file is not None:
         text = read_key_file(key_file)
         return SecretSources(environ, text, f"key file {key_file}", secrets_file, allowed_env, name)
+    if key_env_refusal(name, allowed_env) is not None:  # key_env_problems says so; nothing is read
+        return SecretSources(environ, None, "roster's secrets.key_env to a variable it may name", secrets_file,
+                             allowed_env, name)
     return SecretSources(environ, environ.get(name) or None, f"environment variable {name}", secrets_file,
                          allowed_env, name)
 
 
-def read_key_file(path: Path) -> str:
-    """The key in `path`: any readable file, a pipe from a password manager included."""
+def read_key_file(path: Path, what: str = "key file") -> str:
+    """The key in `path` (or, `what`, the password): any readable file, a pipe
+    from a password manager included."""
     try:
         with open(path, "rb") as handle:
             return handle.read(4096).decode("utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read the key file {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+        raise UsageError(f"cannot read the {what} {path}: {getattr(exc, 'strerror', None) or exc}") from exc
 
 
 def master_key(given: SecretSources) -> bytes | None:
@@ -188,12 +224,24 @@ def unused_entries(names: set[str], given: SecretSources) -> list[Problem]:
 
 
 
+def is_example(roster: Path) -> bool:
+    """Whether `roster` is the shipped example, byte for byte (but line ends)."""
+    try:
+        with open(roster, "rb") as handle:
+            data = handle.read(1_000_001)
+    except OSError:
+        return False
+    return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest() == EXAMPLE_SHA256
+
+
 def key_warnings(roster: Path, given: SecretSources, key_file: Path | None, secrets_file: Path | None,
-                 uses_key: bool) -> list[Problem]:
-    """The README's demo key on another roster (anyone can work its passwords
-    out), and key or secrets files that others can read, as ssh warns."""
+                 uses_key: bool, example_exempt: bool = True) -> list[Problem]:
+    """The README's demo key (anyone can work its passwords out) on any roster
+    but the shipped example (`example_exempt`: generate and the like; plan
+    and apply warn always: a PBX gets those passwords), and key or secrets
+    files that others can read, as ssh warns."""
     warnings = []
-    if uses_key and given.key_text == DEMO_KEY and roster.name != EXAMPLE:
+    if uses_key and given.key_text == DEMO_KEY and not (example_exempt and is_example(roster)):
         warnings.append(Problem(file=str(roster), line=1, col=1, code="key-file", level="warning",
                                 message="the master key is the README's demo key, which anyone can read: its "
                                         "passwords are public; make a key with `portsip-roster keygen -o FILE`"))

@@ -12,15 +12,21 @@ extension it does not have), and those are set in an update once every user
 is made, so references between new users, in any order, converge in one run.
 
 A replace deletes the user before making it again (PortSIP keeps names
-unique and cannot rename): when making it again fails, it is tried a few
-times more, and a failure says that the user is gone.
+unique and cannot rename): it is made again without any reference (those
+are set with the new users' ones), and when making it again fails, it is
+tried a few times more, and a failure says that the user is gone.
+
+A delete (of a user or a phone) answered 404 is done: the thing is gone,
+most likely by an earlier try whose answer was lost. A replace then makes
+the user again, once the listing shows no user of its name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from threading import Event
 
 from generator.model import mac_key
 from generator.pbx.base import PbxError, Target
@@ -44,13 +50,28 @@ class Outcome:
     done: list[str] = field(default_factory=list)  # users whose every step went through
     failures: list[Failure] = field(default_factory=list)
     held: list[str] = field(default_factory=list)  # users the plan held back: nothing was sent for them
+    left: list[str] = field(default_factory=list)  # users not started: apply was told to stop (a signal)
+    unlinked: list[str] = field(default_factory=list)  # users made whose references were not set (told to stop)
 
 
 def _points_at(item: object, key: str, pending: set[str]) -> bool:
     return isinstance(item, dict) and str(item.get(key)) in pending
 
 
-def split_references(body: dict, pending: set[str]) -> tuple[dict, list[str]]:
+class _Every:
+    """Every extension: what a replaced user is made without (set once it is made)."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+def gone(exc: PbxError) -> bool:
+    """A delete answered 404: the thing is not there (an earlier try whose
+    answer was lost went through), so the delete is done."""
+    return exc.status == 404
+
+
+def split_references(body: dict, pending: Container[str]) -> tuple[dict, list[str]]:
     """A create body without what names an extension in `pending` (users not
     on the PBX yet), and the keys left out, to be set once they are."""
     out, later = dict(body), []
@@ -77,7 +98,10 @@ class _Run:
         {"create": self.create, "replace": self.replace, "update": self.update, "delete": self.delete}[plan.kind](plan)
 
     def _body(self, plan: UserPlan) -> tuple[dict, list[str]]:
-        return split_references(self.target.user_body(self.wanted[plan.name]), self.pending - {plan.extension})
+        # A replaced user is made without any reference: one the PBX refuses would
+        # otherwise leave the user deleted and not made again.
+        pending = _Every() if plan.kind == "replace" else self.pending - {plan.extension}
+        return split_references(self.target.user_body(self.wanted[plan.name]), pending)
 
     def _make(self, plan: UserPlan) -> str:
         body, later = self._body(plan)
@@ -95,8 +119,22 @@ class _Run:
         self._phones(plan, self._make(plan))
 
     def replace(self, plan: UserPlan) -> None:
-        self._step(plan.name, "replace: delete (the user is still on the PBX)", lambda: self.delete(plan))
+        step = "replace: delete (the user is still on the PBX)"
+        try:
+            self.target.delete_user(plan.name, plan.id)
+        except PbxError as exc:
+            if not gone(exc):
+                raise StepFailed(Failure(plan.name, step, exc.status, exc.message)) from exc
+            if self._listed(plan) is not False:  # 404, yet the name is listed (or the listing failed)
+                raise StepFailed(Failure(plan.name, step, exc.status, exc.message)) from exc
         self._phones(plan, self._remake(plan))
+
+    def _listed(self, plan: UserPlan) -> bool | None:
+        """Whether the PBX lists a user of this name; None if it cannot be read."""
+        try:
+            return any(i.get("name") == plan.name for i in self.target.list_users())
+        except PbxError:
+            return None
 
     def _remake(self, plan: UserPlan) -> str:
         """Make a just-deleted user again, trying a few times: until this
@@ -140,7 +178,11 @@ class _Run:
                                                                    if k in self.target.updatable("user")}))
 
     def delete(self, plan: UserPlan) -> None:
-        self.target.delete_user(plan.name, plan.id)
+        try:
+            self.target.delete_user(plan.name, plan.id)
+        except PbxError as exc:
+            if not gone(exc):
+                raise
 
     def update(self, plan: UserPlan) -> None:
         user_id = plan.id  # as the PBX gave it: the target checks it before it goes into a request
@@ -160,7 +202,11 @@ class _Run:
     def phone(self, name: str, user_id: str, plan: PhonePlan, fields: dict) -> None:
         wanted = next((p for p in fields.get("phones") or [] if mac_key(str(p.get("mac", ""))) == plan.mac), None)
         if plan.kind in ("delete", "replace"):
-            self.target.delete_phone(name, user_id, plan.id)
+            try:
+                self.target.delete_phone(name, user_id, plan.id)
+            except PbxError as exc:
+                if not gone(exc):
+                    raise
         if plan.kind in ("create", "replace"):
             self.target.create_phone(name, user_id, self.target.phone_body(wanted))
         if plan.kind == "update":
@@ -181,14 +227,19 @@ class StepFailed(Exception):
 
 
 def apply(plan: Plan, target: Target, wanted: dict[str, dict], parallel: int = 4,
-          tick: Callable[[int, int], None] | None = None) -> Outcome:
-    """Every user of `plan` on the PBX but those it holds back; failures kept, never raised."""
+          tick: Callable[[int, int], None] | None = None, stop: Event | None = None) -> Outcome:
+    """Every user of `plan` on the PBX but those it holds back; failures kept,
+    never raised. Once `stop` is set (a signal), no user is started: those in
+    flight finish (a replace is never cut between its delete and its create),
+    the rest are kept as left."""
     acting = [u for u in plan.users if not u.held]
     pending = {u.extension for u in acting if u.kind in ("create", "replace")}
     run, outcome, done = _Run(target, wanted, pending), Outcome(held=[u.name for u in plan.held]), 0
 
-    def one(task: tuple[str, str, Callable[[], None]]) -> Failure | None:
+    def one(task: tuple[str, str, Callable[[], None]]) -> Failure | None | bool:
         name, kind, action = task
+        if stop is not None and stop.is_set():
+            return False  # not started
         try:
             action()
         except StepFailed as exc:
@@ -202,13 +253,16 @@ def apply(plan: Plan, target: Target, wanted: dict[str, dict], parallel: int = 4
             tasks = [(u.name, u.kind, lambda u=u: run.user(u)) for u in acting if u.kind in kinds]
             if kinds == ("update",):  # every user is made: set the references they were made without
                 tasks = [(name, "references", lambda name=name: run.link(name)) for name in run.later(acting)] + tasks
-            for (_, kind, _), failure in zip(tasks, pool.map(one, tasks)):
+            for (name, kind, _), failure in zip(tasks, pool.map(one, tasks)):
+                if failure is False:
+                    (outcome.unlinked if kind == "references" else outcome.left).append(name)
+                    continue
                 if kind != "references":
                     done += 1
                     if tick:
                         tick(done, len(acting))
                 if failure is not None:
                     outcome.failures.append(failure)
-    failed = {f.user for f in outcome.failures}
+    failed = {f.user for f in outcome.failures} | set(outcome.left) | set(outcome.unlinked)
     outcome.done = [u.name for u in acting if u.name not in failed]
     return outcome

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 
 from generator.compare.changes import Change, Entry, PhoneEntry, field_changes
 from generator.compare.formats import printable
-from generator.compare.plan import DEFAULT_LIMITS, FORMAT_VERSION, LIMIT_FLOOR, Plan, Words  # noqa: F401
+from generator.compare.plan import (  # noqa: F401 - commands and tests take these here
+    DEFAULT_LIMITS,
+    FINGERPRINTED,
+    FORMAT_VERSION,
+    LIMIT_FLOOR,
+    Plan,
+    Words,
+    fingerprint,
+)
 from generator.model import SECRET_ORDER, dotted, mac_key
 from generator.pbx.base import Target
 

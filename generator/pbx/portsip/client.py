@@ -12,8 +12,6 @@ each form it can take) before anyone sees it. See docs/security.md.
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
 import math
 import random
@@ -22,15 +20,15 @@ import socket
 import ssl
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from http.client import HTTPException
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
+
+import httpx
 
 from generator.errors import UsageError
 from generator.pbx.base import PbxError
@@ -50,6 +48,9 @@ class Limits:
 
 RETRIES = 6
 RETRYABLE = frozenset({429, 502, 503, 504})
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 10
+PAGE_READERS = 8  # list pages read at once once the count is known
 MAX_MESSAGE = 300  # characters of the PBX's own words shown
 MAX_LIFETIME = 366 * 86_400.0  # a token's expires_in past this is taken as an hour
 _ID = re.compile(r"[A-Za-z0-9_=+/-]{1,128}")
@@ -75,23 +76,50 @@ class Login:
     allow_http: bool = False  # plain http sends the password as it is: only when asked for
 
 
-class RateCap:
-    """At most `per_second` requests started per second, across threads."""
+# PortSIP allows 10,000 requests a minute from v22.1.7, 5,000 before. The
+# version is unknown until signed in, so the start is just under the newer
+# limit: a newer PBX never answers 429, and an older one's first 429 halves
+# the rate to just under its own limit (79 a second against 83).
+DOCUMENTED = 10_000 / 60
+START = 0.95 * DOCUMENTED
 
-    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
-        self.gap = 1.0 / per_second if per_second > 0 else 0.0
+
+class AdaptiveRate:
+    """Requests started per second, across threads: additive increase on each
+    success (up to `ceiling`, --rate, and never past the start), halved on a 429 (at most once a second, however
+    many requests in flight meet the same limit)."""
+
+    def __init__(self, ceiling: float = START, start: float | None = None, increase: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        # Never above the start: past PortSIP's highest documented limit a climb only earns 429s.
+        self.ceiling = min(max(ceiling, 0.1), START)
+        self.per_second = min(self.ceiling, start or START)
+        self.increase = increase  # requests a second gained each second of successes
         self.clock, self.sleep = clock, sleep
         self.lock = threading.Lock()
         self.next = 0.0
+        self.slowed = -math.inf
+        self.slowdowns = 0
 
     def wait(self) -> None:
         with self.lock:
             now = self.clock()
             start = max(now, self.next)
-            self.next = start + self.gap
+            self.next = start + 1.0 / self.per_second
         if start > now:
             self.sleep(start - now)
+
+    def success(self) -> None:
+        with self.lock:
+            self.per_second = min(self.ceiling, self.per_second + self.increase / self.per_second)
+
+    def too_many(self) -> None:
+        with self.lock:
+            now = self.clock()
+            if now - self.slowed < 1.0:
+                return  # the same burst of 429s: one halving
+            self.slowed, self.slowdowns = now, self.slowdowns + 1
+            self.per_second = max(self.per_second / 2, 1.0)
 
 
 def _retry_after(header: str | None, attempt: int) -> float:
@@ -192,89 +220,23 @@ def _origin_text(url: str) -> str:
     return shown(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"[:120])
 
 
-class _OffOrigin(Exception):
-    """A redirect to another scheme, host or port: the token must not follow it."""
-
-
-class _Redirects(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect only within the PBX's origin (same scheme, host and
-    port): the bearer token is never sent anywhere else, and never over http
-    once https was asked for."""
-
-    def __init__(self, base: str):
-        self.origin = _origin(base)
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if _origin(newurl) != self.origin:
-            raise _OffOrigin(newurl)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-class _Deadline(threading.local):
-    """The current thread's request: when it must be over, and the sockets to
-    cut then (a PBX that drips its answer byte by byte never meets a per-read
-    timeout)."""
-
-    def __init__(self) -> None:
-        self.at = math.inf
-        self.guards: list[tuple[threading.Timer, socket.socket]] = []
-
-    def connect(self, address, timeout=None, source_address=None):
-        left = self.at - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the request's time ran out")
-        sock = socket.create_connection(address, min(timeout or left, left), source_address)
-        twin = sock.dup()  # shutting down the twin cuts the connection, TLS or not
-
-        def cut() -> None:
-            with contextlib.suppress(OSError):
-                twin.shutdown(socket.SHUT_RDWR)
-        timer = threading.Timer(left, cut)
-        timer.daemon = True
-        timer.start()
-        self.guards.append((timer, twin))
-        return sock
-
-    def end(self) -> None:
-        for timer, twin in self.guards:
-            timer.cancel()
-            twin.close()
-        self.guards = []
-        self.at = math.inf
-
-
-_DEADLINE = _Deadline()
-
-
-class _HTTP(http.client.HTTPConnection):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._create_connection = _DEADLINE.connect
-
-
-class _HTTPS(http.client.HTTPSConnection):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._create_connection = _DEADLINE.connect
-
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def http_open(self, req):
-        return self.do_open(_HTTP, req)
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, context: ssl.SSLContext | None):
-        super().__init__(context=context)
-        self.tls = context
-
-    def https_open(self, req):
-        return self.do_open(_HTTPS, req, context=self.tls)
+def _root(exc: BaseException) -> BaseException:
+    """The first cause that says what went wrong: httpx wraps the socket's and
+    the TLS layer's own errors in its own."""
+    seen = exc
+    for _ in range(8):
+        if isinstance(seen, (ssl.SSLError, socket.gaierror, ConnectionRefusedError, TimeoutError, socket.timeout)):
+            return seen
+        inner = seen.__cause__ or seen.__context__
+        if inner is None:
+            break
+        seen = inner
+    return exc
 
 
 def _failure(exc: BaseException, timeout: float) -> tuple[str, bool]:
     """(what went wrong, in words; whether trying again may help) for a request with no answer."""
-    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    reason = _root(exc)
     if isinstance(reason, ssl.SSLCertVerificationError):
         why = shown(str(reason.verify_message or reason.reason or "not verified"))
         return (f"the PBX's TLS certificate was refused: {why} (a PBX with a certificate of its own CA: pass "
@@ -282,7 +244,7 @@ def _failure(exc: BaseException, timeout: float) -> tuple[str, bool]:
     if isinstance(reason, ssl.SSLError):
         why = shown(str(reason.reason or reason.strerror or "failed"))
         return f"TLS failed: {why} (is the PBX's URL https, and the port its API's?)", False
-    if isinstance(reason, (TimeoutError, socket.timeout)):
+    if isinstance(reason, (TimeoutError, socket.timeout, httpx.TimeoutException)):
         return f"no answer within {timeout:g} s", True
     if isinstance(reason, ConnectionRefusedError):
         return "the connection was refused (is the port the API's?)", True
@@ -292,7 +254,7 @@ def _failure(exc: BaseException, timeout: float) -> tuple[str, bool]:
 
 
 class Client:
-    def __init__(self, login: Login, rate: float = 60.0, log: TextIO | None = None, timeout: float = 30.0,
+    def __init__(self, login: Login, rate: float = START, log: TextIO | None = None, timeout: float = 30.0,
                  sleep: Callable[[float], None] = time.sleep, limits: Limits | None = None):
         if not login.url.startswith(("https://", "http://")):
             raise UsageError(f"--pbx must be the API's URL, such as https://pbx.example.com:8887/api "
@@ -303,7 +265,7 @@ class Client:
                              f"accept that")
         self.login = login
         self.base = login.url.rstrip("/")
-        self.rate = RateCap(rate, sleep=sleep)
+        self.rate = AdaptiveRate(rate, sleep=sleep)
         self.sleep = sleep
         self.limits = limits or Limits(seconds=timeout)
         self.timeout = self.limits.seconds
@@ -314,8 +276,12 @@ class Client:
         self.refresh: str | None = None
         self.expires = 0.0
         self.context = self._tls()
-        self.opener = urllib.request.build_opener(_HTTPHandler(), _HTTPSHandler(self.context),
-                                                  _Redirects(self.base))
+        # One pool of kept-alive connections for every thread (--parallel is at most 32). Redirects are
+        # followed here, within the origin; nothing is taken from the environment (no .netrc, no proxy).
+        self.http = httpx.Client(verify=self.context if self.context is not None else True,
+                                 follow_redirects=False, trust_env=False,
+                                 limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+                                 timeout=self.limits.seconds)
         self.requests = 0
 
     def _tls(self) -> ssl.SSLContext | None:
@@ -397,7 +363,10 @@ class Client:
             status, raw, retry_after, failure = self._once(method, path, data, auth)
             self._log(method, path, status, user, attempt, started)
             if status is not None and 200 <= status < 300:
+                self.rate.success()
                 return self._json(raw, path)
+            if status == 429:
+                self.rate.too_many()
             retryable = status in RETRYABLE if status is not None else failure[1]
             if not retryable or attempt == RETRIES:
                 message = _message(raw, self._secrets(body)) if raw else failure[0]
@@ -408,37 +377,74 @@ class Client:
     def _once(self, method: str, path: str, data: bytes | None,
               auth: bool) -> tuple[int | None, bytes, str | None, tuple[str, bool]]:
         """(status, body, Retry-After, (what failed, retry?) when there is no answer)."""
-        request = urllib.request.Request(self.base + path, data=data, method=method)
-        request.add_header("Accept", "application/json")
+        headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            headers["Content-Type"] = "application/json"
         if auth and self.token:
-            request.add_header("Authorization", f"Bearer {self.token}")
+            headers["Authorization"] = f"Bearer {self.token}"
         self.requests += 1
-        _DEADLINE.at = time.monotonic() + self.limits.seconds
+        deadline = time.monotonic() + self.limits.seconds
+        url = self.base + path
+        late = (None, b"", None, (f"no whole answer within {self.limits.seconds:g} s", True))
         try:
-            with self.opener.open(request, timeout=self.limits.seconds) as answer:
-                return answer.status, answer.read(self.limits.bytes + 1), None, ("", False)
-        except _OffOrigin as exc:
-            raise PbxError(None, f"the PBX redirected to {_origin_text(str(exc))}, away from "
-                                 f"{_origin_text(self.base)}: refused (the token goes to the PBX's own origin "
-                                 f"only, and never from https to http)", path) from None
-        except urllib.error.HTTPError as exc:
-            try:
-                raw = exc.read(64_000)
-            except (HTTPException, OSError):
-                raw = b""
-            return exc.code, raw, exc.headers.get("Retry-After"), ("", False)
-        except (urllib.error.URLError, HTTPException, OSError, TimeoutError, ValueError) as exc:
-            if time.monotonic() >= _DEADLINE.at:
-                return None, b"", None, (f"no whole answer within {self.limits.seconds:g} s", True)
+            for _ in range(MAX_REDIRECTS + 1):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return late
+                with self.http.stream(method, url, content=data, headers=headers, timeout=left) as answer:
+                    status = answer.status_code
+                    if status in REDIRECTS and "location" in answer.headers:
+                        url = self._within_origin(urljoin(url, answer.headers["location"]), path)
+                        if status in (301, 302, 303) and method != "GET":  # as browsers and urllib do
+                            method, data = "GET", None
+                            headers.pop("Content-Type", None)
+                        continue
+                    ok = 200 <= status < 300
+                    raw = self._read(answer, self.limits.bytes if ok else 64_000, deadline, path, ok)
+                    if raw is None:
+                        return late
+                    return status, raw, answer.headers.get("Retry-After"), ("", False)
+            raise PbxError(None, f"the PBX redirected more than {MAX_REDIRECTS} times", path)
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError, ValueError) as exc:
+            if time.monotonic() >= deadline:
+                return late
             return None, b"", None, _failure(exc, self.limits.seconds)
-        finally:
-            _DEADLINE.end()
+
+    def _within_origin(self, target: str, path: str) -> str:
+        """A redirect is followed only within the PBX's origin (same scheme, host
+        and port): the token is never sent anywhere else, nor over http once
+        https was asked for."""
+        if _origin(target) != _origin(self.base):
+            raise PbxError(None, f"the PBX redirected to {_origin_text(target)}, away from "
+                                 f"{_origin_text(self.base)}: refused (the token goes to the PBX's own origin "
+                                 f"only, and never from https to http)", path)
+        return target
+
+    def _read(self, answer: httpx.Response, most: int, deadline: float, path: str, whole: bool) -> bytes | None:
+        """At most `most` bytes of the body, as sent (never decompressed), read
+        as they come: a body announced or found larger is refused (`whole`) or
+        cut (an error's words) before it is all read; None past the deadline
+        (a PBX that drips its answer byte by byte never meets a per-read timeout)."""
+        too_big = PbxError(None, f"an answer of more than {most:,} bytes", path)
+        announced = answer.headers.get("content-length", "")
+        if whole and announced.isdigit() and int(announced) > most:
+            raise too_big
+        chunks, size = [], 0
+        for chunk in answer.iter_raw():
+            if time.monotonic() >= deadline:
+                return None
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > most:
+                if whole:
+                    raise too_big
+                break
+        return b"".join(chunks)[:most]
+
+    def close(self) -> None:
+        self.http.close()
 
     def _json(self, raw: bytes, path: str) -> Any:
-        if len(raw) > self.limits.bytes:
-            raise PbxError(None, f"an answer of more than {self.limits.bytes:,} bytes", path)
         if not raw.strip():
             return None
         try:
@@ -483,23 +489,48 @@ class Client:
     def users(self) -> list[dict]:
         """Every user of the tenant, page by page (100 a page, the API's most).
         Stops at a short or empty page, at the PBX's `count`, or past
-        `limits.pages` pages (refused: a PBX with no end to its list)."""
+        `limits.pages` pages (refused: a PBX with no end to its list). Once the
+        first page gives the count, the other pages are read in parallel."""
         found: list[dict] = []
         seen: set[str] = set()
-        for _ in range(self.limits.pages):
-            page = self.call("GET", f"/users?top=100&skip={len(found)}")
-            items = page.get("items") if isinstance(page, dict) else None
-            if not isinstance(items, list) or not items:
+        first = self.call("GET", "/users?top=100&skip=0")
+        if not self._take_page(first, found, seen):
+            return found
+        count = first.get("count")
+        if isinstance(count, int) and not isinstance(count, bool):
+            if count <= len(found):
                 return found
-            if not all(isinstance(item, dict) for item in items):
-                raise PbxError(None, "the PBX's user list holds an item that is not a user", "/users")
-            items = items[:100]  # more than asked for would move `skip` past users never listed
-            ids = {str(item.get("id")) for item in items}
-            if len(ids) < len(items) or not seen.isdisjoint(ids):  # a page that does not advance
-                raise PbxError(None, "the PBX's user list gives a user twice (does it ignore `skip`?)", "/users")
-            seen |= ids
-            found += items
+            pages = -(-count // 100)
+            if pages > self.limits.pages:
+                raise PbxError(None, f"the PBX's user list did not end within {self.limits.pages:,} pages", "/users")
+            with ThreadPoolExecutor(max_workers=min(PAGE_READERS, pages - 1)) as pool:
+                answers = pool.map(lambda skip: self.call("GET", f"/users?top=100&skip={skip}"),
+                                   range(100, pages * 100, 100))
+                for answer in answers:  # in order; a short page ends the list as it would one by one
+                    if not self._take_page(answer, found, seen) or len(found) >= count:
+                        break
+            return found
+        for _ in range(self.limits.pages - 1):
+            page = self.call("GET", f"/users?top=100&skip={len(found)}")
+            if not self._take_page(page, found, seen):
+                return found
             count = page.get("count")
-            if len(items) < 100 or (isinstance(count, int) and len(found) >= count):
+            if isinstance(count, int) and len(found) >= count:
                 return found
         raise PbxError(None, f"the PBX's user list did not end within {self.limits.pages:,} pages", "/users")
+
+    @staticmethod
+    def _take_page(page: Any, found: list[dict], seen: set[str]) -> bool:
+        """Adds a page's users to `found`; whether the list may go on (a full page)."""
+        items = page.get("items") if isinstance(page, dict) else None
+        if not isinstance(items, list) or not items:
+            return False
+        if not all(isinstance(item, dict) for item in items):
+            raise PbxError(None, "the PBX's user list holds an item that is not a user", "/users")
+        items = items[:100]  # more than asked for would move `skip` past users never listed
+        ids = {str(item.get("id")) for item in items}
+        if len(ids) < len(items) or not seen.isdisjoint(ids):  # a page that does not advance
+            raise PbxError(None, "the PBX's user list gives a user twice (does it ignore `skip`?)", "/users")
+        seen |= ids
+        found += items
+        return len(items) == 100
