@@ -222,7 +222,9 @@ def test_a_greedy_template_without_a_loop_is_stopped(tmp_path, template):
     path = _templated(tmp_path, template)
     result = run_module("generate", path.name, cwd=tmp_path)
     assert result.returncode == 1 and "[computed-value]" in result.stderr
-    assert "characters or items in all" in result.stderr
+    # The work budget stops each of these well inside the time limit; on a
+    # machine loaded enough, the time limit may come first: stopped either way.
+    assert "characters or items in all" in result.stderr or "took longer than 2 s" in result.stderr
 
 
 def test_an_exhausted_template_is_not_run_again_for_every_user(tmp_path):
