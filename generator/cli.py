@@ -8,7 +8,6 @@ unknown PBX version). Exit 130: interrupted; nothing written.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -19,7 +18,8 @@ from typing import Annotated, Optional
 import typer
 
 from generator import version as tool_version
-from generator.compare import FORMAT_NAMES
+from generator.commands.options import Login, Pace, Rules, Sources
+from generator.compare.formats import FORMATS
 from generator.errors import RosterInvalid, UsageError
 from generator.model import Problem, counted
 
@@ -46,7 +46,7 @@ class ProblemFormat(str, Enum):
     github = "github"
 
 
-DiffFormat = Enum("DiffFormat", {name: name for name in FORMAT_NAMES}, type=str)  # diff's and plan's, one list
+DiffFormat = Enum("DiffFormat", {name: name for name in FORMATS}, type=str)  # diff's and plan's: the one registry
 
 
 RostersArg = Annotated[list[Path], typer.Argument(help="Roster YAML files.", show_default=False, metavar="ROSTER...")]
@@ -77,10 +77,6 @@ AllowEnvOpt = Annotated[
 ]
 
 
-def _allowed(names: list[str] | None) -> frozenset[str]:
-    return frozenset(names or ())
-
-
 IncludeRootOpt = Annotated[
     Optional[Path],  # noqa: UP045
     typer.Option("--include-root", metavar="DIR", file_okay=False,
@@ -91,6 +87,49 @@ AllowFormulasOpt = Annotated[bool, typer.Option(
     help="Let text cells start with = + - @ (a spreadsheet runs such a cell as a formula).")]
 FormatOpt = Annotated[ProblemFormat, typer.Option(
     "--format", help="How problems are printed: text (stderr), json or github (workflow commands, stdout).")]
+
+
+# The login, pace, sync-rule and roster-source options, each written once: a
+# command names a group by annotating one parameter with the group's class
+# (commands/options.py) and gets the group's options in that place, handed
+# back to it as one value.
+_GROUPS: dict[type, dict[str, object]] = {}  # class -> {its field: the option's annotation}
+
+
+def _grouped(command: Callable) -> Callable:
+    """`command` with each group-annotated parameter spread into that group's
+    options, defaults from the group's class (typer reads the signature);
+    called with the options gathered back into one value."""
+    import dataclasses
+    import functools
+    import inspect
+
+    signature = inspect.signature(command, eval_str=True)
+    params, spread = [], {}
+    for param in signature.parameters.values():
+        options = _GROUPS.get(param.annotation)
+        if options is None:
+            params.append(param.replace(kind=inspect.Parameter.KEYWORD_ONLY))  # typer passes every one by name
+            continue
+        spread[param.name] = param.annotation
+        defaults = {f.name: f.default for f in dataclasses.fields(param.annotation)}
+        params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+                                     default=defaults[name]) for name, annotation in options.items()]
+
+    @functools.wraps(command)
+    def gathered(**given):
+        for name, made in spread.items():
+            given[name] = made(**{key: given.pop(key) for key in _GROUPS[made]})
+        return command(**given)
+
+    gathered.__signature__ = signature.replace(parameters=params)
+    gathered.__annotations__ = {p.name: p.annotation for p in params}
+    del gathered.__wrapped__  # typer reads the signature above, not the command's own
+    return gathered
+
+
+_GROUPS[Sources] = {"templates": TemplatesOpt, "secrets": SecretsOpt, "key_file": KeyFileOpt,
+                    "allow_env": AllowEnvOpt}
 
 
 def _say(problems: list[Problem], style: ProblemFormat = ProblemFormat.text) -> None:
@@ -188,6 +227,7 @@ def _main(
 
 
 @app.command(epilog=EXIT_CODES)
+@_grouped
 def generate(
     rosters: RostersArg,
     pbx_version: VersionOpt = None,
@@ -206,10 +246,8 @@ def generate(
                                       help="Start the file with a UTF-8 byte-order mark, for Excel.")] = False,
     redact: Annotated[bool, typer.Option("--redact", metavar="",
                                          help="Mask every password and PIN: a copy for review.")] = False,
-    templates: TemplatesOpt = None,
-    secrets: SecretsOpt = None,
-    key_file: KeyFileOpt = None,
-    allow_env: AllowEnvOpt = None,
+    *,
+    sources: Sources,
     include_root: IncludeRootOpt = None,
     allow_formulas: AllowFormulasOpt = False,
     problem_format: FormatOpt = ProblemFormat.text,
@@ -224,20 +262,19 @@ def generate(
       portsip-roster generate roster.yaml --check users.csv
       portsip-roster generate roster.yaml --since main -o new-users.csv
     """
-    from generator.commands.generate import generate_all, output_paths
-    from generator.pipeline import Options
+    from generator.commands.generate import generate_all, output_paths, refuse_inputs_as_outputs, write_all
 
-    options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file,
-                      allow_env=_allowed(allow_env),
-                      include_root=include_root, redact=redact, allow_formulas=allow_formulas)
+    options = sources.options(version=pbx_version, include_root=include_root, redact=redact,
+                              allow_formulas=allow_formulas)
+    templates, secrets, key_file = sources.templates, sources.secrets, sources.key_file
 
     def action() -> int:
         targets = output_paths(rosters, output, out_dir, check)
         if problem_format is not ProblemFormat.text and None in targets:
             raise UsageError(f"--format {problem_format.value} prints on stdout, where the CSV goes: add -o FILE")
-        _refuse_inputs_as_outputs(rosters, targets, secrets, key_file, templates)
+        refuse_inputs_as_outputs(rosters, targets, secrets, key_file, templates)
         results = generate_all(rosters, options, since, _progress())
-        _refuse_inputs_as_outputs([*rosters, *(f for r in results for f in r.included)], targets)
+        refuse_inputs_as_outputs([*rosters, *(f for r in results for f in r.included)], targets)
         for result in results:
             _say(result.warnings, problem_format)
         if check is not None:
@@ -245,87 +282,29 @@ def generate(
                      "--key-file": key_file, "--include-root": include_root, "--allow-formulas": allow_formulas,
                      "--bom": bom, "--redact": redact}
             return _check(results, targets, check, bom, flags)
-        _write(results, targets, since, bom)
+        for line in write_all(results, targets, since, bom):
+            print(line, file=sys.stderr)
         return 0
 
     _run(action, problem_format)
 
 
-def _refuse_inputs_as_outputs(rosters: list[Path], targets: list, *inputs: Path | None) -> None:
-    """`generate r.yaml -o r.yaml` would replace the roster with its CSV."""
-    from generator.write import same_file
+def _check(results: list, targets: list, check: Path, bom: bool, flags: dict) -> int:
+    from generator.commands.generate import check_report
 
-    read = [*rosters, *(p for p in inputs if p is not None)]
-    for target in targets:
-        for source in read:
-            inside = source.is_dir() and target is not None and same_file(target.parent, source)
-            if target is not None and (same_file(target, source) or inside):
-                raise UsageError(f"{target} is one of the inputs ({source}); write the CSV somewhere else")
-
-
-def _write(results: list, targets: list, since: str | None, bom: bool) -> None:
-    from generator.pipeline import few_collections
-    from generator.write import write_output
-
-    for result, target in zip(results, targets):
-        with few_collections():  # rows are made while they are written
-            write_output(target, result.chunks(bom), ok=lambda r=result: not r.rendered.problems)
-        if result.rendered.problems:
-            raise RosterInvalid(result.rendered.problems)
-        count = f"{result.count} user{'' if result.count == 1 else 's'}{f' new since {since}' if since else ''}"
-        if target is not None:
-            print(f"wrote {target} ({count})", file=sys.stderr)
-        elif since:
-            print(count, file=sys.stderr)
-
-
-def _again(roster: Path, target: Path, flags: dict) -> str:
-    """The command line that makes `target` from `roster` with this run's options, to copy and run."""
-    import shlex
-
-    words = ["portsip-roster", "generate", str(roster), "-o", str(target)]
-    for flag, value in flags.items():
-        if value is True:
-            words.append(flag)
-        elif value not in (None, False):
-            words += [flag, str(value)]
-    return "  run: " + shlex.join(words)
-
-
-def _check(results: list, targets: list, check: Path, bom: bool, flags: dict | None = None) -> int:
-    from generator.commands.diff import as_text
-    from generator.commands.generate import freshness, orphans
-
-    found = [freshness(result, target, bom) for result, target in zip(results, targets)]
-    if len(results) > 1 or check.is_dir():
-        found += orphans(check, targets)
-    stale = 0
-    for item in found:
-        if item.state == "current":
-            print(f"{item.target}: up to date with {item.roster}", file=sys.stderr)
-            continue
-        stale += 1
-        if item.state == "missing":
-            print(f"{item.target}: missing; generate it from {item.roster}", file=sys.stderr)
-            print(_again(item.roster, item.target, flags or {}), file=sys.stderr)
-        elif item.state == "orphan":
-            print(f"{item.target}: no roster makes this file any more; delete it", file=sys.stderr)
-        else:
-            same = f"{item.target}: the same cells, but other bytes (quoting, BOM or line ends)\n"
-            print(same if item.plan.empty else as_text(item.plan), end="")
-            print(f"{item.target}: stale; regenerate it from {item.roster}", file=sys.stderr)
-            print(_again(item.roster, item.target, flags or {}), file=sys.stderr)
-    return 1 if stale else 0
+    said, code = check_report(results, targets, check, bom, flags)
+    for stream, text in said:
+        print(text, end="", file=sys.stdout if stream == "out" else sys.stderr)
+    return code
 
 
 @app.command(epilog=EXIT_CODES)
+@_grouped
 def validate(
     rosters: RostersArg,
     pbx_version: VersionOpt = None,
-    templates: TemplatesOpt = None,
-    secrets: SecretsOpt = None,
-    key_file: KeyFileOpt = None,
-    allow_env: AllowEnvOpt = None,
+    *,
+    sources: Sources,
     include_root: IncludeRootOpt = None,
     no_literal_secrets: Annotated[bool, typer.Option(
         "--no-literal-secrets", metavar="", help="Fail when the roster itself holds any password or PIN.")] = False,
@@ -339,12 +318,10 @@ def validate(
     --secrets file) is a warning, so that CI can validate without secrets.
     """
     from generator.commands.validate import validate_all
-    from generator.pipeline import Options
 
     def action() -> int:
-        options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file,
-                          allow_env=_allowed(allow_env),
-                          include_root=include_root, allow_formulas=allow_formulas, lenient_secrets=True)
+        options = sources.options(version=pbx_version, include_root=include_root, allow_formulas=allow_formulas,
+                                  lenient_secrets=True)
         results = validate_all(rosters, options, no_literal_secrets, _progress())
         _say([p for resolved in results for p in resolved.warnings], problem_format)
         for resolved in results:
@@ -356,6 +333,7 @@ def validate(
 
 
 @app.command(cls=_DetailedExitCode, epilog=f"{EXIT_CODES} {DETAILED_EXIT}")
+@_grouped
 def diff(
     old: Annotated[Path, typer.Argument(help="The old roster or CSV (with --base: the roster).", show_default=False,
                                          metavar="OLD")],
@@ -369,10 +347,8 @@ def diff(
     exit_code: Annotated[bool, typer.Option("--exit-code", metavar="", help="Exit 2 when anything differs, 0 when "
                                             "nothing does, 1 on any error (bad usage too).")] = False,
     pbx_version: VersionOpt = None,
-    templates: TemplatesOpt = None,
-    secrets: SecretsOpt = None,
-    key_file: KeyFileOpt = None,
-    allow_env: AllowEnvOpt = None,
+    *,
+    sources: Sources,
 ) -> None:
     """Show what a change does to the PBX: users added, removed and changed.
 
@@ -387,13 +363,11 @@ def diff(
     """
     from generator.commands.diff import FORMATS, as_text, tables, wants_colour
     from generator.commands.tables import compare
-    from generator.pipeline import Options
 
     def action() -> int:
         if (base is None) == (new is None):
             raise UsageError("give OLD and NEW, or --base REV and one roster")
-        options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file,
-                          allow_env=_allowed(allow_env))
+        options = sources.options(version=pbx_version)
         before, after = tables(old, new, options, base)
         plan = compare(before, after)
         _say(list(dict.fromkeys([*(before.warnings if base is None else []), *after.warnings])))
@@ -407,34 +381,26 @@ def diff(
 
 
 @app.command(epilog=EXIT_CODES)
+@_grouped
 def explain(
     roster: RosterArg,
     user: Annotated[str, typer.Argument(help="The user's name.", show_default=False, metavar="USER")],
     pbx_version: VersionOpt = None,
-    templates: TemplatesOpt = None,
-    secrets: SecretsOpt = None,
-    key_file: KeyFileOpt = None,
-    allow_env: AllowEnvOpt = None,
+    *,
+    sources: Sources,
 ) -> None:
     """Show USER fully resolved, each value with the layer and line it came from.
 
     Passwords and PINs are masked; their source is shown instead.
     """
-    from generator.commands.explain import explain as lines
-    from generator.pipeline import Options, run
+    from generator.commands.explain import explain_user
 
     def action() -> int:
-        options = Options(version=pbx_version, templates=templates, secrets=secrets, key_file=key_file,
-                          allow_env=_allowed(allow_env),
-                          redact=True)  # secrets are masked anyway, so none need be at hand
-        resolved = run(roster, options, display=str(roster))
-        mine = [p for p in resolved.problems if p.user == user or (p.user is None and not p.warning)]
-        if resolved.column_set is None or (mine and all(u.name != user for u in resolved.users)):
-            raise RosterInvalid(mine or list(resolved.problems))  # nothing to explain yet
-        print("\n".join(lines(resolved, user)))
-        # the user's own problems, and the warnings that hold for every user (the key, the secrets file)
-        _say([p for p in resolved.problems if (p.user == user or p.user is None) and p.code != "secret-unchecked"])
-        return 1 if any(not p.warning for p in mine) else 0
+        options = sources.options(version=pbx_version, redact=True)  # secrets are masked anyway: none need be at hand
+        lines, problems, code = explain_user(roster, options, user)
+        print("\n".join(lines))
+        _say(problems)
+        return code
 
     _run(action)
 
@@ -448,9 +414,9 @@ def schema() -> None:
     \b
       portsip-roster schema > roster.schema.json
     """
-    from generator.schema import schema_document
+    from generator.commands.setup import schema_text
 
-    print(json.dumps(schema_document(), indent=2, ensure_ascii=False))
+    print(schema_text())
 
 
 @app.command(epilog="Exit codes: 0 done; 1 a broken column set; 2 an unknown PBX version.")
@@ -459,10 +425,10 @@ def columns(
     templates: TemplatesOpt = None,
 ) -> None:
     """Print the CSV columns of a PBX version, one per line, in order."""
-    from generator.columns import load_column_set
+    from generator.commands.setup import column_names
 
     def action() -> None:
-        print("\n".join(load_column_set(pbx_version, templates).columns))
+        print("\n".join(column_names(pbx_version, templates)))
 
     _run(action)
 
@@ -490,7 +456,7 @@ def import_(
     \b
       portsip-roster import export.csv -o roster.yaml
     """
-    from generator.commands.diff import ROUND_TRIP, as_text
+    from generator.commands.diff import as_text
     from generator.commands.importing import import_to
 
     def action() -> int:
@@ -508,7 +474,7 @@ def import_(
                   file=sys.stderr)
             return 1
         if not result.plan.empty:
-            print(as_text(result.plan, titles=ROUND_TRIP), end="")
+            print(as_text(result.plan), end="")
             print("warning: generating the roster does not give the export back exactly (above)", file=sys.stderr)
             return 1
         for kind, count in result.normalised.items():
@@ -532,18 +498,15 @@ def keygen(
     \b
       portsip-roster keygen -o ~/.config/portsip/acme.key
     """
-    import secrets
+    from generator.commands.setup import new_key, write_key
 
-    key = secrets.token_urlsafe(32)
+    key = new_key()
 
     def action() -> None:
         if output is None:
             print(key)
             return
-        from generator.write import write_new_private
-
-        write_new_private(output, key + "\n")
-        print(f"wrote a new key to {output} (readable by you only)", file=sys.stderr)
+        print(write_key(output, key), file=sys.stderr)
         _warn_if_left_to_git(output, "the key")
 
     _run(action)
@@ -595,93 +558,50 @@ LogOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045
     help="Append one JSON line per request (method, path, status, user; never a secret or a token).")]
 
 
-def _client(pbx, username, domain, password_file, ca_file, insecure, rate: float = 60.0, log=None,
-            allow_http: bool = False):
-    import os
-
-    from generator.commands.sync import check_ca_file
-    from generator.pbx.portsip.client import Client, Login
-    from generator.pbx.portsip.target import PortSip
-
-    if not pbx:
-        raise UsageError("which PBX? pass --pbx URL or set PORTSIP_URL (e.g. https://pbx.example.com:8887/api)")
-    if not username:
-        raise UsageError("which account? pass --username NAME or set PORTSIP_USERNAME")
-    if password_file is not None:
-        from generator.secrets.sources import read_key_file
-
-        password = read_key_file(password_file, "password file")
-    else:
-        password = os.environ.get("PORTSIP_PASSWORD", "")
-    if not password:
-        raise UsageError("no password: set PORTSIP_PASSWORD or pass --password-file FILE")
-    check_ca_file(ca_file)  # whatever the scheme: a CA file that cannot be read is a mistake to say
-    if insecure:
-        print("warning: --insecure: the PBX's TLS certificate is not checked; anyone between here and the PBX can "
-              "read the password and the secrets sent", file=sys.stderr)
-    client = Client(Login(pbx, username, password, domain, ca_file, insecure, allow_http), rate=rate, log=log)
-    if client.base.startswith("http://"):
-        print("warning: --allow-http: the PBX is reached over plain http; anyone between here and the PBX can read "
-              "the password, the token and the secrets sent", file=sys.stderr)
-    return PortSip(client)
+_GROUPS[Login] = {"pbx": PbxOpt, "username": UsernameOpt, "domain": DomainOpt, "password_file": PasswordFileOpt,
+                  "ca_file": CaFileOpt, "insecure": InsecureOpt, "allow_http": AllowHttpOpt}
+_GROUPS[Rules] = {"base": BaseOpt, "prune": PruneOpt, "allow_replace": AllowReplaceOpt, "replace": ReplaceOpt,
+                  "max_deletes": MaxDeletesOpt, "max_replaces": MaxReplacesOpt, "max_updates": MaxUpdatesOpt,
+                  "force": ForceOpt}
+_GROUPS[Pace] = {"parallel": ParallelOpt, "rate": RateOpt, "log": LogOpt}
 
 
-def _replacing(allow_replace: bool, names: list[str] | None) -> frozenset[str] | bool:
-    return True if allow_replace else frozenset(names or ())
+class _Said:
+    """A sync's words as it goes: problems and lines on stderr, the plan on stdout in `style`."""
 
+    def __init__(self, style: str = "text"):
+        self.style = style
 
-def _past_thresholds(made, force: bool) -> bool:
-    """Say whether the plan is past its thresholds; True when that stops the run."""
-    from generator.commands.sync import refusal
+    def problems(self, problems: list[Problem]) -> None:
+        _say(problems)
 
-    refused = refusal(made)
-    if refused is None:
-        return False
-    if force:
-        print("warning: the plan is past its thresholds; --force: going on", file=sys.stderr)
-        return False
-    print(f"error: {refused}", file=sys.stderr)
-    return True
+    def line(self, text: str) -> None:
+        print(text, file=sys.stderr)
 
+    def plan(self, made) -> None:
+        from generator.commands.diff import wants_colour
+        from generator.commands.sync import shown
 
-def _warn_unused_replace(made, names: list[str] | None) -> None:
-    replaced = {u.name for u in made.users if u.kind == "replace"}
-    for name in names or ():
-        if name not in replaced:
-            print(f"warning: --replace {name}: the plan replaces no user of that name", file=sys.stderr)
+        print(shown(made, self.style, wants_colour(sys.stdout, os.environ)), end="")
 
+    def confirm(self) -> bool:
+        if not sys.stdin.isatty():
+            raise UsageError("apply changes the PBX: pass --yes where nobody can answer (CI)")
+        return input("Apply these changes? [y/N] ").strip().lower() in ("y", "yes")
 
-def _sync_outputs(read, out: Path | None, log: Path | None, password_file: Path | None, *inputs: Path | None):
-    """Warnings printed as `generate` prints them, outputs checked and the log
-    opened: all before the first request. Every file read is an input."""
-    from generator.commands.sync import check_outputs
-    from generator.secrets.sources import open_to_others
-
-    _say(read.warnings + open_to_others(password_file, "password file"))
-    return check_outputs(out, log, [*read.files, password_file, *inputs])
+    def progress(self):
+        return _progress()
 
 
 @app.command("plan", cls=_DetailedExitCode,
              epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
                                        "1 problems in a roster or clashes with the PBX's users (nothing sent), or a "
                                        "plan past its thresholds") + f" {DETAILED_EXIT}")
+@_grouped
 def plan_command(
     roster: RosterArg,
-    pbx: PbxOpt = None,
-    username: UsernameOpt = None,
-    domain: DomainOpt = "",
-    password_file: PasswordFileOpt = None,
-    ca_file: CaFileOpt = None,
-    insecure: InsecureOpt = False,
-    allow_http: AllowHttpOpt = False,
-    base: BaseOpt = None,
-    prune: PruneOpt = False,
-    allow_replace: AllowReplaceOpt = False,
-    replace_users: ReplaceOpt = None,
-    max_deletes: MaxDeletesOpt = 30,
-    max_replaces: MaxReplacesOpt = 30,
-    max_updates: MaxUpdatesOpt = 30,
-    force: ForceOpt = False,
+    login: Login,
+    rules: Rules,
     output_format: Annotated[DiffFormat, typer.Option(
         "--format", help="text (terminal), markdown (a pull-request comment) or json (stable, for tools).")
     ] = DiffFormat.text,
@@ -690,13 +610,9 @@ def plan_command(
     exit_code: Annotated[bool, typer.Option(
         "--exit-code", metavar="", help="Exit 2 when there is anything to do, 0 when nothing, 1 on any error (a bad "
         "roster, bad usage, the PBX).")] = False,
-    parallel: ParallelOpt = 16,
-    rate: RateOpt = 1000.0,
-    log: LogOpt = None,
-    templates: TemplatesOpt = None,
-    secrets: SecretsOpt = None,
-    key_file: KeyFileOpt = None,
-    allow_env: AllowEnvOpt = None,
+    *,
+    pace: Pace,
+    sources: Sources,
 ) -> None:
     """Show what `apply` would change on the PBX: users to create, update, replace or delete.
 
@@ -707,44 +623,16 @@ def plan_command(
     \b
       PORTSIP_PASSWORD=... portsip-roster plan roster.yaml --pbx https://pbx:8887/api --username admin
     """
-    from dataclasses import replace
-
-    from generator.commands.diff import wants_colour
-    from generator.commands.sync import plan, read_roster
-    from generator.pipeline import Options
-    from generator.sync.plan import FORMATS, as_json, as_text
+    from generator.commands.sync import run_plan
 
     def action() -> int:
-        options = Options(templates=templates, secrets=secrets, key_file=key_file, allow_env=_allowed(allow_env))
-        read = read_roster(roster, replace(options, redact=True))  # a plan needs no secret
-        handle = _sync_outputs(read, out, log, password_file, secrets, key_file, templates, ca_file)
-        try:
-            target = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle, allow_http)
-            percent = {"delete": max_deletes, "replace": max_replaces, "update": max_updates}
-            made = plan(roster, options, target, base, prune, parallel, read.users,
-                        _replacing(allow_replace, replace_users), percent)
-        finally:
-            if handle is not None:
-                handle.close()
-        if output_format is DiffFormat.text:
-            print(as_text(made, wants_colour(sys.stdout, os.environ)), end="")
-        else:
-            print(FORMATS[output_format.value](made), end="")
-        if out is not None:
-            from generator.write import write_output
-
-            write_output(out, [as_json(made)])
-        _warn_unused_replace(made, replace_users)
-        if _past_thresholds(made, force):
-            return 1
-        return 2 if exit_code and not made.empty else 0
+        return run_plan(roster, sources.options(), login, rules, pace, out, _Said(output_format.value), exit_code)
 
     _run_sync(action, usage_code=1 if exit_code else 2)
 
 
 def _run_sync(action: Callable[[], int | None], usage_code: int = 2, interrupted: str = "") -> None:
-    from generator.commands.sync import StalePlan
-    from generator.pbx.base import PbxError
+    from generator.commands.sync import PbxError, StalePlan
 
     def guarded() -> int | None:
         try:
@@ -767,34 +655,18 @@ def _run_sync(action: Callable[[], int | None], usage_code: int = 2, interrupted
                                                 "a change the PBX refused, or a user held back")
                                        .replace("130 interrupted.", "130 interrupted; 143 stopped by SIGTERM (130 "
                                                 "by Ctrl-C): the users in flight finished, no other started."))
+@_grouped
 def apply_command(
     roster: RosterArg,
-    pbx: PbxOpt = None,
-    username: UsernameOpt = None,
-    domain: DomainOpt = "",
-    password_file: PasswordFileOpt = None,
-    ca_file: CaFileOpt = None,
-    insecure: InsecureOpt = False,
-    allow_http: AllowHttpOpt = False,
-    base: BaseOpt = None,
-    prune: PruneOpt = False,
-    allow_replace: AllowReplaceOpt = False,
-    replace_users: ReplaceOpt = None,
-    max_deletes: MaxDeletesOpt = 30,
-    max_replaces: MaxReplacesOpt = 30,
-    max_updates: MaxUpdatesOpt = 30,
-    force: ForceOpt = False,
+    login: Login,
+    rules: Rules,
     saved: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--plan", metavar="FILE", dir_okay=False,
         help="Apply exactly this saved plan; refused if the roster or the PBX changed since.")] = None,
     yes: Annotated[bool, typer.Option("--yes", metavar="", help="Do not ask (for CI).")] = False,
-    parallel: ParallelOpt = 16,
-    rate: RateOpt = 1000.0,
-    log: LogOpt = None,
-    templates: TemplatesOpt = None,
-    secrets: SecretsOpt = None,
-    key_file: KeyFileOpt = None,
-    allow_env: AllowEnvOpt = None,
+    *,
+    pace: Pace,
+    sources: Sources,
 ) -> None:
     """Make the PBX's users match the roster.
 
@@ -806,86 +678,12 @@ def apply_command(
     \b
       portsip-roster apply roster.yaml --pbx https://pbx:8887/api --username admin --yes
     """
-    from generator.commands.diff import wants_colour
-    from generator.commands.sync import check_saved, load_plan, plan, read_roster, stopped_lines, stopping
-    from generator.pipeline import Options
-    from generator.sync.apply import apply
-    from generator.sync.plan import as_text
+    from generator.commands.sync import run_apply
 
     def action() -> int:
-        options = Options(templates=templates, secrets=secrets, key_file=key_file, allow_env=_allowed(allow_env))
-        saved_plan = load_plan(saved) if saved is not None else None
-        read = read_roster(roster, options)  # every secret at hand, before any request
-        wanted = read.wanted
-        handle = _sync_outputs(read, None, log, password_file, secrets, key_file, templates, ca_file, saved)
-        try:
-            target = _client(pbx, username, domain, password_file, ca_file, insecure, rate, handle, allow_http)
-            percent = {"delete": max_deletes, "replace": max_replaces, "update": max_updates}
-            made = plan(roster, options, target, base, prune, parallel, read.users,
-                        _replacing(allow_replace, replace_users), percent)
-            if saved_plan is not None:
-                check_saved(saved_plan, made)
-            print(as_text(made, wants_colour(sys.stdout, os.environ)), end="")
-            _warn_unused_replace(made, replace_users)
-            if _past_thresholds(made, force):
-                return 1
-            if made.empty:
-                return 0
-            acting = len(made.held) < len(made.users)
-            if acting and not yes and not _confirmed():
-                print("nothing changed on the PBX", file=sys.stderr)
-                return 1
-            progress = _progress()
-            try:
-                with stopping() as stop:  # SIGINT, SIGTERM: finish the users in flight, start no other
-                    outcome = apply(made, target, wanted, parallel,
-                                    lambda done, total: progress.tick("applying", done, total, every=1), stop)
-            except KeyboardInterrupt:
-                progress.clear()
-                print("interrupted while applying: what was done stays done; run plan to see what is left",
-                      file=sys.stderr)
-                return 130
-            progress.clear()
-            _say_outcome(outcome, made, roster)
-            if stop.is_set():
-                print("\n".join(stopped_lines(stop, outcome, roster)), file=sys.stderr)
-                return stop.code
-            print(f"applied: {counted(len(outcome.done), 'user')} done, {len(outcome.failures)} failed"
-                  + (f", {len(outcome.held)} held back" if outcome.held else "")
-                  + f" ({counted(target.requests, 'request')})", file=sys.stderr)
-            return 1 if outcome.failures or outcome.held else 0
-        finally:
-            if handle is not None:
-                handle.close()
+        return run_apply(roster, sources.options(), login, rules, pace, saved, yes, _Said())
 
     _run_sync(action)
-
-
-def _say_held(held) -> None:
-    for user in held:
-        print(f"held back: user {user.name}: nothing sent; {user.held}", file=sys.stderr)
-
-
-def _say_outcome(outcome, made, roster: Path) -> None:
-    """Each failure in the PBX's words; a user a replace deleted and did not make again, in plain words."""
-    from generator.sync.plan import _safe
-
-    loses = {u.name: u.loses for u in made.users}
-    for failure in outcome.failures:
-        print(_safe(f"failed: user {failure.user}: {failure.step}: {failure.status or 'no answer'}: "
-                    f"{failure.message}"), file=sys.stderr)
-        if failure.lost:
-            gone = _safe("; ".join(loses.get(failure.user) or [])) or "nothing the API shows"
-            print(f"LOST: user {failure.user} was deleted from the PBX and is NOT on it now. Gone with it: {gone}. "
-                  f"Fix the cause above, then run `portsip-roster apply {roster}` again: it makes the user anew "
-                  f"(a create).", file=sys.stderr)
-    _say_held([u for u in made.users if u.name in set(outcome.held)])
-
-
-def _confirmed() -> bool:
-    if not sys.stdin.isatty():
-        raise UsageError("apply changes the PBX: pass --yes where nobody can answer (CI)")
-    return input("Apply these changes? [y/N] ").strip().lower() in ("y", "yes")
 
 
 def _warn_if_left_to_git(path: Path | None, what: str) -> None:
@@ -896,51 +694,6 @@ def _warn_if_left_to_git(path: Path | None, what: str) -> None:
               f"`git add`, or {what} goes into the repository", file=sys.stderr)
 
 
-STARTER = """\
-# yaml-language-server: $schema=roster.schema.json
-#
-# A PortSIP PBX {version} roster: one entry under users: per user; the CSV
-# columns are the field names (portsip-roster columns {version}).
-#   editor completion:  portsip-roster schema > roster.schema.json
-#   check it:           portsip-roster validate {name}
-#   make the CSV:       portsip-roster generate {name} -o users.csv
-#
-# No password or PIN is written here: each is generated from a master key
-# kept outside git. Make one with `portsip-roster keygen -o tenant.key` and
-# pass --key-file tenant.key (or set PORTSIP_ROSTER_KEY).
-#
-# Merge order for every user, lowest first: built-in defaults < defaults <
-# each profile the user lists < the user's own fields.
-
-pbx_version: {version}
-
-defaults:
-  # A Jinja expression over the user's own fields.
-  email: "{{{{ name }}}}@example.com"
-  password: {{generate: true}}
-  extension_password: {{generate: true}}
-  voicemail_pin: {{generate: true}}
-  office_hours:
-    weekdays: "09:00-17:00"   # 24-hour HH:MM; a day ends at 23:59
-    weekend: closed
-  online_no_answer_forward_rule: voicemail
-
-profiles:
-  reception:
-    role: QueueManager   # PortSIP's roles: StandardUser (the default), StandardInternationalUser, QueueManager, Admin
-
-users:
-  # Extension numbers in quotes: "0101" stays 0101.
-  - name: jane.doe
-    extension_number: "101"
-    display_name: Jane Doe
-    profiles: [reception]
-    blfs: ["102"]        # a busy lamp on John's line
-
-  - name: john.roe
-    extension_number: "102"
-    display_name: John Roe
-"""
 
 
 @app.command(epilog="Exit codes: 0 done; 2 the file exists (without --force), cannot be written, or an unknown "
@@ -960,20 +713,9 @@ def init(
     """
 
     def action() -> None:
-        from generator.columns import unknown_version, versions
-        from generator.write import write_atomic
+        from generator.commands.setup import write_starter
 
-        known = versions(None)
-        if pbx_version not in known:
-            raise UsageError(unknown_version(pbx_version, known))
-        if output.exists() and not force:
-            raise UsageError(f"{output} exists; pass --force to overwrite it")
-        try:
-            write_atomic(output, STARTER.format(version=pbx_version, name=output.name))
-        except OSError as exc:
-            raise UsageError(f"cannot write {output}: {exc.strerror}") from exc
-        print(f"wrote {output} (PBX {pbx_version}); next: portsip-roster validate {output} (and for an editor's "
-              f"completion: portsip-roster schema > {output.parent / 'roster.schema.json'})", file=sys.stderr)
+        print(write_starter(output, pbx_version, force), file=sys.stderr)
 
     _run(action)
 

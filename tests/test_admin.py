@@ -553,9 +553,9 @@ def test_counts_of_one_are_singular(tmp_path):
     assert "wrote back.yaml (1 user, PBX v22)" in imported.stderr
     assert "(PortSIP v22, 1 user)" in (tmp_path / "back.yaml").read_text("utf-8")
     from generator.commands.diff import uncompared_note
-    from generator.commands.tables import Plan
+    from generator.commands.tables import DIFF, Plan
 
-    assert uncompared_note(Plan("a", "b", uncompared=1)).startswith("1 secret not compared")
+    assert uncompared_note(Plan(DIFF, old="a", new="b", uncompared=1)).startswith("1 secret not compared")
 
 
 # issue 17: a way to start

@@ -18,12 +18,12 @@ from memtarget import MemTarget
 from test_seam import HEAD, phone, sync, user
 
 from generator.commands.sync import plan
+from generator.compare.formats import as_text
 from generator.errors import RosterInvalid
 from generator.pbx.base import PbxError
 from generator.pbx.portsip.client import Client
 from generator.pbx.portsip.target import PortSip
 from generator.pipeline import Options
-from generator.sync.plan import as_text
 
 
 @pytest.fixture(autouse=True)

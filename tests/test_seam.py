@@ -183,9 +183,9 @@ def test_a_saved_plans_fingerprint_survives_the_move_to_one_change_model():
     """The digest of a fixed plan, as the code before the comparison core
     computed it: a plan saved by it still applies (`apply --plan`)."""
     from generator.compare.changes import Change, Entry, PhoneEntry
-    from generator.sync.plan import Plan
+    from generator.sync.plan import SYNC, Plan
 
-    plan = Plan("https://pbx.example.com:8887/api", state="s", existing=3, left_alone=["zed"],
+    plan = Plan(SYNC, pbx="https://pbx.example.com:8887/api", state="s", existing=3, left_alone=["zed"],
                 users=[Entry("update", "ann", "0101", [Change("display_name", "A", "B"),
                                                        Change("password", secret=True, new="change")],
                              [PhoneEntry("update", "0c:38:3e:00:00:01",
@@ -208,3 +208,33 @@ def test_diff_and_plan_share_one_entry_model(tmp_path):
     made = compare(old, new)
     assert [(type(u), u.kind, u.name) for u in made.added + made.removed + made.changed] == [
         (Entry, "create", "cy"), (Entry, "delete", "bob"), (Entry, "update", "ann")]
+
+
+def test_diff_import_and_plan_print_through_one_registry_of_renderers():
+    """One plan container and one renderer per format: the CLI's --format
+    choices are the registry's names; diff, import's round trip and a sync
+    differ only in their words."""
+    import typer
+
+    from generator import cli
+    from generator.commands.importing import ROUND_TRIP
+    from generator.commands.tables import DIFF, Table, compare
+    from generator.compare import formats
+    from generator.compare.plan import Plan
+    from generator.sync.plan import SYNC
+
+    assert list(formats.FORMATS) == ["text", "markdown", "json"]
+    assert [member.value for member in cli.DiffFormat] == list(formats.FORMATS)
+    group = typer.main.get_group(cli.app)
+    for command in ("diff", "plan"):
+        option = next(p for p in group.commands[command].params if p.name == "output_format")
+        assert option.default is cli.DiffFormat.text, command
+    old = Table("old", ["name", "extension_number"], {"bob": {"name": "bob", "extension_number": "0102"}})
+    new = Table("new", old.columns, {"cy": {"name": "cy", "extension_number": "0103"}})
+    for words, heading in ((DIFF, "Added: importing the CSV creates them:"),
+                           (ROUND_TRIP, "Only in the roster (not in the export):")):
+        made = compare(old, new, words)
+        assert type(made) is Plan and heading in formats.as_text(made)
+    synced = Plan(SYNC, users=compare(old, new).users, pbx="https://pbx")
+    assert formats.as_text(synced).startswith("plan for https://pbx: 1 to create, 0 to update, 0 to replace, "
+                                              "1 to delete")

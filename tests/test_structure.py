@@ -48,3 +48,110 @@ def test_no_module_imports_itself_through_others():
 
 def test_model_imports_nothing_of_ours():
     assert _top_level_imports(PACKAGE / "model.py") == set()
+
+
+# The layers of docs/architecture.md ("What may import what"), lowest first:
+# model <- core (errors, the stages and their helpers) <- pipeline, compare,
+# pbx, sync <- commands <- cli. Each layer and what it may import, imports
+# inside functions included (a lazy import is still a dependency).
+ALLOWED = {
+    "model": set(),
+    "core": {"model", "core"},
+    "pipeline": {"model", "core"},
+    "compare": {"model", "core", "compare"},
+    "pbx": {"model", "core", "pbx"},
+    "sync": {"model", "core", "compare", "pbx", "sync"},
+    "commands": {"model", "core", "pipeline", "compare", "pbx", "sync", "commands"},
+    # the CLI parses, calls a command and prints: besides the commands, only what it prints with
+    "cli": {"cli", "model", "commands", "generator", "generator.errors", "generator.report", "generator.progress",
+            "generator.compare.formats"},  # the registry its --format choices come from
+}
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "core"  # the package itself: its version
+    if parts[1] in ("cli", "__main__"):
+        return "cli"
+    if parts[1] in ("model", "pipeline", "compare", "pbx", "sync", "commands"):
+        return parts[1]
+    return "core"
+
+
+def _all_imports(path: Path) -> set[str]:
+    """Every module of ours that `path` imports, wherever the import is (`from generator import expand` is
+    generator.expand)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "generator":
+            submodules = [f"{node.module}.{a.name}" for a in node.names
+                          if (PACKAGE.parent / f"{node.module}.{a.name}".replace(".", "/")).with_suffix(".py").exists()
+                          or (PACKAGE.parent / f"{node.module}.{a.name}".replace(".", "/")).is_dir()]
+            found.update(submodules or [node.module])
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "generator")
+    return found
+
+
+def test_the_layers_import_only_what_the_table_allows():
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = _module(path)
+        allowed = ALLOWED[_layer(module)]
+        for imported in sorted(_all_imports(path)):
+            if _layer(imported) not in allowed and imported not in allowed:
+                wrong.append(f"{module} ({_layer(module)}) imports {imported} ({_layer(imported)})")
+    assert not wrong, wrong
+
+
+def test_the_table_catches_a_command_imported_from_below():
+    assert "commands" not in ALLOWED[_layer("generator.sync.plan")]
+    assert "pipeline" not in ALLOWED["cli"] and "generator.write" not in ALLOWED["cli"]
+    assert _layer("generator.secrets.fill") == "core" and _layer("generator.pbx.portsip.client") == "pbx"
+
+
+def test_each_option_group_names_every_field_of_its_class_once():
+    import dataclasses
+
+    from generator import cli
+
+    assert len(cli._GROUPS) == 4
+    for made, options in cli._GROUPS.items():
+        assert list(options) == [f.name for f in dataclasses.fields(made)], made
+
+
+def test_plan_and_apply_take_the_login_and_sync_options_from_one_place():
+    import typer
+
+    from generator import cli
+    from generator.commands.options import Login, Pace, Rules, Sources
+
+    group = typer.main.get_group(cli.app)
+    shared = [name for made in (Login, Rules, Pace, Sources) for name in cli._GROUPS[made]]
+    for command in ("plan", "apply"):
+        names = [p.name for p in group.commands[command].params]
+        assert [n for n in names if n in shared] == shared, command
+
+
+def test_a_grouped_command_gets_its_options_back_as_one_value():
+    import typer
+    from typer.testing import CliRunner
+
+    from generator import cli
+    from generator.commands.options import Login, Rules
+
+    seen = []
+    app = typer.Typer()
+
+    @app.command()
+    @cli._grouped
+    def go(login: Login, rules: Rules) -> None:
+        seen.append((login, rules))
+
+    result = CliRunner().invoke(app, ["--pbx", "https://pbx", "--replace", "ann", "--replace", "bob", "--prune"],
+                                env={"PORTSIP_USERNAME": "admin"})
+    assert result.exit_code == 0, result.output
+    login, rules = seen[0]
+    assert login == Login(pbx="https://pbx", username="admin")
+    assert rules.prune and rules.replacing == frozenset({"ann", "bob"}) and rules.max_deletes == 30

@@ -16,7 +16,7 @@ from fakepbx import ACCOUNT, FakeServer, Fault, State
 
 import generator.sync.apply as apply_module
 from generator.pbx.portsip.client import Client, Login, PbxError
-from generator.sync.plan import Plan
+from generator.sync.plan import SYNC, Plan
 
 HEAD = """pbx_version: v22
 defaults:
@@ -220,7 +220,7 @@ def test_thresholds_are_set_per_run(pbx, tmp_path):
 
 @pytest.mark.parametrize(("existing", "limit"), [(1, 1), (3, 1), (7, 2), (10, 3), (100, 30)])
 def test_small_tenants_are_protected_too(existing, limit):
-    plan = Plan("pbx", existing=existing)
+    plan = Plan(SYNC, pbx="pbx", existing=existing)
     assert plan.limit("delete") == limit
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from generator.errors import UsageError
-from generator.model import MASK, SECRET_KEYS, ResolvedUser, dotted
-from generator.pipeline import Resolved
+from generator.errors import RosterInvalid, UsageError
+from generator.model import MASK, SECRET_KEYS, Problem, ResolvedUser, dotted
+from generator.pipeline import Options, Resolved, run
 
 
 def _leaves(value: Any, path: tuple) -> Iterator[tuple[tuple, Any]]:
@@ -62,3 +63,15 @@ def explain(resolved: Resolved, name: str) -> list[str]:
     value_width = min(max(len(r[1]) for r in rows), 48)
     header = f"user {user.name}, PBX {column_set.version}: value, then where it came from"
     return [header] + [f"{f:<{width}}  {v:<{value_width}}  {s}" for f, v, s in rows]
+
+
+def explain_user(roster: Path, options: Options, user: str) -> tuple[list[str], list[Problem], int]:
+    """`explain`: USER's lines; the problems to show with them (the user's own,
+    and the warnings that hold for every user: the key, the secrets file); the
+    exit code. RosterInvalid when there is nothing to explain yet."""
+    resolved = run(roster, options, display=str(roster))
+    mine = [p for p in resolved.problems if p.user == user or (p.user is None and not p.warning)]
+    if resolved.column_set is None or (mine and all(u.name != user for u in resolved.users)):
+        raise RosterInvalid(mine or list(resolved.problems))
+    shown = [p for p in resolved.problems if (p.user == user or p.user is None) and p.code != "secret-unchecked"]
+    return explain(resolved, user), shown, 1 if any(not p.warning for p in mine) else 0

@@ -127,3 +127,75 @@ def orphans(folder: Path, targets: list[Path]) -> list[Freshness]:
         return []
     made = {t.resolve() for t in targets}
     return [Freshness(p, None, "orphan") for p in sorted(folder.glob("*.csv")) if p.resolve() not in made]
+
+
+def refuse_inputs_as_outputs(rosters: list[Path], targets: list, *inputs: Path | None) -> None:
+    """`generate r.yaml -o r.yaml` would replace the roster with its CSV."""
+    from generator.write import same_file
+
+    read = [*rosters, *(p for p in inputs if p is not None)]
+    for target in targets:
+        for source in read:
+            inside = source.is_dir() and target is not None and same_file(target.parent, source)
+            if target is not None and (same_file(target, source) or inside):
+                raise UsageError(f"{target} is one of the inputs ({source}); write the CSV somewhere else")
+
+
+def again(roster: Path, target: Path, flags: dict) -> str:
+    """The command line that makes `target` from `roster` with this run's options, to copy and run."""
+    import shlex
+
+    words = ["portsip-roster", "generate", str(roster), "-o", str(target)]
+    for flag, value in flags.items():
+        if value is True:
+            words.append(flag)
+        elif value not in (None, False):
+            words += [flag, str(value)]
+    return "  run: " + shlex.join(words)
+
+
+def check_report(results: list[Generated], targets: list, check: Path, bom: bool,
+                 flags: dict | None = None) -> tuple[list[tuple[str, str]], int]:
+    """`generate --check`: what to print, in order, as (stream, text) with
+    stream "out" (the differences) or "err" (each file's verdict); and the
+    exit code (1 when any file is stale, missing or no roster's any more)."""
+    from generator.commands.diff import as_text
+
+    found = [freshness(result, target, bom) for result, target in zip(results, targets)]
+    if len(results) > 1 or check.is_dir():
+        found += orphans(check, targets)
+    said: list[tuple[str, str]] = []
+    stale = 0
+    for item in found:
+        if item.state == "current":
+            said.append(("err", f"{item.target}: up to date with {item.roster}\n"))
+            continue
+        stale += 1
+        if item.state == "missing":
+            said.append(("err", f"{item.target}: missing; generate it from {item.roster}\n"))
+            said.append(("err", again(item.roster, item.target, flags or {}) + "\n"))
+        elif item.state == "orphan":
+            said.append(("err", f"{item.target}: no roster makes this file any more; delete it\n"))
+        else:
+            same = f"{item.target}: the same cells, but other bytes (quoting, BOM or line ends)\n"
+            said.append(("out", same if item.plan.empty else as_text(item.plan)))
+            said.append(("err", f"{item.target}: stale; regenerate it from {item.roster}\n"))
+            said.append(("err", again(item.roster, item.target, flags or {}) + "\n"))
+    return said, 1 if stale else 0
+
+
+def write_all(results: list[Generated], targets: list, since: str | None, bom: bool) -> Iterator[str]:
+    """Each CSV written (atomically; None: stdout), then what was written, in
+    words; RosterInvalid when a cell template fails (that file not written)."""
+    from generator.write import write_output
+
+    for result, target in zip(results, targets):
+        with few_collections():  # rows are made while they are written
+            write_output(target, result.chunks(bom), ok=lambda r=result: not r.rendered.problems)
+        if result.rendered.problems:
+            raise RosterInvalid(result.rendered.problems)
+        count = f"{result.count} user{'' if result.count == 1 else 's'}{f' new since {since}' if since else ''}"
+        if target is not None:
+            yield f"wrote {target} ({count})"
+        elif since:
+            yield count

@@ -23,7 +23,6 @@ from generator.commands.generate import generate
 from generator.commands.tables import (
     MAX_JSON_DEPTH,
     Change,
-    Plan,
     canonical_header,
     compare,
     csv_rows,
@@ -31,6 +30,7 @@ from generator.commands.tables import (
     read_table,
 )
 from generator.compact import compact_roster
+from generator.compare.plan import Plan, Words
 from generator.errors import RosterInvalid, UsageError
 from generator.model import FROM_FILE, ColumnSet, Problem, counted, mac_key
 from generator.pipeline import Options
@@ -243,6 +243,13 @@ def import_file(path: Path, templates: Path | None = None, literal_secrets: bool
     return import_export(export, pick_column_set(export.header, column_sets, str(path)), literal_secrets)
 
 
+# The round trip's words, where OLD is the export and NEW the roster made from it.
+ROUND_TRIP = Words("PortSIP roster diff", (
+    ("create", "Only in the roster (not in the export)", "added"),
+    ("delete", "In the export, but not given back by the roster", "removed"),
+    ("update", "Not given back as exported: generating the roster writes these cells otherwise", "changed")))
+
+
 def round_trip(export: Path, roster: Path, options: Options) -> tuple[Plan, dict[str, int]]:
     """What generating the imported roster changes against the export (nothing,
     when all is well), and the spellings it put right, by kind, with counts:
@@ -250,7 +257,7 @@ def round_trip(export: Path, roster: Path, options: Options) -> tuple[Plan, dict
     written another way. Those are normalisations, not failures."""
     before = table(export, options, str(export))
     after = read_table(generate(roster, options, str(roster)).text(), str(roster))
-    plan = compare(before, after)
+    plan = compare(before, after, ROUND_TRIP)
     normalised: dict[str, int] = {}
     for user in plan.changed:
         kept = []
@@ -266,7 +273,7 @@ def round_trip(export: Path, roster: Path, options: Options) -> tuple[Plan, dict
             else:
                 kept.append(change)
         user.changes = kept
-    plan.changed = [u for u in plan.changed if u.changes]
+    plan.users = [u for u in plan.users if u.kind != "update" or u.changes]
     return plan, normalised
 
 

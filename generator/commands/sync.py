@@ -8,6 +8,7 @@ with problems never reaches the PBX.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import ssl
 import threading
@@ -15,15 +16,17 @@ from collections.abc import Collection
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from generator.check import unknown_targets as roster_unknown_targets
+from generator.commands.options import Login, Pace, Rules
 from generator.commands.revision import at_revision, exists_at
 from generator.errors import RosterInvalid, UsageError
-from generator.model import SECRET_KEYS, SECRET_ORDER, Problem, ResolvedUser, mac_key
-from generator.pbx.base import Groups, Target
+from generator.model import SECRET_KEYS, SECRET_ORDER, Problem, ResolvedUser, counted, mac_key
+from generator.pbx.base import Groups, PbxError, Target  # noqa: F401 - PbxError: the CLI catches it here
 from generator.pbx.portsip.api import refusals
 from generator.pipeline import Options, run
+from generator.progress import Progress
 from generator.sync.plan import Plan, conflicts, fingerprint, make_plan
 from generator.write import check_output, open_log, output_kind, same_file
 
@@ -273,3 +276,184 @@ def check_saved(saved: dict, fresh: Plan) -> None:
     if saved.get("fingerprint") != fresh.fingerprint:
         raise StalePlan("the roster, the PBX or the options changed since this plan was made: nothing was "
                         "changed; make a new plan")
+
+
+# ---- the workflows `plan` and `apply` run, for the CLI to call ------------------------------------------
+
+
+class Say(Protocol):
+    """What a sync tells the admin as it goes (the CLI prints it): the order
+    matters, as warnings come before the first request and the plan before
+    the question."""
+
+    def problems(self, problems: list[Problem]) -> None: ...  # warnings, as `generate` prints them
+
+    def line(self, text: str) -> None: ...  # one line on stderr
+
+    def plan(self, made: Plan) -> None: ...  # the plan, in the chosen format, on stdout
+
+    def confirm(self) -> bool: ...  # may apply go ahead?
+
+    def progress(self) -> Progress: ...
+
+
+def connect(login: Login, pace: Pace, log: TextIO | None, say: Say) -> Target:
+    """The PortSIP target signed in with `login`; bad usage when something is missing."""
+    from generator.pbx.portsip.client import Client
+    from generator.pbx.portsip.client import Login as Account
+    from generator.pbx.portsip.target import PortSip
+
+    if not login.pbx:
+        raise UsageError("which PBX? pass --pbx URL or set PORTSIP_URL (e.g. https://pbx.example.com:8887/api)")
+    if not login.username:
+        raise UsageError("which account? pass --username NAME or set PORTSIP_USERNAME")
+    if login.password_file is not None:
+        from generator.secrets.sources import read_key_file
+
+        password = read_key_file(login.password_file, "password file")
+    else:
+        password = os.environ.get("PORTSIP_PASSWORD", "")
+    if not password:
+        raise UsageError("no password: set PORTSIP_PASSWORD or pass --password-file FILE")
+    check_ca_file(login.ca_file)  # whatever the scheme: a CA file that cannot be read is a mistake to say
+    if login.insecure:
+        say.line("warning: --insecure: the PBX's TLS certificate is not checked; anyone between here and the PBX "
+                 "can read the password and the secrets sent")
+    account = Account(login.pbx, login.username, password, login.domain, login.ca_file, login.insecure,
+                      login.allow_http)
+    client = Client(account, rate=pace.rate, log=log)
+    if client.base.startswith("http://"):
+        say.line("warning: --allow-http: the PBX is reached over plain http; anyone between here and the PBX can "
+                 "read the password, the token and the secrets sent")
+    return PortSip(client)
+
+
+def _prepare(read: RosterRead, out: Path | None, login: Login, pace: Pace, options: Options, say: Say,
+             *inputs: Path | None) -> TextIO | None:
+    """Warnings printed as `generate` prints them, outputs checked and the log
+    opened: all before the first request. Every file read is an input."""
+    from generator.secrets.sources import open_to_others
+
+    say.problems(read.warnings + open_to_others(login.password_file, "password file"))
+    return check_outputs(out, pace.log, [*read.files, login.password_file, options.secrets, options.key_file,
+                                         options.templates, login.ca_file, *inputs])
+
+
+def _planned(roster: Path, options: Options, read: RosterRead, login: Login, rules: Rules, pace: Pace,
+             log: TextIO | None, say: Say) -> tuple[Target, Plan]:
+    target = connect(login, pace, log, say)
+    made = plan(roster, options, target, rules.base, rules.prune, pace.parallel, read.users, rules.replacing,
+                rules.percent)
+    return target, made
+
+
+def _refused(made: Plan, rules: Rules, say: Say) -> bool:
+    """Unused --replace names warned about; True when the plan is past its thresholds without --force."""
+    replaced = {u.name for u in made.users if u.kind == "replace"}
+    for name in rules.replace or ():
+        if name not in replaced:
+            say.line(f"warning: --replace {name}: the plan replaces no user of that name")
+    refused = refusal(made)
+    if refused is None:
+        return False
+    if rules.force:
+        say.line("warning: the plan is past its thresholds; --force: going on")
+        return False
+    say.line(f"error: {refused}")
+    return True
+
+
+def run_plan(roster: Path, options: Options, login: Login, rules: Rules, pace: Pace, out: Path | None,
+             say: Say, exit_code: bool = False) -> int:
+    """`plan`: the roster read (no secret needed), the PBX read, the plan shown
+    and saved; the exit code (1 past the thresholds, 2 changes under --exit-code)."""
+    read = read_roster(roster, replace(options, redact=True))  # a plan needs no secret
+    log = _prepare(read, out, login, pace, options, say)
+    try:
+        _target, made = _planned(roster, options, read, login, rules, pace, log, say)
+    finally:
+        if log is not None:
+            log.close()
+    say.plan(made)
+    if out is not None:
+        from generator.compare.formats import as_json
+        from generator.write import write_output
+
+        write_output(out, [as_json(made)])
+    if _refused(made, rules, say):
+        return 1
+    return 2 if exit_code and not made.empty else 0
+
+
+def run_apply(roster: Path, options: Options, login: Login, rules: Rules, pace: Pace, saved: Path | None,
+              yes: bool, say: Say) -> int:
+    """`apply`: every secret at hand before any request, the plan made again
+    (and held to a saved one), shown, confirmed and carried out; the exit code."""
+    from generator.sync.apply import apply
+
+    saved_plan = load_plan(saved) if saved is not None else None
+    read = read_roster(roster, options)  # every secret at hand, before any request
+    log = _prepare(read, None, login, pace, options, say, saved)
+    try:
+        target, made = _planned(roster, options, read, login, rules, pace, log, say)
+        if saved_plan is not None:
+            check_saved(saved_plan, made)
+        say.plan(made)
+        if _refused(made, rules, say):
+            return 1
+        if made.empty:
+            return 0
+        acting = len(made.held) < len(made.users)
+        if acting and not yes and not say.confirm():
+            say.line("nothing changed on the PBX")
+            return 1
+        progress = say.progress()
+        try:
+            with stopping() as stop:  # SIGINT, SIGTERM: finish the users in flight, start no other
+                outcome = apply(made, target, read.wanted, pace.parallel,
+                                lambda done, total: progress.tick("applying", done, total, every=1), stop)
+        except KeyboardInterrupt:
+            progress.clear()
+            say.line("interrupted while applying: what was done stays done; run plan to see what is left")
+            return 130
+        progress.clear()
+        for line in outcome_lines(outcome, made, roster):
+            say.line(line)
+        if stop.is_set():
+            for line in stopped_lines(stop, outcome, roster):
+                say.line(line)
+            return stop.code
+        say.line(f"applied: {counted(len(outcome.done), 'user')} done, {len(outcome.failures)} failed"
+                 + (f", {len(outcome.held)} held back" if outcome.held else "")
+                 + f" ({counted(target.requests, 'request')})")
+        return 1 if outcome.failures or outcome.held else 0
+    finally:
+        if log is not None:
+            log.close()
+
+
+def outcome_lines(outcome, made: Plan, roster: Path) -> list[str]:
+    """Each failure in the PBX's words; a user a replace deleted and did not
+    make again, in plain words; each user held back."""
+    from generator.compare.formats import printable
+
+    loses = {u.name: u.loses for u in made.users}
+    lines = []
+    for failure in outcome.failures:
+        lines.append(printable(f"failed: user {failure.user}: {failure.step}: {failure.status or 'no answer'}: "
+                               f"{failure.message}"))
+        if failure.lost:
+            gone = printable("; ".join(loses.get(failure.user) or [])) or "nothing the API shows"
+            lines.append(f"LOST: user {failure.user} was deleted from the PBX and is NOT on it now. Gone with it: "
+                         f"{gone}. Fix the cause above, then run `portsip-roster apply {roster}` again: it makes the "
+                         f"user anew (a create).")
+    held = set(outcome.held)
+    lines += [f"held back: user {u.name}: nothing sent; {u.held}" for u in made.users if u.name in held]
+    return lines
+
+
+def shown(made: Plan, style: str, colour: bool = False) -> str:
+    """The plan in `style` (a --format name); colour in text only."""
+    from generator.compare.formats import FORMATS, as_text
+
+    return as_text(made, colour) if style == "text" else FORMATS[style](made)

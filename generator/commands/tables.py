@@ -25,6 +25,7 @@ from generator.compare.changes import (  # noqa: F401 - importing.py and diff.py
     nests_too_deep,
     zeros_dropped,
 )
+from generator.compare.plan import Plan, Words
 from generator.errors import RosterInvalid, UsageError
 from generator.load import load_text
 
@@ -78,33 +79,25 @@ def _known_columns() -> frozenset[str]:
 
 UserChange = Entry  # a diff's user: kind create (added), delete (removed) or update (changed)
 
-
-@dataclass
-class Plan:
-    old: str
-    new: str
-    added: list[UserChange] = field(default_factory=list)
-    removed: list[UserChange] = field(default_factory=list)
-    changed: list[UserChange] = field(default_factory=list)
-    columns_added: list[str] = field(default_factory=list)
-    columns_removed: list[str] = field(default_factory=list)
-    uncompared: int = 0  # secrets that could be worked out on one side only
-
-    @property
-    def empty(self) -> bool:
-        return not (self.added or self.removed or self.changed or self.columns_added or self.columns_removed)
+ADDED = "Added: importing the CSV creates them"
+REMOVED = "Removed: delete them in the portal (an import never deletes a user)"
+CHANGED = "Changed: edit them in the portal (an import does not update a user that exists)"
+# diff's words: users grouped as added, removed and changed, under what each means for an import
+DIFF = Words("PortSIP roster diff", (("create", ADDED, "added"), ("delete", REMOVED, "removed"),
+                                     ("update", CHANGED, "changed")))
 
 
-def compare(old: Table, new: Table) -> Plan:
-    plan = Plan(old.label, new.label)
+def compare(old: Table, new: Table, words: Words = DIFF) -> Plan:
+    """Every user added, removed or changed from `old` to `new` (in `words`: diff's, or import's round trip)."""
+    plan = Plan(words, old=old.label, new=new.label)
     plan.columns_added = [c for c in new.columns if c not in old.columns]
     plan.columns_removed = [c for c in old.columns if c not in new.columns]
     for name, row in new.rows.items():
         if name not in old.rows:
-            plan.added.append(Entry("create", name, row.get("extension_number", "")))
+            plan.users.append(Entry("create", name, row.get("extension_number", "")))
     for name, row in old.rows.items():
         if name not in new.rows:
-            plan.removed.append(Entry("delete", name, row.get("extension_number", "")))
+            plan.users.append(Entry("delete", name, row.get("extension_number", "")))
             continue
         other = new.rows[name]
         columns = [*old.columns, *(c for c in new.columns if c not in old.columns)]
@@ -114,7 +107,7 @@ def compare(old: Table, new: Table) -> Plan:
             changes += found
             plan.uncompared += uncompared
         if changes:
-            plan.changed.append(Entry("update", name, other.get("extension_number", ""), changes))
+            plan.users.append(Entry("update", name, other.get("extension_number", ""), changes))
     return plan
 
 

@@ -1,5 +1,3 @@
-"""The comparison core below `diff` and `plan`: one change model, the
-leaf-by-leaf comparison of values, and the renderers' shared pieces (what is
-printable, markdown escaping, colour, the format names)."""
-
-FORMAT_NAMES = ("text", "markdown", "json")  # the CLI's --format choices for diff and plan (kept light: cli imports it)
+"""The comparison core below `diff`, `import` and `plan`: one change model
+(changes.py), one plan (plan.py), and one renderer per format with the
+registry the CLI takes its --format choices from (formats.py)."""

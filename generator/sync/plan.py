@@ -1,6 +1,7 @@
 """What `apply` would do: the roster's users against the PBX's, compared
-field by field (inside JSON values too), as a plain value that prints as
-text, markdown or JSON and can be saved for `apply --plan`.
+field by field (inside JSON values too), as the one plan of compare/plan.py
+in a sync's words; it prints through compare/formats.py and can be saved for
+`apply --plan`.
 
 A plan never reads a secret back from the PBX: a secret is "set" when its
 user or phone is made, and "change" only where the roster says so (a new
@@ -12,81 +13,28 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Collection
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 from generator.compare.changes import Change, Entry, PhoneEntry, field_changes
-from generator.compare.formats import dumped, md, printable, registry, zeros
+from generator.compare.formats import printable
+from generator.compare.plan import (  # noqa: F401 - commands and tests take these here
+    DEFAULT_LIMITS,
+    FINGERPRINTED,
+    FORMAT_VERSION,
+    LIMIT_FLOOR,
+    Plan,
+    Words,
+    fingerprint,
+)
 from generator.model import SECRET_ORDER, dotted, mac_key
 from generator.pbx.base import Target
-
-FORMAT_VERSION = 1
-
 
 # A plan's entries are the comparison core's (a saved plan's JSON keeps their fields and order).
 PhonePlan, UserPlan = PhoneEntry, Entry
 
 
-# Percent of the users on the PBX a plan may delete, replace or update without --force.
-DEFAULT_LIMITS = {"delete": 30, "replace": 30, "update": 30}
-LIMIT_FLOOR = 1  # whatever the tenant's size, one user may be deleted, replaced or updated (unless 0%)
-
-
-@dataclass
-class Plan:
-    pbx: str
-    users: list[UserPlan] = field(default_factory=list)
-    left_alone: list[str] = field(default_factory=list)  # on the PBX, not in the roster (kept without --prune)
-    state: str = ""  # digest of the PBX's users as read
-    notes: list[str] = field(default_factory=list)  # said once: how the roster was sent, what was not compared
-    existing: int = 0  # users on the PBX as read: what the thresholds are a share of
-    percent: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
-
-    @property
-    def empty(self) -> bool:
-        return not self.users
-
-    def count(self, kind: str) -> int:
-        """Users apply will `kind` (a held-back replace is not one)."""
-        return sum(u.kind == kind and not u.held for u in self.users)
-
-    @property
-    def held(self) -> list[UserPlan]:
-        return [u for u in self.users if u.held]
-
-    def limit(self, kind: str) -> int:
-        if self.percent[kind] <= 0:
-            return 0  # 0% asks for --force on any such change
-        return max(LIMIT_FLOOR, self.existing * self.percent[kind] // 100)
-
-    @property
-    def over(self) -> list[str]:
-        """The kinds of change past their threshold: apply refuses the plan without --force."""
-        return [kind for kind in DEFAULT_LIMITS if self.count(kind) > self.limit(kind)]
-
-    def thresholds(self) -> dict:
-        kinds = {kind: {"count": self.count(kind), "limit": self.limit(kind), "percent": self.percent[kind]}
-                 for kind in DEFAULT_LIMITS}
-        return {"users_on_pbx": self.existing, **kinds, "within": not self.over}
-
-    def as_data(self) -> dict:
-        return {"format": FORMAT_VERSION, "pbx": self.pbx, "state": self.state,
-                "users": [asdict(u) for u in self.users], "left_alone": self.left_alone,
-                "thresholds": self.thresholds()}
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.as_data())
-
-
-# What a plan's fingerprint covers: as_data's keys (a saved plan holds notes and the fingerprint besides).
-FINGERPRINTED = ("format", "pbx", "state", "users", "left_alone", "thresholds")
-
-
-def fingerprint(data: dict) -> str:
-    """The digest of a plan's data (Plan.as_data, or a saved plan read back:
-    the same for both, so an edit to a saved plan's body shows)."""
-    body = {key: data.get(key) for key in FINGERPRINTED}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+# A sync's words: users in plan order, counted by what apply does to each.
+SYNC = Words("PortSIP apply plan")
 
 
 def state_digest(actual: dict[str, dict]) -> str:
@@ -156,7 +104,7 @@ def make_plan(target: Target, wanted: dict[str, dict], actual: dict[str, dict], 
     Target.read_users); `changed`: (user, path) of secrets the roster
     changed since --base; `replace`: the users a replace may delete and make
     again (True: all; the rest are held back); `percent`: the thresholds."""
-    plan = Plan(target.label, state=state_digest(actual), existing=len(actual),
+    plan = Plan(SYNC, pbx=target.label, state=state_digest(actual), existing=len(actual),
                 percent={**DEFAULT_LIMITS, **(percent or {})})
     for name, fields in wanted.items():
         mine = {path[1:] for path in changed if path[0] == name}
@@ -239,97 +187,8 @@ def conflicts(plan: Plan, wanted: dict[str, dict], actual: dict[str, dict],
     return found
 
 
-def threshold_line(plan: Plan) -> str:
-    """The thresholds and whether the plan is within them: one line, in every format."""
-    parts = [f"{kind} {plan.count(kind)} (at most {plan.limit(kind)}: {plan.percent[kind]}%)"
-             for kind in DEFAULT_LIMITS]
-    verdict = f"OVER for {', '.join(plan.over)}: apply refuses this plan without --force" if plan.over else "within"
-    return f"thresholds (share of the {plan.existing} users on the PBX): {', '.join(parts)}: {verdict}"
-
-
-# ---- formats ----------------------------------------------------------------------
-
-_MARKS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
-# On a terminal: green to create, yellow to update, magenta to replace, red to delete.
-_COLOURS = {"create": "32", "update": "33", "replace": "35", "delete": "31"}
-
-
 def _safe(text: object) -> str:
     """A name or value as printed: the PBX's answers are input too, and a name
     holding ESC or a bidi override would otherwise drive the terminal (or the
     reader) showing the plan."""
     return printable(text)
-
-
-def _shown(change: Change) -> str:
-    if change.secret:
-        return f"{change.field}: {change.new}"
-    old, new = (json.dumps(v, ensure_ascii=False) for v in (change.old, change.new))
-    return f"{change.field}: {old} -> {new}{zeros(change)}"
-
-
-def summary(plan: Plan) -> str:
-    return (f"{plan.count('create')} to create, {plan.count('update')} to update, {plan.count('replace')} to "
-            f"replace, {plan.count('delete')} to delete, {len(plan.left_alone)} left alone"
-            + (f", {len(plan.held)} held back" if plan.held else ""))
-
-
-def _lines(plan: Plan) -> list[tuple[int, str, str]]:
-    """(depth, kind, text) for every user and change, in plan order; every
-    text made printable (kind "" for a change)."""
-    out = []
-    for user in plan.users:
-        head = f"{_MARKS[user.kind]} {user.name} (extension {user.extension})"
-        out.append((0, user.kind, _safe(head + (f": replace, {user.reason}" if user.reason else ""))))
-        out += [(1, "", _safe(f"held back: {user.held}"))] if user.held else []
-        out += [(1, "", _safe(f"loses: {'; '.join(user.loses)}"))] if user.loses else []
-        out += [(1, "", _safe(_shown(c))) for c in user.changes]
-        for phone in user.phones:
-            why = " (the API cannot change a phone's MAC, vendor, model or file)" if phone.kind == "replace" else ""
-            out.append((1, phone.kind, _safe(f"phone {phone.mac}: {phone.kind}{why}")))
-            out += [(2, "", _safe(_shown(c))) for c in phone.changes]
-    return out
-
-
-def _note_lines(plan: Plan) -> list[str]:
-    return [f"note: {_safe(note)}" for note in plan.notes]
-
-
-def as_text(plan: Plan, colour: bool = False) -> str:
-    def paint(kind: str, text: str) -> str:
-        return f"\x1b[{_COLOURS[kind]}m{text}\x1b[0m" if colour and kind in _COLOURS else text
-
-    lines = [f"plan for {_safe(plan.pbx)}: {summary(plan)}", threshold_line(plan), *_note_lines(plan)]
-    lines += ["    " * depth + paint(kind, text) for depth, kind, text in _lines(plan)]
-    if plan.left_alone:
-        names = ", ".join(map(_safe, plan.left_alone))
-        lines.append(f"left alone (on the PBX, not in the roster; --prune deletes them): {names}")
-    if plan.empty:
-        lines.append("nothing to do: the PBX matches the roster" + (" (but see the notes)" if plan.notes else ""))
-    return "\n".join(lines) + "\n"
-
-
-def as_markdown(plan: Plan) -> str:
-    lines = [f"### PortSIP apply plan: {md(summary(plan))}", "", f"PBX <code>{md(plan.pbx)}</code>", ""]
-    lines += [md(threshold_line(plan)), ""]
-    for note in plan.notes:
-        lines += [f"Note: {md(note)}", ""]
-    for depth, _kind, text in _lines(plan):
-        lines.append("  " * depth + f"- <code>{md(text)}</code>")
-    if plan.left_alone:
-        names = ", ".join(f"<code>{md(name)}</code>" for name in plan.left_alone)
-        lines += ["", f"Left alone (on the PBX, not in the roster): {names}"]
-    if plan.empty:
-        lines += [*([""] if plan.left_alone else []),
-                  "Nothing to do: the PBX matches the roster" + (" (but see the notes)." if plan.notes else ".")]
-    return "\n".join(lines) + "\n"
-
-
-def as_json(plan: Plan) -> str:
-    """Stable JSON; a character that could drive a terminal is written as a
-    \\u escape, which reads back as the same string."""
-    data = {**plan.as_data(), "notes": plan.notes, "fingerprint": plan.fingerprint}
-    return dumped(data)
-
-
-FORMATS = registry(as_text, as_markdown, as_json)
