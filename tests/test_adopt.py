@@ -9,7 +9,8 @@ import json
 import re
 
 import pytest
-from fakepbx import SECRETS, State
+from conftest import run_module
+from fakepbx import ACCOUNT, SECRETS, FakeServer, State
 from tenant import seed
 
 from generator.model import mac_key
@@ -43,8 +44,8 @@ def _roster(tmp_path, adopted) -> dict[str, dict]:
     return {user.name: user.fields for user in resolved.users}
 
 
-def _noted(adopted, user: str) -> set[str]:
-    return {n.field for a in adopted if a.name == user for n in a.notes}
+def _noted(adopted) -> dict[str, set[str]]:
+    return {a.name: {n.field for n in a.notes} for a in adopted}
 
 
 def _top(field: str) -> str:
@@ -54,24 +55,26 @@ def _top(field: str) -> str:
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["varied", "bare"])
-def tenant_read(request):
+def tenant_read(request, tmp_path_factory):
+    """The seeded tenant as plan reads it, each user adopted, and the adopted
+    roster resolved by the pipeline (once per tenant: it is the slow part)."""
     state = State()
     seed(state, COUNT, seed=3, bare=request.param)
     actual = _read(state)
     adopted = [adopt(user["detail"], user["phones"]) for user in actual.values()]
-    return actual, adopted
+    return actual, adopted, _roster(tmp_path_factory.mktemp("adopted"), adopted)
 
 
-def test_an_adopted_tenant_plans_to_nothing_but_what_the_pbx_did_not_answer(tenant_read, tmp_path):
+def test_an_adopted_tenant_plans_to_nothing_but_what_the_pbx_did_not_answer(tenant_read):
     """Every seeded user read back, resolved as plan resolves it: no change,
     except where the PBX answered nothing (the fake holds only what was
     sent) and the roster's built-in default fills it; each such one is said."""
-    actual, adopted = tenant_read
-    wanted = _roster(tmp_path, adopted)
+    actual, adopted, wanted = tenant_read
+    notes = _noted(adopted)
     plan = make_plan("fake", wanted, actual, set(), prune=True)
     assert not plan.left_alone and all(u.kind == "update" for u in plan.users)
     for user in plan.users:
-        noted = _noted(adopted, user.name)
+        noted = notes[user.name]
         changes = [*user.changes, *(c for p in user.phones for c in p.changes)]
         assert all(p.kind == "update" for p in user.phones), user.name
         for change in changes:
@@ -99,8 +102,18 @@ def _answered(actual: dict[str, dict], wanted_defaults: dict, phone_defaults: di
 def test_a_tenant_that_answers_every_field_plans_to_nothing(tenant_read, tmp_path):
     """The round trip proper: against a PBX that answers every field (as
     GET /users/{id} does on a real one), the adopted roster plans to nothing
-    for every one of the 1,000 users, varied and bare alike."""
-    actual, _ = tenant_read
+    for every one of the 1,000 users, varied and bare alike; and adopting
+    such a PBX has nothing to say of fields it did not answer."""
+    actual, _, wanted = tenant_read
+    answered = _answered(actual, *_builtin_answers(tmp_path))
+    plan = make_plan("fake", wanted, answered, set(), prune=True)
+    assert plan.empty and not plan.left_alone, [(u.name, u.changes[:3]) for u in plan.users[:3]]
+    adopted = [adopt(user["detail"], user["phones"]) for user in answered.values()]
+    assert not any("did not answer" in n.message for a in adopted for n in a.notes)
+
+
+def _builtin_answers(tmp_path) -> tuple[dict, dict]:
+    """What the roster's built-in defaults send for a user and a phone (PortSIP's defaults, which they follow)."""
     minimal = tmp_path / "minimal.yaml"
     minimal.write_text(json.dumps({"pbx_version": "v22", "users": [{
         "name": "x", "extension_number": "100", "email": "x@example.com", "display_name": "X", "password": GENERATE,
@@ -108,21 +121,45 @@ def test_a_tenant_that_answers_every_field_plans_to_nothing(tenant_read, tmp_pat
         "phones": [{"mac": "00:00:00:00:00:01", "model": "m", "vendor": "v", "filename": "f", "password": GENERATE,
                     "timezone": "t"}]}]}), "utf-8")
     builtin = run(minimal, Options(redact=True)).users[0].fields
-    defaults = {k: v for k, v in user_body(builtin).items() if k not in ("name", "extension_number", "email",
-                                                                          "display_name", *SECRETS, "voicemail_pin")}
-    phone_defaults = {k: v for k, v in phone_body(builtin["phones"][0]).items()
-                      if k not in ("mac", "model", "vendor", "filename", "password", "timezone")}
-    answered = _answered(actual, defaults, phone_defaults)
-    adopted = [adopt(user["detail"], user["phones"]) for user in answered.values()]
-    assert not any("did not answer" in n.message for a in adopted for n in a.notes)
-    plan = make_plan("fake", _roster(tmp_path, adopted), answered, set(), prune=True)
-    assert plan.empty and not plan.left_alone, [(u.name, u.changes[:3]) for u in plan.users[:3]]
+    user = {k: v for k, v in user_body(builtin).items()
+            if k not in ("name", "extension_number", "email", "display_name", *SECRETS, "voicemail_pin")}
+    phone = {k: v for k, v in phone_body(builtin["phones"][0]).items()
+             if k not in ("mac", "model", "vendor", "filename", "password", "timezone")}
+    return user, phone
+
+
+def test_plan_and_apply_right_after_adoption_send_nothing(tmp_path):
+    """The real commands against the fake PBX holding a seeded tenant (every
+    field answered, as a real PBX does): plan says nothing to do, with the
+    note that no secret of an existing user was compared; apply sends
+    nothing at all, so no password, PIN or phone password is touched."""
+    with FakeServer() as pbx:
+        seed(pbx.state, 40, seed=8)
+        answered = _answered(_read(pbx.state), *_builtin_answers(tmp_path))
+        for user_id, user in pbx.state.users.items():
+            user.update(answered[user["name"]]["detail"])
+            for phone, filled in zip(pbx.state.phones[user_id].values(), answered[user["name"]]["phones"]):
+                phone.update(filled)
+        adopted = [adopt(u["detail"], u["phones"]) for u in _read(pbx.state).values()]
+        roster = tmp_path / "roster.yaml"
+        roster.write_text(json.dumps({"pbx_version": "v22", "users": [a.fields for a in extension_order(adopted)]},
+                                     ensure_ascii=False), "utf-8")
+        (tmp_path / "secrets.yaml").write_text(json.dumps({a.name: a.secrets for a in adopted}), "utf-8")
+        login = ["--pbx", pbx.url, "--allow-http", "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"]]
+        env = {"PORTSIP_PASSWORD": ACCOUNT["password"]}
+        planned = run_module("plan", roster.name, "--exit-code", *login, cwd=tmp_path, env=env)
+        assert planned.returncode == 0, planned.stdout + planned.stderr
+        assert "nothing to do" in planned.stdout
+        assert "secrets of users already on the PBX not compared" in planned.stdout
+        applied = run_module("apply", roster.name, "--yes", "--secrets", "secrets.yaml", *login, cwd=tmp_path, env=env)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert pbx.state.writes() == []
 
 
 def test_secrets_never_reach_the_fields(tenant_read):
     """The PBX here answers PINs and door passwords (to the secrets file, the
     roster says secrets_file) and no password (the roster generates them)."""
-    actual, adopted = tenant_read
+    actual, adopted, _ = tenant_read
     for item in adopted:
         fields = item.fields
         assert fields["password"] == GENERATE and fields["extension_password"] == GENERATE
