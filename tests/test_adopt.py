@@ -225,6 +225,7 @@ def test_hostile_values_are_said_and_left_out():
     assert fields["voicemail_pin"] == GENERATE and fields["password"] == GENERATE and made.secrets == {}
     assert fields["phones"] == [{"mac": "0c383e000001", "password": GENERATE}]
     said = {n.field for n in made.notes}
+    assert "phones[0c:38:3e:00:00:01].mac" in said  # written another way than the roster writes it
     assert {"sms", "display_name", "voicemail_prompt", "external_ringtone", "custom_options", "outbound_caller_ids",
             "offline_office_hours_forward_rule", "voicemail_pin", "password", "phones",
             "phones[0c:38:3e:00:00:01].language", "phones[0c:38:3e:00:00:01].external_ringtone",

@@ -166,6 +166,9 @@ def _phone(phone: dict, user: str, notes: list[Note], secrets: dict, unanswered:
         return None
     key = mac_key(mac)
     where = f"phones[{key}]."
+    if mac != key:  # the roster writes every MAC so, and a plan compares the MAC as written
+        notes.append(Note(user, f"{where}mac", f"the PBX writes it {mac}; the roster writes {key}, which a plan may "
+                                               f"show as a phone replace"))
     out: dict[str, Any] = {}
     for name, value in phone.items():
         if name == "id" or name in PHONE_SECRETS:
