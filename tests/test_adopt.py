@@ -15,7 +15,7 @@ from tenant import seed
 
 from generator.model import mac_key
 from generator.pipeline import Options, run
-from generator.sync.adopt import FROM_FILE, GENERATE, adopt, extension_order
+from generator.sync.adopt import FROM_FILE, GENERATE, adopt, extension_order, summary
 from generator.sync.api import phone_body, user_body
 from generator.sync.plan import make_plan
 
@@ -246,3 +246,16 @@ def test_users_come_in_extension_order():
     users = [adopt({"name": n, "extension_number": e}, []) for n, e in
              (("c", "1000"), ("a", "0101"), ("b", "200"), ("d", "0999"))]
     assert [u.name for u in extension_order(users)] == ["a", "b", "d", "c"]
+
+
+def test_notes_are_summarised_per_field_and_reason(tenant_read):
+    """20,000 notes of a bare tenant are a screen: one line per field and
+    reason, counted, a few users named, escaped."""
+    _, adopted, _ = tenant_read
+    notes = [n for a in adopted for n in a.notes]
+    lines = summary(notes)
+    assert len(lines) < 60 < len(notes)
+    assert all(re.search(r"\(\d+ users?: ", line) for line in lines)
+    hostile = adopt({"name": "eve", "extension_number": "101", "x\x1b[2J": 1}, []).notes
+    said = [line for line in summary(hostile) if line.startswith("x")]
+    assert said == ["x\\u001b[2J: the roster has no key for it; left out of the roster (1 user: eve)"]

@@ -232,9 +232,9 @@ def adopt(detail: dict, phones: list[dict]) -> Adopted:
     values = {**{k: v for k, v in detail.items() if not k.endswith("_forward_rule")}, **_rules(detail)}
     roster_keys = _roster_user_keys()
     for key, value in values.items():
-        if key in fields or key == "id" or key in USER_SECRETS:
+        if key in fields or key in ("id", "phones") or key in USER_SECRETS:  # phones: read from their own path
             continue
-        if key not in roster_keys or key in ("phones", "extra"):
+        if key not in roster_keys or key == "extra":
             notes.append(Note(name, key, "the roster has no key for it; left out of the roster"))
             continue
         if key == "outbound_caller_ids" and isinstance(value, list):
@@ -263,6 +263,27 @@ def _caller_ids(items: list, user: str, notes: list[Note]) -> list:
     if shaped != items:
         notes.append(Note(user, "outbound_caller_ids", "keys the API does not name for a caller id left out"))
     return shaped
+
+
+_INDEXED = re.compile(r"\[[^]]*\]")
+MAX_NAMED = 5  # users named per summary line; the rest are counted
+
+
+def summary(notes: list[Note]) -> list[str]:
+    """Notes said once per field and reason, with how many users and the
+    first few by name: a tenant of 1,000 users gives a screen, not 20,000
+    lines. Most users first; every line printable."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for note in notes:
+        users = groups.setdefault((_INDEXED.sub("[]", note.field), note.message), [])
+        if note.user not in users:
+            users.append(note.user)
+    lines = []
+    for (where, message), users in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0])):
+        named = ", ".join(users[:MAX_NAMED]) + (f" and {len(users) - MAX_NAMED} more" if len(users) > MAX_NAMED else "")
+        count = f"{len(users)} user{'' if len(users) == 1 else 's'}"
+        lines.append(printable(f"{where}: {message} ({count}: {named})"))
+    return lines
 
 
 def extension_order(users: list[Adopted]) -> list[Adopted]:
