@@ -15,8 +15,9 @@ from tenant import seed
 
 from generator.model import mac_key
 from generator.pipeline import Options, run
-from generator.sync.adopt import FROM_FILE, GENERATE, adopt, extension_order, summary
-from generator.sync.api import phone_body, user_body
+from generator.pbx.portsip.adopt import FROM_FILE, GENERATE, adopt
+from generator.sync.adopt import extension_order, summary
+from generator.pbx.portsip.api import phone_body, user_body
 from generator.sync.plan import make_plan
 
 COUNT = 1000
