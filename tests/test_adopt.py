@@ -165,3 +165,13 @@ def test_notes_are_summarised_per_field_and_reason():
     hostile = adopt({"name": "eve", "extension_number": "101", "x\x1b[2J": 1}, []).notes
     said = [line for line in summary(hostile) if line.startswith("x")]
     assert said == ["x\\u001b[2J: the roster has no key for it; left out of the roster (1 user: eve)"]
+
+
+def test_a_mac_the_pbx_writes_in_upper_case_is_the_same_phone():
+    """A PBX answering 80:5E:C0:.. for the roster's 80:5e:c0:.. plans no phone replace (plan compares mac_key)."""
+    target = PortSip(Client(Login("http://127.0.0.1:1/api", "u", "p", "d", allow_http=True)))
+    phone = {"mac": "80:5e:c0:00:00:01", "vendor": "Yealink", "model": "SIP-T32G", "filename": "yealinkT3x.ph.xml"}
+    fields = {"name": "a", "extension_number": "101", "display_name": "A", "phones": [phone]}
+    actual = {"a": {"id": "u1", "detail": target.user_body(fields),
+                    "phones": [{**phone, "id": "p1", "mac": "80:5E:C0:00:00:01"}]}}
+    assert make_plan(target, {"a": fields}, actual, set(), prune=False).empty
