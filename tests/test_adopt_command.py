@@ -76,6 +76,8 @@ def _hostile(pbx) -> None:
                                                                                "number": "1; rm -rf /"},
                    custom_options={"a": [[[[[[[[[[1]]]]]]]]]]}, voicemail_pin="12ab\n", weird="\u202eevil")
     state.add_user("mallory", "0104", display_name="{{ 7 * 7 }}", email="m@example.com", blfs="nope")
+    state.add_user("trudy", "105", display_name="line1\nline2", email="t@example.com",
+                   blfs=[{"key": "101", "value": "101", "first_name": "\x1b[31mOK", "last_name": ""}])
 
 
 def test_a_hostile_tenant_gives_notes_not_a_traceback(tmp_path):
@@ -88,7 +90,9 @@ def test_a_hostile_tenant_gives_notes_not_a_traceback(tmp_path):
     assert "user left out" in said or "1 user left out" in said
     for field in ("display_name", "sms", "offline_office_hours_forward_rule", "custom_options", "weird"):
         assert f"note: {field}:" in ran.stderr, field
+    assert "display_name: holds a control character" in ran.stderr and "blfs: holds a control" in ran.stderr
     roster = (tmp_path / "roster.yaml").read_text("utf-8")
+    assert "line2" not in roster and "[31m" not in roster
     assert "\x1b" not in roster and "E" * 1000 not in roster and "rm -rf" not in roster and "12ab" not in roster
     assert "'{{ 7 * 7 }}'" in roster or '"{{ 7 * 7 }}"' in roster  # a user's own value: kept as text
 

@@ -80,11 +80,30 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+def _has_control(value: Any) -> bool:
+    """Whether a string anywhere in `value` (nesting already bounded) holds a control character."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and _CONTROL.search(item):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def _checked(value: Any, pointer: str, user: str, where: str, notes: list[Note]) -> bool:
     """Whether `value` fits the roster's schema at `pointer`; said when it does not."""
     if _depth(value) > MAX_DEPTH:
         notes.append(Note(user, where, f"nests deeper than {MAX_DEPTH} levels, which no PortSIP value does; left "
                                        f"out of the roster"))
+        return False
+    if _has_control(value):
+        notes.append(Note(user, where, "holds a control character (a line break, an escape), which the roster "
+                                       "refuses; left out of the roster"))
         return False
     if not _fits(pointer, value):
         notes.append(Note(user, where, "not a value the roster takes (see schemas/roster.schema.json); left out of "
