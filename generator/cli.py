@@ -467,7 +467,8 @@ def columns(
     _run(action)
 
 
-@app.command("import", epilog=EXIT_CODES.replace("(nothing written)", "(the roster is written; fix them in it)"))
+@app.command("import", epilog=EXIT_CODES.replace("(nothing written)", "(the roster is written; fix them in it), "
+                                                  "or with --pbx a plan after adoption that is not empty"))
 def import_(
     output: Annotated[Path, typer.Option("-o", "--output", metavar="ROSTER", help="The roster to write.",
                                          show_default=False)],

@@ -49,7 +49,10 @@ def test_a_1000_user_tenant_adopted_plans_and_applies_nothing(tmp_path):
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
     kept = secrets.read_text("utf-8")
     assert doors and all(f"'{v}'" in kept or f" {v}" in kept for v in pins[:50] + doors[:20])
-    assert _secret_values(yaml.safe_load(roster)) == []  # each secret says where it comes from, none is there
+    data = yaml.safe_load(roster)
+    assert _secret_values(data) == []  # each secret says where it comes from, none is there
+    extensions = [int(u["extension_number"]) for u in data["users"]]
+    assert extensions == sorted(extensions) and len(extensions) == 1000
     assert roster.index("\nusers:\n") > roster.index("\ndefaults:\n") > 0
     assert "phone_models:" in roster
 
