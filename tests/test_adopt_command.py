@@ -5,6 +5,7 @@ owner-only secrets file, a hostile tenant gives notes and no traceback."""
 from __future__ import annotations
 
 import stat
+import subprocess
 
 import pytest
 import yaml
@@ -123,3 +124,14 @@ def test_import_says_how_to_use_it(tmp_path, args, words):
     ran = run_module("import", *args, "-o", "roster.yaml", cwd=tmp_path, env=ENV)
     assert ran.returncode == 2 and words in ran.stderr, ran.stderr
     assert not (tmp_path / "roster.yaml").exists()
+
+
+def test_the_secrets_file_is_warned_about_in_a_git_work_tree(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    with FakeServer() as pbx:
+        pbx.state.add_user("ok.user", "101", email="ok@example.com", voicemail_pin="409296")
+        ran = run_module("import", *_login(pbx), "-o", "roster.yaml", cwd=tmp_path, env=ENV)
+    assert "roster.secrets.yaml is in a git work tree that does not ignore it" in ran.stderr, ran.stderr
+    assert "409296" not in (tmp_path / "roster.yaml").read_text("utf-8")
+    assert "409296" in (tmp_path / "roster.secrets.yaml").read_text("utf-8")
+    assert "409296" not in ran.stdout + ran.stderr
