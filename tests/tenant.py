@@ -1,7 +1,8 @@
 """A seeded PortSIP v22 tenant for the fake PBX: `seed(state, count)` puts
 users and their phones straight into a fakepbx.State, as the PBX would hold
 them after each user's create body (POST /users) and phone bodies (POST
-/users/{id}/phones).
+/users/{id}/phones): every field there, PortSIP's default where the body set
+none (`held`), as a real PBX answers GET /users/{id}.
 
 Deterministic for a given seed, and varied the way a real tenant is: global
 and custom office hours (closed days, whole days, several ranges), every
@@ -76,11 +77,51 @@ REQUIRED_PHONE = ("mac", "filename", "vendor", "model", "password", "language", 
                   "interface", "preferred_transport")
 
 
+def _rule_default(name: str) -> dict:
+    rule = {"action": "FORWARD_TO_VOICEMAIL", "number": ""}
+    timeout = USERS[name]["properties"].get("timeout", {})
+    return {**rule, "timeout": timeout["default"]} if "default" in timeout else rule
+
+
+# What a PortSIP holds for a field its create body did not set, and answers on
+# GET /users/{id} (a real PBX answers every field): the API document's
+# `default` where it gives one (enabled, sms, delivery_outbound_cid, the
+# no-answer rules' timeout 60, ...), else the value of a new user in the
+# bulk-import guide's export (global office hours, en-US, DISABLE, WEB_DOMAIN,
+# UDP, every rule to voicemail), and empty for the API-only text fields.
+UNSET = {
+    **{name: spec["default"] for name, spec in USERS.items() if "default" in spec},
+    "office_hours": {"mode": "GLOBAL", **{day: {"enabled": True, "ranges": []} for day in DAYS}},
+    "voicemail_prompt": "en-US", "voicemail_play_datetime": "DISABLE", "interface": "WEB_DOMAIN",
+    "preferred_transport": "UDP", "custom_options": "", "custom_forward_rules": [], "blfs": [],
+    "outbound_caller_ids": [], "enable_dnd": False, "enable_acb": False,
+    **dict.fromkeys(("mobile_phone", "work_phone", "home_phone", "address", "department"), ""),
+    **{name: _rule_default(name) for name in FORWARD_RULES},
+}
+PHONE_UNSET = {"ringtone": "", "queue_ringtone": "", "external_ringtone": "", "date_format": "", "time_format": "",
+               "powerled": "", "backlight": "", "screensaver": "", "rps": False, "https": False,
+               "enable_lldp": False, "enable_vlan_wan_port": False, "wan_port_id": 1, "wan_port_priority": 0,
+               "enable_vlan_pc_port": False, "pc_port_id": 1, "pc_port_priority": 0, "serial_number": ""}
+CLOSED_WEEK = {day: {"enabled": False, "ranges": []} for day in DAYS}  # a custom rule's hours, none set
+
+
+def held(body: dict, phones: list[dict]) -> tuple[dict, list[dict]]:
+    """What the PBX holds (and answers) after these create bodies: every
+    field, its default where the body set none; an ALL_HOURS custom rule
+    with its seven days, none open."""
+    user = {**UNSET, **body}
+    user["custom_forward_rules"] = [{**rule, "hours": rule.get("hours") or CLOSED_WEEK}
+                                    for rule in user["custom_forward_rules"]]
+    return user, [{**PHONE_UNSET, **phone} for phone in phones]
+
+
 def seed(state, count: int, seed: int = 0, bare: bool = False) -> None:
-    """Put `count` users, with their phones, into fakepbx.State `state`. Bare:
-    only the fields a create body needs, and one phone of required keys on
-    every other user (for speed benchmarks)."""
-    for body, phones in tenant(count, seed, bare):
+    """Put `count` users, with their phones, into fakepbx.State `state`, as
+    the PBX holds them after their creates (`held`). Bare: only the fields a
+    create body needs, and one phone of required keys on every other user
+    (for speed benchmarks)."""
+    for created in tenant(count, seed, bare):
+        body, phones = held(*created)
         user_id = next(state.ids)
         state.users[user_id] = {"id": user_id, **body}
         state.phones[user_id] = {}

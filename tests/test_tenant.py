@@ -13,7 +13,7 @@ from fakepbx import ACCOUNT, API, FakeServer, State
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
-from tenant import FORWARD_RULES, PHONES, seed, tenant
+from tenant import DAYS, FORWARD_RULES, PHONES, held, seed, tenant
 
 from generator.policy import PasswordPolicy, PinPolicy, account_words, digits_faults, password_faults
 
@@ -54,6 +54,7 @@ def test_seed_fills_the_state_as_creates_would(seeded):
     seed(state, COUNT, seed=3)
     assert len(state.users) == COUNT and set(state.phones) == set(state.users)
     for (body, phones), (user_id, user) in zip(seeded, state.users.items()):
+        body, phones = held(body, phones)
         assert user == {"id": user_id, **body}
         assert [{k: v for k, v in p.items() if k != "id"} for p in state.phones[user_id].values()] == phones
 
@@ -190,3 +191,17 @@ def test_a_bare_tenant_holds_only_what_a_create_needs():
     bare = tenant(50, seed=1, bare=True)
     assert all(set(body) == required for body, _ in bare)
     assert {len(phones) for _, phones in bare} == {0, 1}
+
+
+def test_a_seeded_user_holds_every_field_a_pbx_answers():
+    """As a real PBX answers GET /users/{id}: every field of the create schema
+    (its default where the body set none), a custom rule's seven days
+    whatever its type, every phone field; the bare tenant too."""
+    for bare in (False, True):
+        state = State()
+        seed(state, 120, seed=4, bare=bare)
+        for user in state.users.values():
+            assert _properties("/users") - {"phones"} <= set(user), user["name"]
+            assert all(set(rule["hours"]) == set(DAYS) for rule in user["custom_forward_rules"])
+            for phone in state.phones[user["id"]].values():
+                assert _properties("/users/{id}/phones") - {"door_password1", "door_password2"} <= set(phone)

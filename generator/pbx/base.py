@@ -21,6 +21,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator.compare.formats import printable
+
 
 class PbxError(Exception):
     """A request the PBX refused, or that could not be made: never retried further."""
@@ -41,11 +43,39 @@ class Groups:
     unread: str = ""  # why they could not be read
 
 
+@dataclass(frozen=True)
+class Note:
+    """What a roster could not take from the PBX, or will set that the PBX did not answer."""
+
+    user: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return printable(f"user {self.user}: {self.field}: {self.message}")
+
+
+@dataclass
+class Adopted:
+    """One PBX user as roster fields (Target.roster_fields). `fields` is None
+    when the user cannot be in a roster at all (its name or extension does
+    not fit); `secrets`: what the PBX answered, as a --secrets file entry
+    ({password, ..., phones: {mac: {door_password1}}}); `unanswered`: the
+    secrets the roster generates, as paths ("password", "phones[mac].password")."""
+
+    name: str
+    fields: dict | None
+    secrets: dict = field(default_factory=dict)
+    unanswered: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+
+
 class Target(ABC):
     """A PBX tenant as a sync sees it. Methods may be called from several
     threads at once (apply runs users in parallel)."""
 
     label: str = ""  # where: shown in a plan and part of its fingerprint
+    roster_version: str = ""  # the roster's pbx_version for this target (adoption); "" cannot adopt
     replace_keys: tuple[str, ...] = ()  # phone fields the target cannot change in place: a new value replaces it
     separate: Collection[str] = ()  # user fields changed through their own call (set_field), never in an update
 
@@ -93,6 +123,13 @@ class Target(ABC):
     def notes(self, wanted: dict[str, dict]) -> list[str]:
         """What a plan says once about how the target is sent the roster."""
         return []
+
+    def roster_fields(self, detail: dict, phones: list[dict]) -> Adopted:
+        """Adoption: one user as read_users gave it, back to roster fields,
+        its secrets apart (never in the fields), what could not be taken said
+        in notes. Everything read is hostile: a value the roster cannot take is
+        left out and said, never passed through."""
+        raise NotImplementedError(f"{type(self).__name__} cannot adopt a tenant")
 
     # ---- changes -----------------------------------------------------------------
 

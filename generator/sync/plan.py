@@ -46,6 +46,13 @@ def _secret_changes(prefix: tuple, fields: dict, changed: set[tuple]) -> list[Ch
             if key in fields and (*prefix, key) in changed]
 
 
+def _differs(key: str, wanted: object, actual: object) -> bool:
+    """A MAC is the same however it is written (80:5E:C0:.. is 80:5e:c0:..)."""
+    if key == "mac":
+        return mac_key(str(wanted)) != mac_key(str(actual))
+    return str(wanted) != str(actual)
+
+
 def _phone_plans(target: Target, wanted: list[dict], actual: list[dict], changed: set[tuple]) -> list[PhonePlan]:
     have = {mac_key(str(p.get("mac", ""))): p for p in actual}
     plans = []
@@ -57,7 +64,7 @@ def _phone_plans(target: Target, wanted: list[dict], actual: list[dict], changed
         if current is None:
             plans.append(PhonePlan("create", mac, secrets))
             continue
-        moved = [k for k in target.replace_keys if k in body and str(body[k]) != str(current.get(k))]
+        moved = [k for k in target.replace_keys if k in body and _differs(k, body[k], current.get(k))]
         if moved:
             changes = [Change(f"phones[{mac}].{k}", current.get(k), body[k]) for k in moved]
             plans.append(PhonePlan("replace", mac, changes + secrets, current.get("id")))

@@ -7,7 +7,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from generator.pbx.base import Groups, PbxError, Target
+from generator.pbx.base import Adopted, Groups, PbxError, Target
+from generator.pbx.portsip.adopt import adopt
 from generator.pbx.portsip.api import (
     BUSY_NOTE,
     PHONE_KEYS,
@@ -63,6 +64,7 @@ def _check_detail(detail: Any, name: str) -> None:
 class PortSip(Target):
     replace_keys = PHONE_KEYS
     separate = tuple(SEPARATE)
+    roster_version = "v22"
 
     def __init__(self, client: Client):
         self.client = client
@@ -173,6 +175,9 @@ class PortSip(Target):
 
     def notes(self, wanted: dict[str, dict]) -> list[str]:
         return [BUSY_NOTE] if any(busy_mapped(fields) for fields in wanted.values()) else []
+
+    def roster_fields(self, detail: dict, phones: list[dict]) -> Adopted:
+        return adopt(detail, phones)
 
     # ---- changes -----------------------------------------------------------------
 

@@ -1,0 +1,106 @@
+"""`import --pbx`: a running tenant adopted into a compact roster.
+
+Every user and phone is read through the Target (the same read, bounds and
+refusals as `plan`), each turned back into roster fields by the target
+(Target.roster_fields: secrets apart, hostile values left out and said), put
+in extension order and made a compact roster (generator/compact.py) written
+as YAML; the secrets the PBX answered go to an owner-only side file. Then
+the roster is read back as `plan` reads it and planned against the tenant as
+it was read (no second read): adoption is right when that plan is empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from generator.columns import load_column_set
+from generator.commands.sync import read_roster
+from generator.compact import compact_roster
+from generator.errors import RosterInvalid, UsageError
+from generator.model import Problem, counted
+from generator.pbx.base import Adopted, Target
+from generator.pipeline import Options
+from generator.schema import schema_document
+from generator.sync.adopt import extension_order, summary
+from generator.sync.plan import Plan, make_plan
+from generator.write import check_output, same_file, write_atomic
+from generator.yamlout import to_yaml
+
+
+@dataclass
+class AdoptResult:
+    users: int  # written to the roster
+    left_out: int  # users the roster cannot name (said in the notes)
+    secrets_file: Path | None  # where the answered secrets went, if the PBX answered any
+    generated: int  # secrets the PBX did not answer: the roster generates them
+    notes: list[str] = field(default_factory=list)  # summarised, printable
+    problems: list[Problem] = field(default_factory=list)  # the new roster's, when the PBX's values break a rule
+    plan: Plan | None = None  # the roster planned against the tenant as read (empty: adoption is right)
+    version: str = ""
+
+
+def check_targets(roster: Path, secrets_file: Path, force: bool, inputs: list[Path | None]) -> None:
+    """Before any request: neither file is overwritten without --force, nor is either one an input."""
+    for target in (roster, secrets_file):
+        if target.exists() and not force:
+            raise UsageError(f"{target} exists; pass --force to overwrite it")
+    if same_file(roster, secrets_file):
+        raise UsageError(f"the roster and the secrets file are both {roster}; name two files")
+    for target in (roster, secrets_file):
+        check_output(target, inputs, "the roster" if target == roster else "the secrets file")
+
+
+def roster_columns(version: str, templates: Path | None) -> list[str]:
+    """The version's CSV columns first (a person's order), then every other
+    field a roster user may hold (the API-only ones), in the schema's order."""
+    columns = list(load_column_set(version, templates).columns)
+    fields = schema_document()["$defs"]["userFields"]["properties"]
+    return columns + [name for name in fields if name not in columns]
+
+
+def adopted_roster(adopted: list[Adopted], version: str, templates: Path | None) -> tuple[dict, dict]:
+    """(roster document, secrets by user name) for the users the roster can name, in extension order."""
+    kept = [a for a in extension_order(adopted) if a.fields is not None]
+    roster = compact_roster([a.fields for a in kept], roster_columns(version, templates), version)
+    return roster, {a.name: a.secrets for a in kept if a.secrets}
+
+
+def adopt_to(target: Target, roster: Path, secrets_file: Path, parallel: int = 4, templates: Path | None = None,
+             force: bool = False, inputs: list[Path | None] | None = None) -> AdoptResult:
+    """Read every user of `target`, write the roster (and the secrets file,
+    owner-only), then plan the roster against what was read."""
+    if not target.roster_version:
+        raise UsageError(f"{target.label or 'this PBX'} cannot be adopted into a roster")
+    check_targets(roster, secrets_file, force, [*(inputs or []), templates])
+    target.open()
+    actual = target.read_users(parallel)
+    adopted = [target.roster_fields(user["detail"], user["phones"]) for user in actual.values()]
+    document, secrets = adopted_roster(adopted, target.roster_version, templates)
+    users = len(document["users"])
+    comment = (f"Adopted from the PBX by portsip-roster import --pbx (PortSIP {target.roster_version}, "
+               f"{counted(users, 'user')}).")
+    generated = sum(len(a.unanswered) for a in adopted if a.fields is not None)
+    if secrets:
+        comment += f"\nThe passwords and PINs the PBX answered are in {secrets_file.name}: pass --secrets " \
+                   f"{secrets_file.name}."
+    if generated:
+        comment += "\nThe secrets the PBX did not answer are generated ({generate: true}) from a master key " \
+                   "(--key-file or PORTSIP_ROSTER_KEY);\na plan without --base never compares the secrets of " \
+                   "users already on the PBX, so none changes until you say so."
+    try:
+        write_atomic(roster, to_yaml(document, comment))
+        if secrets:
+            write_atomic(secrets_file, to_yaml(secrets, "Secrets by user name. Keep this file out of git."))
+    except OSError as exc:
+        raise UsageError(f"cannot write: {exc.strerror}") from exc
+    result = AdoptResult(users, len(adopted) - users, secrets_file if secrets else None, generated,
+                         summary([n for a in adopted for n in a.notes]), version=target.roster_version)
+    options = Options(templates=templates, secrets=result.secrets_file, redact=True)  # a plan needs no secret
+    try:
+        wanted = read_roster(roster, options).wanted
+    except RosterInvalid as exc:
+        result.problems = exc.problems
+        return result
+    result.plan = make_plan(target, wanted, actual, set(), prune=False)
+    return result
