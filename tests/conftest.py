@@ -107,3 +107,21 @@ MINIMAL_USER = """\
     extension_password: "Ext-Pa55!x"
     voicemail_pin: "409296"
 """
+
+
+@pytest.fixture
+def pbx():
+    """A fresh fake PortSIP PBX (tests/fakepbx.py) on 127.0.0.1."""
+    from fakepbx import FakeServer
+
+    with FakeServer() as server:
+        yield server
+
+
+@pytest.fixture
+def roster(tmp_path) -> Path:
+    """The whole example roster at tmp_path/roster.yaml (its online_busy rules
+    go to the API as its busy rules)."""
+    path = tmp_path / "roster.yaml"
+    path.write_text((ROOT / "roster.example.yaml").read_text("utf-8"), "utf-8")
+    return path

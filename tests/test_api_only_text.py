@@ -5,18 +5,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from conftest import MINIMAL_USER, ROOT, run_module
 from fakepbx import ACCOUNT, FakeServer
 
 HEAD = "pbx_version: v22\nusers:\n"
 E164 = '    mobile_phone: "+14155550100"\n    work_phone: "+44 20 7946 0958"\n    department: "-Ops"\n'
-
-
-@pytest.fixture
-def pbx():
-    with FakeServer() as server:
-        yield server
 
 
 def _sync(pbx: FakeServer, roster, command: str, *args: str):

@@ -117,6 +117,7 @@ class Answers:
         return self.answers[path]
 
     users = Client.users  # the client's own listing, over these answers
+    _take_page = staticmethod(Client._take_page)
 
 
 LIST = {"/users?top=100&skip=0": {"count": 1, "items": [{"id": "u1", "name": "dave", "extension_number": "104"}]},

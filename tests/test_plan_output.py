@@ -19,19 +19,6 @@ ENV = {"PORTSIP_PASSWORD": ACCOUNT["password"]}
 FORMATS = ("text", "markdown", "json")
 
 
-@pytest.fixture
-def pbx():
-    with FakeServer() as server:
-        yield server
-
-
-@pytest.fixture
-def roster(tmp_path) -> Path:
-    path = tmp_path / "roster.yaml"
-    path.write_text(ROSTER, "utf-8")
-    return path
-
-
 def login(pbx: FakeServer) -> list[str]:
     """The fake's account, and no rate cap worth the name (the fake needs none)."""
     return ["--pbx", pbx.url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"], "--rate", "1000",

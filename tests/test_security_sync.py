@@ -27,12 +27,6 @@ ENV = {"PORTSIP_PASSWORD": ACCOUNT["password"]}
 
 
 @pytest.fixture
-def pbx():
-    with FakeServer() as server:
-        yield server
-
-
-@pytest.fixture
 def roster(tmp_path) -> Path:
     """roster.yaml including shared.yaml, beside a secrets file, a key file
     and a password file (all owner-only, so that none is warned about)."""

@@ -15,19 +15,6 @@ ROSTER = (ROOT / "roster.example.yaml").read_text("utf-8")
 ENV = {"PORTSIP_PASSWORD": ACCOUNT["password"]}
 
 
-@pytest.fixture
-def pbx():
-    with FakeServer() as server:
-        yield server
-
-
-@pytest.fixture
-def roster(tmp_path) -> Path:
-    path = tmp_path / "roster.yaml"
-    path.write_text(ROSTER, "utf-8")
-    return path
-
-
 def sync(pbx: FakeServer, *args: str, cwd: Path, env: dict | None = None):
     login = ["--pbx", pbx.url, "--allow-http", "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"]]
     return run_module(*args, *login, cwd=cwd, env={**ENV, **(env or {})})

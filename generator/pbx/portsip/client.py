@@ -500,16 +500,17 @@ class Client:
         """Every user of the tenant, page by page (100 a page, the API's most).
         Stops at a short or empty page, at the PBX's `count`, or past
         `limits.pages` pages (refused: a PBX with no end to its list). Once the
-        first page gives the count, the other pages are read in parallel."""
+        first page gives the count, the other pages are read in parallel. A
+        page that is no list, or a list that ends before its `count` says, is
+        refused: it would read as users gone (a prune deleting them, a create
+        clashing)."""
         found: list[dict] = []
         seen: set[str] = set()
         first = self.call("GET", "/users?top=100&skip=0")
-        if not self._take_page(first, found, seen):
-            return found
-        count = first.get("count")
-        if isinstance(count, int) and not isinstance(count, bool):
-            if count <= len(found):
-                return found
+        count = _count(first)
+        if not self._take_page(first, found, seen) or (count is not None and count <= len(found)):
+            return _ended(found, count)
+        if count is not None:
             pages = -(-count // 100)
             if pages > self.limits.pages:
                 raise PbxError(None, f"the PBX's user list did not end within {self.limits.pages:,} pages", "/users")
@@ -519,21 +520,21 @@ class Client:
                 for answer in answers:  # in order; a short page ends the list as it would one by one
                     if not self._take_page(answer, found, seen) or len(found) >= count:
                         break
-            return found
+            return _ended(found, count)
         for _ in range(self.limits.pages - 1):
             page = self.call("GET", f"/users?top=100&skip={len(found)}")
-            if not self._take_page(page, found, seen):
-                return found
-            count = page.get("count")
-            if isinstance(count, int) and len(found) >= count:
-                return found
+            count = _count(page)
+            if not self._take_page(page, found, seen) or (count is not None and len(found) >= count):
+                return _ended(found, count)
         raise PbxError(None, f"the PBX's user list did not end within {self.limits.pages:,} pages", "/users")
 
     @staticmethod
     def _take_page(page: Any, found: list[dict], seen: set[str]) -> bool:
         """Adds a page's users to `found`; whether the list may go on (a full page)."""
         items = page.get("items") if isinstance(page, dict) else None
-        if not isinstance(items, list) or not items:
+        if not isinstance(items, list):
+            raise PbxError(None, "the PBX's user list is not a list of users", "/users")
+        if not items:
             return False
         if not all(isinstance(item, dict) for item in items):
             raise PbxError(None, "the PBX's user list holds an item that is not a user", "/users")
@@ -544,3 +545,14 @@ class Client:
         seen |= ids
         found += items
         return len(items) == 100
+
+
+def _count(page: Any) -> int | None:
+    count = page.get("count") if isinstance(page, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+def _ended(found: list[dict], count: int | None) -> list[dict]:
+    if count is not None and count > len(found):
+        raise PbxError(None, f"the PBX's user list ends at {len(found)} users while its count says {count}", "/users")
+    return found

@@ -83,43 +83,13 @@ class PortSip(Target):
         self.client.sign_in()
 
     def list_users(self) -> list[dict]:
-        return self._users()
-
-    def _users(self) -> list[dict]:
-        """Every user of the tenant, page by page (100 a page, the API's most),
-        until a short page or the PBX's `count`. A page that is no list, or
-        ends the list before its `count` does, is refused: it would read as
-        users gone (a prune deleting them, a create clashing)."""
-        found: list[dict] = []
-        seen: set[str] = set()
-        for _ in range(self.client.limits.pages):
-            page = self.client.call("GET", f"/users?top=100&skip={len(found)}")
-            items = page.get("items") if isinstance(page, dict) else None
-            if not isinstance(items, list):
-                raise PbxError(None, "the PBX's user list is not a list of users", "/users")
-            count = page.get("count")
-            if not items:
-                if isinstance(count, int) and not isinstance(count, bool) and count > len(found):
-                    raise PbxError(None, f"the PBX's user list ends at {len(found)} users while its count says "
-                                         f"{count}", "/users")
-                return found
-            if not all(isinstance(item, dict) for item in items):
-                raise PbxError(None, "the PBX's user list holds an item that is not a user", "/users")
-            items = items[:100]  # more than asked for would move `skip` past users never listed
-            ids = {str(item.get("id")) for item in items}
-            if len(ids) < len(items) or not seen.isdisjoint(ids):  # a page that does not advance
-                raise PbxError(None, "the PBX's user list gives a user twice (does it ignore `skip`?)", "/users")
-            seen |= ids
-            found += items
-            if len(items) < 100 or (isinstance(count, int) and len(found) >= count):
-                return found
-        raise PbxError(None, f"the PBX's user list did not end within {self.client.limits.pages:,} pages", "/users")
+        return self.client.users()
 
     def read_users(self, parallel: int) -> dict[str, dict]:
         """The PBX's users by name, read in parallel. A user listed without a
         name, or a name listed twice, is refused: one of the two would
         otherwise vanish from the plan unseen."""
-        listed = self._users()
+        listed = self.client.users()
         names = [item.get("name") for item in listed]
         for name in names:
             if not isinstance(name, str) or not name:
