@@ -433,175 +433,6 @@ def columns(
     _run(action)
 
 
-@app.command("import", epilog=EXIT_CODES.replace("(nothing written)", "(the roster is written; fix them in it), "
-                                                  "or with --pbx a plan after adoption that is not empty"))
-def import_(
-    output: Annotated[Path, typer.Option("-o", "--output", metavar="ROSTER", help="The roster to write.",
-                                         show_default=False)],
-    export: Annotated[Optional[Path], typer.Argument(  # noqa: UP045
-        help="A PortSIP user export (CSV, v16 or v22); or --pbx URL instead.", show_default=False,
-        metavar="[EXPORT]")] = None,
-    secrets_out: Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        "--secrets-out", metavar="FILE", help="Where the export's passwords and PINs go (default: ROSTER's name "
-        "with .secrets.yaml); keep it out of git.")] = None,
-    literal_secrets: Annotated[bool, typer.Option(
-        "--literal-secrets", metavar="", help="Keep passwords and PINs in the roster itself (not for git).")] = False,
-    force: Annotated[bool, typer.Option("--force", metavar="", help="Overwrite ROSTER and the secrets file.")] = False,
-    templates: TemplatesOpt = None,
-    pbx: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        "--pbx", metavar="URL", help="Adopt the running tenant instead of an export: read every user and phone "
-        "from the PBX's API (its base URL, as for plan; the same login options).")] = None,
-    username: UsernameOpt = None,
-    domain: DomainOpt = "",
-    password_file: PasswordFileOpt = None,
-    ca_file: CaFileOpt = None,
-    insecure: InsecureOpt = False,
-    allow_http: AllowHttpOpt = False,
-    parallel: ParallelOpt = 4,
-    rate: RateOpt = 60.0,
-    log: LogOpt = None,
-) -> None:
-    """Turn a PortSIP export, or a running tenant (--pbx), into a compact roster.
-
-    From an export: after writing, it generates the roster and compares it with the export, cell for cell.
-    From the PBX (adoption): secrets only in the secrets file; after writing, it plans the roster against the
-    tenant as read, which should leave nothing to do.
-
-    Examples:
-
-    \b
-      portsip-roster import export.csv -o roster.yaml
-      PORTSIP_PASSWORD=... portsip-roster import --pbx https://pbx:8887/api --username admin -o roster.yaml
-    """
-    from generator.commands.diff import as_text
-    from generator.commands.importing import import_to
-
-    if export is not None and pbx:
-        _run(lambda: _usage("import reads an export or a PBX, not both: drop EXPORT or --pbx"))
-    if export is None and not pbx:
-        _run(lambda: _usage("import what? name an EXPORT (a PortSIP user export, CSV) or pass --pbx URL"))
-    if pbx:
-        def adopting() -> int:
-            if literal_secrets:
-                raise UsageError("--literal-secrets: adoption never writes a secret into the roster")
-            secrets_file = secrets_out or output.with_suffix(".secrets.yaml")
-            handle = _adopt_outputs(output, secrets_file, log, password_file, templates, ca_file, force)
-            try:
-                from generator.commands.options import Login, Pace
-                from generator.commands.sync import connect
-
-                login = Login(pbx, username, domain, password_file, ca_file, insecure, allow_http)
-                target = connect(login, Pace(parallel, rate, log), handle, _Said())
-                from generator.commands.adopting import adopt_to
-
-                result = adopt_to(target, output, secrets_file, parallel, templates, force,
-                                  [password_file, ca_file, log])
-            finally:
-                if handle is not None:
-                    handle.close()
-            return _say_adopted(result, output, target)
-
-        _run_sync(adopting)
-
-    def action() -> int:
-        secrets_file = None if literal_secrets else secrets_out or output.with_suffix(".secrets.yaml")
-        result = import_to(export, output, secrets_file, templates, force)
-        for warning in result.imported.warnings:
-            print(f"{export}: warning: {warning}", file=sys.stderr)
-        kept = f"; secrets in {result.secrets_file} (yours only: keep it out of git)" if result.secrets_file else ""
-        _warn_if_left_to_git(result.secrets_file, "the secrets file")
-        print(f"wrote {output} ({counted(result.imported.users, 'user')}, PBX {result.imported.version}){kept}",
-              file=sys.stderr)
-        if result.problems:
-            _say(result.problems)
-            print(f"{output} is written, but the export's values break the rules above: fix them in the roster",
-                  file=sys.stderr)
-            return 1
-        if not result.plan.empty:
-            print(as_text(result.plan), end="")
-            print("warning: generating the roster does not give the export back exactly (above)", file=sys.stderr)
-            return 1
-        for kind, count in result.normalised.items():
-            print(f"note: {kind} ({count}x): PortSIP's documented spelling", file=sys.stderr)
-        print(f"checked: generating {output} gives back every cell of {export}"
-              + (", spellings put right as noted" if result.normalised else ""), file=sys.stderr)
-        return 0
-
-    _run(action)
-
-
-def _usage(message: str) -> None:
-    raise UsageError(message)
-
-
-def _adopt_outputs(output: Path, secrets_file: Path, log: Path | None, password_file: Path | None,
-                   templates: Path | None, ca_file: Path | None, force: bool):
-    """Before the first request: the roster and the secrets file can be
-    written (not over a file without --force, nor over an input); the log opened."""
-    from generator.commands.adopting import check_targets
-    from generator.commands.sync import check_outputs
-    from generator.secrets.sources import open_to_others
-
-    _say(open_to_others(password_file, "password file"))
-    check_targets(output, secrets_file, force, [password_file, ca_file, templates, log])
-    return check_outputs(None, log, [output, secrets_file, password_file, ca_file, templates])
-
-
-def _say_adopted(result, output: Path, target) -> int:
-    """What adoption wrote, what it could not take (summarised), and the plan after it: exit 1 unless empty."""
-    from generator.sync.plan import as_text
-
-    for line in result.notes:
-        print(f"note: {line}", file=sys.stderr)
-    kept = f"; secrets in {result.secrets_file} (yours only: keep it out of git)" if result.secrets_file else ""
-    _warn_if_left_to_git(result.secrets_file, "the secrets file")
-    left = f", {counted(result.left_out, 'user')} left out (above)" if result.left_out else ""
-    print(f"wrote {output} ({counted(result.users, 'user')}, PBX {result.version}{left}; "
-          f"{counted(target.requests, 'request')}){kept}", file=sys.stderr)
-    if result.generated:
-        print(f"note: {counted(result.generated, 'secret')} the PBX did not answer: the roster generates them "
-              f"({{generate: true}}) from a master key (--key-file or PORTSIP_ROSTER_KEY) when you generate or apply; "
-              f"a plan without --base touches none", file=sys.stderr)
-    if result.problems:
-        _say(result.problems)
-        print(f"{output} is written, but the PBX's values break the rules above: fix them in the roster",
-              file=sys.stderr)
-        return 1
-    if not result.plan.empty:
-        print(as_text(result.plan), end="")
-        print("warning: plan after adoption: the roster differs from the PBX (above); fix it in the roster",
-              file=sys.stderr)
-        return 1
-    print("plan after adoption: nothing to do", file=sys.stderr)
-    return 0
-
-
-@app.command(epilog="Exit codes: 0 done; 2 the file cannot be written.")
-def keygen(
-    output: Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        "-o", "--output", metavar="FILE", help="Write the key to a new FILE, readable by you only.")] = None,
-) -> None:
-    """Print a new random master key for generated secrets.
-
-    Example:
-
-    \b
-      portsip-roster keygen -o ~/.config/portsip/acme.key
-    """
-    from generator.commands.setup import new_key, write_key
-
-    key = new_key()
-
-    def action() -> None:
-        if output is None:
-            print(key)
-            return
-        print(write_key(output, key), file=sys.stderr)
-        _warn_if_left_to_git(output, "the key")
-
-    _run(action)
-
-
 PbxOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
     "--pbx", metavar="URL", envvar="PORTSIP_URL", show_envvar=True,
     help="The API's base URL, as in PortSIP's OpenAPI servers entry: https://pbx.example.com:8887/api.")]
@@ -654,6 +485,124 @@ _GROUPS[Rules] = {"base": BaseOpt, "prune": PruneOpt, "allow_replace": AllowRepl
                   "max_deletes": MaxDeletesOpt, "max_replaces": MaxReplacesOpt, "max_updates": MaxUpdatesOpt,
                   "force": ForceOpt}
 _GROUPS[Pace] = {"parallel": ParallelOpt, "rate": RateOpt, "log": LogOpt}
+
+
+class _AdoptLogin(Login):
+    """The login options with import's own --pbx: it reads no PORTSIP_URL, or
+    every `import export.csv` with that set would be "an export or a PBX, not both"."""
+
+
+AdoptPbxOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    "--pbx", metavar="URL", help="Adopt the running tenant instead of an export: read every user and phone "
+    "from the PBX's API (its base URL, as for plan; the same login options).")]
+_GROUPS[_AdoptLogin] = {**_GROUPS[Login], "pbx": AdoptPbxOpt}
+
+
+@app.command("import", epilog=EXIT_CODES.replace("(nothing written)", "(the roster is written; fix them in it), "
+                                                  "or with --pbx a plan after adoption that is not empty"))
+@_grouped
+def import_(
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="ROSTER", help="The roster to write.",
+                                         show_default=False)],
+    export: Annotated[Optional[Path], typer.Argument(  # noqa: UP045
+        help="A PortSIP user export (CSV, v16 or v22); or --pbx URL instead.", show_default=False,
+        metavar="[EXPORT]")] = None,
+    secrets_out: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--secrets-out", metavar="FILE", help="Where the export's passwords and PINs go (default: ROSTER's name "
+        "with .secrets.yaml); keep it out of git.")] = None,
+    literal_secrets: Annotated[bool, typer.Option(
+        "--literal-secrets", metavar="", help="Keep passwords and PINs in the roster itself (not for git).")] = False,
+    force: Annotated[bool, typer.Option("--force", metavar="", help="Overwrite ROSTER and the secrets file.")] = False,
+    templates: TemplatesOpt = None,
+    *,
+    login: _AdoptLogin,
+    pace: Pace,
+) -> None:
+    """Turn a PortSIP export, or a running tenant (--pbx), into a compact roster.
+
+    From an export: after writing, it generates the roster and compares it with the export, cell for cell.
+    From the PBX (adoption): secrets only in the secrets file; after writing, it plans the roster against the
+    tenant as read, which should leave nothing to do.
+
+    Examples:
+
+    \b
+      portsip-roster import export.csv -o roster.yaml
+      PORTSIP_PASSWORD=... portsip-roster import --pbx https://pbx:8887/api --username admin -o roster.yaml
+    """
+    from generator.commands.diff import as_text
+    from generator.commands.importing import import_to
+
+    if export is not None and login.pbx:
+        _run(lambda: _usage("import reads an export or a PBX, not both: drop EXPORT or --pbx"))
+    if export is None and not login.pbx:
+        _run(lambda: _usage("import what? name an EXPORT (a PortSIP user export, CSV) or pass --pbx URL"))
+    if login.pbx:
+        def adopting() -> int:
+            from generator.commands.adopting import run_adopt
+
+            if literal_secrets:
+                raise UsageError("--literal-secrets: adoption never writes a secret into the roster")
+            secrets_file = secrets_out or output.with_suffix(".secrets.yaml")
+            return run_adopt(login, pace, output, secrets_file, force, templates, _Said())
+
+        _run_sync(adopting)
+
+    def action() -> int:
+        secrets_file = None if literal_secrets else secrets_out or output.with_suffix(".secrets.yaml")
+        result = import_to(export, output, secrets_file, templates, force)
+        for warning in result.imported.warnings:
+            print(f"{export}: warning: {warning}", file=sys.stderr)
+        kept = f"; secrets in {result.secrets_file} (yours only: keep it out of git)" if result.secrets_file else ""
+        _warn_if_left_to_git(result.secrets_file, "the secrets file")
+        print(f"wrote {output} ({counted(result.imported.users, 'user')}, PBX {result.imported.version}){kept}",
+              file=sys.stderr)
+        if result.problems:
+            _say(result.problems)
+            print(f"{output} is written, but the export's values break the rules above: fix them in the roster",
+                  file=sys.stderr)
+            return 1
+        if not result.plan.empty:
+            print(as_text(result.plan), end="")
+            print("warning: generating the roster does not give the export back exactly (above)", file=sys.stderr)
+            return 1
+        for kind, count in result.normalised.items():
+            print(f"note: {kind} ({count}x): PortSIP's documented spelling", file=sys.stderr)
+        print(f"checked: generating {output} gives back every cell of {export}"
+              + (", spellings put right as noted" if result.normalised else ""), file=sys.stderr)
+        return 0
+
+    _run(action)
+
+
+def _usage(message: str) -> None:
+    raise UsageError(message)
+
+
+@app.command(epilog="Exit codes: 0 done; 2 the file cannot be written.")
+def keygen(
+    output: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "-o", "--output", metavar="FILE", help="Write the key to a new FILE, readable by you only.")] = None,
+) -> None:
+    """Print a new random master key for generated secrets.
+
+    Example:
+
+    \b
+      portsip-roster keygen -o ~/.config/portsip/acme.key
+    """
+    from generator.commands.setup import new_key, write_key
+
+    key = new_key()
+
+    def action() -> None:
+        if output is None:
+            print(key)
+            return
+        print(write_key(output, key), file=sys.stderr)
+        _warn_if_left_to_git(output, "the key")
+
+    _run(action)
 
 
 class _Said:

@@ -323,3 +323,28 @@ class ColumnSet:
 def counted(count: int, word: str, words: str | None = None) -> str:
     """A count with its noun in the right number: 1 user, 2 users."""
     return f"{count:,} {word if count == 1 else words or word + 's'}"
+
+
+# What must not reach a terminal or a page raw: C0 and C1 controls, DEL, line
+# and paragraph separators, bidi marks and overrides, and lone surrogates
+# (which cannot even be written as UTF-8).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+                          "\ud800-\udfff]")
+_UNPRINTABLE_JSON = re.compile(_UNPRINTABLE.pattern.replace("\x00-\x1f", "", 1))
+
+
+def _escape(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def printable(text: object) -> str:
+    """`text` with every character that could drive a terminal, reorder a
+    line or break the output's encoding written as \\uXXXX."""
+    return _UNPRINTABLE.sub(_escape, str(text))
+
+
+def printable_json(text: str) -> str:
+    """JSON (from json.dumps, ensure_ascii=False) with the same characters as
+    \\u escapes: json escapes C0 itself, its own line breaks are layout, and
+    an escape reads back as the very same string."""
+    return _UNPRINTABLE_JSON.sub(_escape, text)

@@ -4,6 +4,7 @@ owner-only secrets file, a hostile tenant gives notes and no traceback."""
 
 from __future__ import annotations
 
+import shutil
 import stat
 import subprocess
 
@@ -135,3 +136,35 @@ def test_the_secrets_file_is_warned_about_in_a_git_work_tree(tmp_path):
     assert "409296" not in (tmp_path / "roster.yaml").read_text("utf-8")
     assert "409296" in (tmp_path / "roster.secrets.yaml").read_text("utf-8")
     assert "409296" not in ran.stdout + ran.stderr
+
+
+def test_an_export_import_reads_no_pbx_from_portsip_url(tmp_path):
+    """import's --pbx is its own option, not the login group's: with
+    PORTSIP_URL set (as for plan and apply), an EXPORT is still imported and no
+    EXPORT still asks for one; neither tries a PBX."""
+    from conftest import ROOT
+
+    shutil.copy(ROOT / "tests" / "cases" / "example" / "expected.csv", tmp_path / "export.csv")
+    env = {**ENV, "PORTSIP_URL": "http://127.0.0.1:1/api"}
+    imported = run_module("import", "export.csv", "-o", "roster.yaml", cwd=tmp_path, env=env)
+    assert imported.returncode == 0 and "gives back every cell of export.csv" in imported.stderr, imported.stderr
+    asked = run_module("import", "-o", "other.yaml", cwd=tmp_path, env=env)
+    assert asked.returncode == 2 and "name an EXPORT" in asked.stderr, asked.stderr
+
+
+def test_adoption_reads_as_plan_does_with_the_shared_pace_options(tmp_path):
+    """--parallel, --rate and --log are the Pace group's (plan's defaults);
+    --log gets one line per request, no secret, and is no output of import."""
+    with FakeServer() as pbx:
+        pbx.state.add_user("ok.user", "101", email="ok@example.com", voicemail_pin="409296")
+        ran = run_module("import", *_login(pbx), "-o", "roster.yaml", "--log", "requests.log", cwd=tmp_path,
+                         env=ENV)
+        requests = len(pbx.state.requests)
+        pbx.state.requests.clear()
+        clash = run_module("import", *_login(pbx), "-o", "roster.yaml", "--force", "--log", "roster.yaml",
+                           cwd=tmp_path, env=ENV)
+        assert pbx.state.requests == []  # refused before the first request
+    assert "wrote roster.yaml (1 user" in ran.stderr, ran.stderr
+    lines = (tmp_path / "requests.log").read_text("utf-8").splitlines()
+    assert len(lines) == requests > 0 and "409296" not in "".join(lines)
+    assert clash.returncode == 2 and "roster.yaml is one of the inputs" in clash.stderr, clash.stderr

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.columns import load_column_set
-from generator.commands.sync import read_roster
+from generator.commands.options import Login, Pace
+from generator.commands.sync import Say, read_roster
 from generator.compact import compact_roster
 from generator.errors import RosterInvalid, UsageError
 from generator.model import Problem, counted
@@ -104,3 +105,56 @@ def adopt_to(target: Target, roster: Path, secrets_file: Path, parallel: int = 4
         return result
     result.plan = make_plan(target, wanted, actual, set(), prune=False)
     return result
+
+
+# ---- the workflow `import --pbx` runs, for the CLI to call ---------------------------------------------
+
+
+def run_adopt(login: Login, pace: Pace, output: Path, secrets_file: Path, force: bool, templates: Path | None,
+              say: Say) -> int:
+    """`import --pbx`: the outputs checked and the log opened before the
+    first request, the tenant adopted into `output` (and `secrets_file`),
+    what was written said, and the plan after it: exit 1 unless empty."""
+    from generator.commands.sync import check_outputs, connect
+    from generator.secrets.sources import open_to_others
+
+    say.problems(open_to_others(login.password_file, "password file"))
+    check_targets(output, secrets_file, force, [login.password_file, login.ca_file, templates, pace.log])
+    log = check_outputs(None, pace.log, [output, secrets_file, login.password_file, login.ca_file, templates])
+    try:
+        target = connect(login, pace, log, say)
+        result = adopt_to(target, output, secrets_file, pace.parallel, templates, force,
+                          [login.password_file, login.ca_file, pace.log])
+    finally:
+        if log is not None:
+            log.close()
+    return said(result, output, target.requests, say)
+
+
+def said(result: AdoptResult, output: Path, requests: int, say: Say) -> int:
+    """What adoption wrote, what it could not take (summarised), and the plan after it: exit 1 unless empty."""
+    from generator.commands.revision import left_to_git
+
+    for line in result.notes:
+        say.line(f"note: {line}")
+    kept = f"; secrets in {result.secrets_file} (yours only: keep it out of git)" if result.secrets_file else ""
+    if result.secrets_file is not None and left_to_git(result.secrets_file):
+        say.line(f"warning: {result.secrets_file} is in a git work tree that does not ignore it: add it to "
+                 f".gitignore before `git add`, or the secrets file goes into the repository")
+    left = f", {counted(result.left_out, 'user')} left out (above)" if result.left_out else ""
+    say.line(f"wrote {output} ({counted(result.users, 'user')}, PBX {result.version}{left}; "
+             f"{counted(requests, 'request')}){kept}")
+    if result.generated:
+        say.line(f"note: {counted(result.generated, 'secret')} the PBX did not answer: the roster generates them "
+                 f"({{generate: true}}) from a master key (--key-file or PORTSIP_ROSTER_KEY) when you generate or "
+                 f"apply; a plan without --base touches none")
+    if result.problems:
+        say.problems(result.problems)
+        say.line(f"{output} is written, but the PBX's values break the rules above: fix them in the roster")
+        return 1
+    if not result.plan.empty:
+        say.plan(result.plan)
+        say.line("warning: plan after adoption: the roster differs from the PBX (above); fix it in the roster")
+        return 1
+    say.line("plan after adoption: nothing to do")
+    return 0

@@ -19,7 +19,7 @@ from typing import Any
 
 from generator.compare.changes import ZEROS_NOTE, Change, Entry, zeros_dropped
 from generator.compare.plan import DEFAULT_LIMITS, Plan
-from generator.model import counted
+from generator.model import counted, printable, printable_json  # noqa: F401 - printable: callers take it here too
 
 
 def wants_colour(stream: Any, environ: Mapping[str, str]) -> bool:
@@ -59,31 +59,6 @@ _MARKUP = re.compile(r"\\(?=[!-/:-@\[-`{-~])|[`*~|<&@#$]|\](?=[(\[:])|(?<![^\W_]
                      r"|(?<=www)\.", re.IGNORECASE)
 # At a line's start a > is a quote and a [ may open a link definition.
 _LINE_START = re.compile(r"^(\s*)([>\[])")
-# What must not reach a terminal or a page raw: C0 and C1 controls, DEL, line
-# and paragraph separators, bidi marks and overrides, and lone surrogates
-# (which cannot even be written as UTF-8).
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
-                          "\ud800-\udfff]")
-_UNPRINTABLE_JSON = re.compile(_UNPRINTABLE.pattern.replace("\x00-\x1f", "", 1))
-
-
-def _escape(match: re.Match) -> str:
-    return f"\\u{ord(match.group()):04x}"
-
-
-def printable(text: object) -> str:
-    """`text` with every character that could drive a terminal, reorder a
-    line or break the output's encoding written as \\uXXXX."""
-    return _UNPRINTABLE.sub(_escape, str(text))
-
-
-def printable_json(text: str) -> str:
-    """JSON (from json.dumps, ensure_ascii=False) with the same characters as
-    \\u escapes: json escapes C0 itself, its own line breaks are layout, and
-    an escape reads back as the very same string."""
-    return _UNPRINTABLE_JSON.sub(_escape, text)
-
-
 def dumped(data: Any) -> str:
     """Stable, printable JSON of a model's data, with its final newline."""
     return printable_json(json.dumps(data, indent=2, ensure_ascii=False)) + "\n"

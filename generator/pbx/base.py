@@ -21,7 +21,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator.compare.formats import printable
+from generator.model import printable
 
 
 class PbxError(Exception):
