@@ -159,3 +159,11 @@ def test_a_grouped_command_gets_its_options_back_as_one_value():
     login, rules = seen[0]
     assert login == Login(pbx="https://pbx", username="admin")
     assert rules.prune and rules.replacing == frozenset({"ann", "bob"}) and rules.max_deletes == 30
+
+
+def test_every_folder_of_the_package_is_a_regular_package():
+    # a folder without __init__.py is a namespace package: importable, but found by path search, not by the package
+    missing = [str(folder.relative_to(PACKAGE.parent)) for folder in sorted(PACKAGE.rglob("*"))
+               if folder.is_dir() and folder.name != "__pycache__" and any(folder.glob("*.py"))
+               and not (folder / "__init__.py").exists()]
+    assert not missing, missing
