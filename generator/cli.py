@@ -472,8 +472,9 @@ ForceOpt = Annotated[bool, typer.Option(
     "--force", metavar="", help="Go past the --max-deletes/--max-replaces/--max-updates thresholds.")]
 ParallelOpt = Annotated[int, typer.Option("--parallel", metavar="N", min=1, max=32,
                                           help="Requests at once.")]
-RateOpt = Annotated[float, typer.Option("--rate", metavar="N", min=0.1, max=1000,
-                                        help="At most N requests a second (the PBX allows 5,000 a minute).")]
+RateOpt = Annotated[float, typer.Option(
+    "--rate", metavar="N", min=0.1, max=1000, help="A ceiling: at most N requests a second. Under it the rate adapts: "
+    "it starts just under PortSIP's 10,000 a minute (22.1.7 on) and slows down on a 429.")]
 LogOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045
     "--log", metavar="FILE", dir_okay=False,
     help="Append one JSON line per request (method, path, status, user; never a secret or a token).")]

@@ -637,3 +637,12 @@ def test_a_held_back_users_missing_secret_is_told_once_with_the_others(tmp_path)
     result = run_module("generate", "roster.yaml", cwd=tmp_path, env=NO_KEY)
     assert result.returncode == 1 and "user kate: enabled" in result.stderr
     assert sum("[secret-missing]" in line for line in result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_the_rate_option_is_a_ceiling_under_the_pbx_limit_the_client_adapts_to():
+    # docs/sync.md: the client starts just under 10,000 a minute (PortSIP 22.1.7 on) and halves on a 429
+    for command in ("plan", "apply", "import"):
+        text = " ".join(run_module(command, "-h").stdout.split())
+        rate = text.split("--rate N ", 1)[1].split(" --log ", 1)[0]
+        assert "ceiling" in rate and "10,000 a minute" in rate and "429" in rate, (command, rate)
+        assert "5,000" not in rate and "default: 1000" in rate, (command, rate)
