@@ -262,7 +262,13 @@ def generate(
       portsip-roster generate roster.yaml --check users.csv
       portsip-roster generate roster.yaml --since main -o new-users.csv
     """
-    from generator.commands.generate import generate_all, output_paths, refuse_inputs_as_outputs, write_all
+    from generator.commands.generate import (
+        check_report,
+        generate_all,
+        output_paths,
+        refuse_inputs_as_outputs,
+        write_all,
+    )
 
     options = sources.options(version=pbx_version, include_root=include_root, redact=redact,
                               allow_formulas=allow_formulas)
@@ -281,21 +287,15 @@ def generate(
             flags = {"--pbx-version": pbx_version, "--templates": templates, "--secrets": secrets,
                      "--key-file": key_file, "--include-root": include_root, "--allow-formulas": allow_formulas,
                      "--bom": bom, "--redact": redact}
-            return _check(results, targets, check, bom, flags)
+            said, code = check_report(results, targets, check, bom, flags)
+            for stream, text in said:
+                print(text, end="", file=sys.stdout if stream == "out" else sys.stderr)
+            return code
         for line in write_all(results, targets, since, bom):
             print(line, file=sys.stderr)
         return 0
 
     _run(action, problem_format)
-
-
-def _check(results: list, targets: list, check: Path, bom: bool, flags: dict) -> int:
-    from generator.commands.generate import check_report
-
-    said, code = check_report(results, targets, check, bom, flags)
-    for stream, text in said:
-        print(text, end="", file=sys.stdout if stream == "out" else sys.stderr)
-    return code
 
 
 @app.command(epilog=EXIT_CODES)
@@ -361,21 +361,10 @@ def diff(
       portsip-roster diff --base main roster.yaml --format markdown
       portsip-roster diff export.csv users.csv
     """
-    from generator.commands.diff import FORMATS, as_text, tables, wants_colour
-    from generator.commands.tables import compare
+    from generator.commands.diff import run_diff
 
     def action() -> int:
-        if (base is None) == (new is None):
-            raise UsageError("give OLD and NEW, or --base REV and one roster")
-        options = sources.options(version=pbx_version)
-        before, after = tables(old, new, options, base)
-        plan = compare(before, after)
-        _say(list(dict.fromkeys([*(before.warnings if base is None else []), *after.warnings])))
-        if output_format is DiffFormat.text:
-            print(as_text(plan, wants_colour(sys.stdout, os.environ)), end="")
-        else:
-            print(FORMATS[output_format.value](plan), end="")
-        return 2 if exit_code and not plan.empty else 0
+        return run_diff(old, new, base, sources.options(version=pbx_version), exit_code, _Said(output_format.value))
 
     _run(action, usage_code=1 if exit_code else 2)
 
@@ -531,8 +520,8 @@ def import_(
       portsip-roster import export.csv -o roster.yaml
       PORTSIP_PASSWORD=... portsip-roster import --pbx https://pbx:8887/api --username admin -o roster.yaml
     """
-    from generator.commands.diff import as_text
     from generator.commands.importing import import_to
+    from generator.compare.formats import as_text
 
     if export is not None and login.pbx:
         _run(lambda: _usage("import reads an export or a PBX, not both: drop EXPORT or --pbx"))
@@ -619,8 +608,8 @@ class _Said:
         print(text, file=sys.stderr)
 
     def plan(self, made) -> None:
-        from generator.commands.diff import wants_colour
         from generator.commands.sync import shown
+        from generator.compare.formats import wants_colour
 
         print(shown(made, self.style, wants_colour(sys.stdout, os.environ)), end="")
 
@@ -672,15 +661,11 @@ def plan_command(
 
 
 def _run_sync(action: Callable[[], int | None], usage_code: int = 2, interrupted: str = "") -> None:
-    from generator.commands.sync import PbxError, StalePlan
+    from generator.commands.sync import StalePlan, pbx_errors_as_usage
 
     def guarded() -> int | None:
         try:
-            return action()
-        except PbxError as exc:
-            from generator.commands.diff import printable
-
-            raise UsageError(printable(f"the PBX: {exc.path}: {exc}")) from exc
+            return pbx_errors_as_usage(action)
         except StalePlan as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -727,11 +712,11 @@ def apply_command(
 
 
 def _warn_if_left_to_git(path: Path | None, what: str) -> None:
-    from generator.commands.revision import left_to_git
+    from generator.commands.revision import left_to_git_warning
 
-    if path is not None and left_to_git(path):
-        print(f"warning: {path} is in a git work tree that does not ignore it: add it to .gitignore before "
-              f"`git add`, or {what} goes into the repository", file=sys.stderr)
+    warning = left_to_git_warning(path, what)
+    if warning is not None:
+        print(warning, file=sys.stderr)
 
 
 

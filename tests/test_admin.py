@@ -552,8 +552,9 @@ def test_counts_of_one_are_singular(tmp_path):
     imported = run_module("import", "export.csv", "-o", "back.yaml", cwd=tmp_path)
     assert "wrote back.yaml (1 user, PBX v22)" in imported.stderr
     assert "(PortSIP v22, 1 user)" in (tmp_path / "back.yaml").read_text("utf-8")
-    from generator.commands.diff import uncompared_note
-    from generator.commands.tables import DIFF, Plan
+    from generator.commands.tables import DIFF
+    from generator.compare.formats import uncompared_note
+    from generator.compare.plan import Plan
 
     assert uncompared_note(Plan(DIFF, old="a", new="b", uncompared=1)).startswith("1 secret not compared")
 

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 
+import pytest
 from conftest import MINIMAL_USER, ROOT, installed_command, read_csv, run_module, run_real
 
 GOOD = "pbx_version: v22\nusers:\n" + MINIMAL_USER
@@ -156,3 +157,66 @@ def test_explain_a_user_held_back_by_schema_problems(write_roster):
     result = run_module("explain", write_roster(GOOD + "    enabled: yes\n"), "jim1")
     assert result.returncode == 1
     assert "user jim1: enabled: must be true or false" in result.stderr
+
+
+class _Told:
+    """A Say (commands/sync.py) that keeps what a command tells, in order."""
+
+    def __init__(self):
+        self.told = []
+
+    def problems(self, problems):
+        self.told.append(("problems", list(problems)))
+
+    def plan(self, made):
+        self.told.append(("plan", made))
+
+
+def test_diff_is_a_command_the_cli_only_calls(tmp_path):
+    # the usage check, each warning once and the plan handed to the Say are commands/diff.py's, not the CLI's
+    from generator.commands.diff import run_diff
+    from generator.errors import UsageError
+    from generator.pipeline import Options
+
+    old = tmp_path / "roster.yaml"
+    old.write_text((ROOT / "tests/cases/forward-target-warning/roster.yaml").read_text("utf-8"), "utf-8")
+    new = tmp_path / "new.yaml"
+    new.write_text(old.read_text("utf-8").replace("Jim Keeny", "Jim Keene"), "utf-8")
+    say = _Told()
+    assert run_diff(old, old, None, Options(), True, say) == 0
+    (kind, warnings), (shown, plan) = say.told
+    assert kind == "problems" and [p.code for p in warnings] == ["target-unknown"] * 2  # both sides warn: once
+    assert shown == "plan" and plan.empty
+    say = _Told()
+    assert run_diff(old, new, None, Options(), True, say) == 2
+    assert [c.field for c in say.told[1][1].users[0].changes] == ["display_name"]
+    assert run_diff(old, new, None, Options(), False, _Told()) == 0
+    with pytest.raises(UsageError, match="give OLD and NEW, or --base REV and one roster"):
+        run_diff(old, new, "main", Options(), False, _Told())
+
+
+def test_a_pbx_error_is_bad_usage_in_printable_words():
+    from generator.commands.sync import pbx_errors_as_usage
+    from generator.errors import UsageError
+    from generator.pbx.base import PbxError
+
+    def refused():
+        raise PbxError(403, "no\x1b[31m entry", "/users")
+
+    assert pbx_errors_as_usage(lambda: 7) == 7
+    with pytest.raises(UsageError) as caught:
+        pbx_errors_as_usage(refused)
+    assert "\x1b" not in str(caught.value) and str(caught.value).startswith("the PBX: /users: 403: no")
+
+
+def test_the_git_warning_for_a_file_of_secrets_is_worded_by_the_commands(tmp_path):
+    from generator.commands.revision import left_to_git_warning
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    key = tmp_path / "acme.key"
+    key.write_text("k\n")
+    warning = left_to_git_warning(key, "the key")
+    assert warning.startswith(f"warning: {key} is in a git work tree that does not ignore it") and "the key goes" \
+        in warning
+    (tmp_path / ".gitignore").write_text("*.key\n")
+    assert left_to_git_warning(key, "the key") is None and left_to_git_warning(None, "the key") is None

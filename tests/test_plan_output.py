@@ -207,7 +207,7 @@ def test_plan_colours_kinds_on_a_terminal_only(pbx, roster, tmp_path):
 
 
 def test_colour_follows_the_terminal_and_no_color():
-    from generator.commands.diff import wants_colour
+    from generator.compare.formats import wants_colour
 
     class Terminal:
         def isatty(self) -> bool:
@@ -236,7 +236,7 @@ def test_markdown_reads_as_text_and_escapes_only_markup(pbx, roster, tmp_path):
                                    "&amp;", "\\*", "$x$", "> quote", "  >> nested", "[x]: evil.example",
                                    "[a][b]", "[[a]](x)", "[a]: <x>"])
 def test_markdown_lets_no_markup_through(value):
-    from generator.commands.diff import md
+    from generator.compare.formats import md
 
     shown = md(value)
     left = re.sub(r"&#\d+;", "\x00", shown)  # what is not an entity reference (each kept as a place)
@@ -247,7 +247,7 @@ def test_markdown_lets_no_markup_through(value):
 
 
 def test_markdown_reads_arrows_and_brackets_as_they_are():
-    from generator.commands.diff import md
+    from generator.compare.formats import md
 
     assert md('display_name: "Ann" -> "Ann Lee"') == 'display_name: "Ann" -> "Ann Lee"'
     assert md("ranges[0].start: 1 -> 2") == "ranges[0].start: 1 -> 2"

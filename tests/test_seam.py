@@ -183,7 +183,8 @@ def test_a_saved_plans_fingerprint_survives_the_move_to_one_change_model():
     """The digest of a fixed plan, as the code before the comparison core
     computed it: a plan saved by it still applies (`apply --plan`)."""
     from generator.compare.changes import Change, Entry, PhoneEntry
-    from generator.sync.plan import SYNC, Plan
+    from generator.compare.plan import Plan
+    from generator.sync.plan import SYNC
 
     plan = Plan(SYNC, pbx="https://pbx.example.com:8887/api", state="s", existing=3, left_alone=["zed"],
                 users=[Entry("update", "ann", "0101", [Change("display_name", "A", "B"),

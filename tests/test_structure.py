@@ -167,3 +167,36 @@ def test_every_folder_of_the_package_is_a_regular_package():
                if folder.is_dir() and folder.name != "__pycache__" and any(folder.glob("*.py"))
                and not (folder / "__init__.py").exists()]
     assert not missing, missing
+
+
+def _defined(path: Path) -> set[str]:
+    """The names a module makes itself (def, class, assignment at its top level), not those it imports."""
+    names = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
+
+
+def test_each_name_is_imported_from_the_module_that_owns_it():
+    # a name taken through another module (a re-export) hides who owns it, and outlives its reason
+    owners: dict[str, set[str]] = {}
+    wrong = []
+    for path in sorted([*PACKAGE.rglob("*.py"), *(PACKAGE.parent / "tests").glob("*.py"),
+                        *(PACKAGE.parent / "benchmarks").glob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "generator"):
+                continue
+            source = PACKAGE.parent / node.module.replace(".", "/")
+            source = source / "__init__.py" if source.is_dir() else source.with_suffix(".py")
+            if source not in owners:
+                owners[source] = _defined(source)
+            for alias in node.names:
+                submodule = PACKAGE.parent / f"{node.module}.{alias.name}".replace(".", "/")
+                if alias.name not in owners[source] and not submodule.with_suffix(".py").exists() \
+                        and not submodule.is_dir():
+                    wrong.append(f"{path.relative_to(PACKAGE.parent)}: {alias.name} from {node.module}")
+    assert not wrong, wrong

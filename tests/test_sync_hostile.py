@@ -20,7 +20,8 @@ import pytest
 from conftest import ROOT, run_module
 from fakepbx import ACCOUNT, FakeServer
 
-from generator.pbx.portsip.client import Client, Limits, Login, PbxError
+from generator.pbx.base import PbxError
+from generator.pbx.portsip.client import Client, Limits, Login
 
 # The example without its online_busy rules, which the v22 API cannot express (as in test_sync.py).
 ROSTER = "\n".join(line for line in (ROOT / "roster.example.yaml").read_text("utf-8").splitlines()

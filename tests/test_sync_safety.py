@@ -15,8 +15,10 @@ from conftest import run_module
 from fakepbx import ACCOUNT, FakeServer, Fault, State
 
 import generator.sync.apply as apply_module
-from generator.pbx.portsip.client import Client, Login, PbxError
-from generator.sync.plan import SYNC, Plan
+from generator.compare.plan import Plan
+from generator.pbx.base import PbxError
+from generator.pbx.portsip.client import Client, Login
+from generator.sync.plan import SYNC
 
 HEAD = """pbx_version: v22
 defaults:

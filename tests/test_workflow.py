@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import CASES, ROOT, read_csv, run_module
 
-from generator.commands.diff import md as escaped
+from generator.compare.formats import md as escaped
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Golden CSVs that the tool makes with its default options.

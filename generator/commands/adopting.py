@@ -18,13 +18,14 @@ from generator.columns import load_column_set
 from generator.commands.options import Login, Pace
 from generator.commands.sync import Say, read_roster
 from generator.compact import compact_roster
+from generator.compare.plan import Plan
 from generator.errors import RosterInvalid, UsageError
 from generator.model import Problem, counted
 from generator.pbx.base import Adopted, Target
 from generator.pipeline import Options
 from generator.schema import schema_document
 from generator.sync.adopt import extension_order, summary
-from generator.sync.plan import Plan, make_plan
+from generator.sync.plan import make_plan
 from generator.write import check_output, same_file, write_atomic
 from generator.yamlout import to_yaml
 

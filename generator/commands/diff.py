@@ -8,22 +8,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator.commands.generate import generate
 from generator.commands.revision import at_revision, exists_at
-from generator.commands.tables import ADDED, CHANGED, REMOVED, Table, is_csv, read_table  # noqa: F401
-from generator.compare.formats import (  # noqa: F401 - the CLI and tests take these here
-    FORMATS,
-    as_json,
-    as_markdown,
-    as_text,
-    md,
-    printable,
-    uncompared_note,
-    wants_colour,
-)
+from generator.commands.tables import Table, compare, is_csv, read_table
 from generator.errors import UsageError
 from generator.pipeline import Options
+
+if TYPE_CHECKING:
+    from generator.commands.sync import Say
 
 
 def table(path: Path, options: Options, display: str) -> Table:
@@ -58,3 +52,16 @@ def tables(old: Path, new: Path | None, options: Options, base: str | None) -> t
     if base is not None and new is None and not exists_at(old, base):
         return Table(f"{old} at {base} (not there yet)", list(after.columns), {}), after
     return table_at(old, options, base), after
+
+
+def run_diff(old: Path, new: Path | None, base: str | None, options: Options, exit_code: bool, say: Say) -> int:
+    """`diff`: the two sides read and compared; each warning told once (a
+    roster compared with itself at --base warns once, from its side now), then
+    the plan in the chosen format; the exit code (2 differences under --exit-code)."""
+    if (base is None) == (new is None):
+        raise UsageError("give OLD and NEW, or --base REV and one roster")
+    before, after = tables(old, new, options, base)
+    plan = compare(before, after)
+    say.problems(list(dict.fromkeys([*(before.warnings if base is None else []), *after.warnings])))
+    say.plan(plan)
+    return 2 if exit_code and not plan.empty else 0

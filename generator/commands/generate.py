@@ -159,7 +159,7 @@ def check_report(results: list[Generated], targets: list, check: Path, bom: bool
     """`generate --check`: what to print, in order, as (stream, text) with
     stream "out" (the differences) or "err" (each file's verdict); and the
     exit code (1 when any file is stale, missing or no roster's any more)."""
-    from generator.commands.diff import as_text
+    from generator.compare.formats import as_text
 
     found = [freshness(result, target, bom) for result, target in zip(results, targets)]
     if len(results) > 1 or check.is_dir():

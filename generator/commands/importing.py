@@ -20,16 +20,9 @@ from generator import expand
 from generator.columns import load_column_set, versions
 from generator.commands.diff import table
 from generator.commands.generate import generate
-from generator.commands.tables import (
-    MAX_JSON_DEPTH,
-    Change,
-    canonical_header,
-    compare,
-    csv_rows,
-    nests_too_deep,
-    read_table,
-)
+from generator.commands.tables import canonical_header, compare, csv_rows, read_table
 from generator.compact import compact_roster
+from generator.compare.changes import MAX_JSON_DEPTH, Change, nests_too_deep
 from generator.compare.plan import Plan, Words
 from generator.errors import RosterInvalid, UsageError
 from generator.model import FROM_FILE, ColumnSet, Problem, counted, mac_key

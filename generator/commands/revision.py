@@ -83,3 +83,12 @@ def left_to_git(path: Path) -> bool:
         return _git(folder, "check-ignore", "-q", "--", path.name).returncode == 1
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+def left_to_git_warning(path: Path | None, what: str) -> str | None:
+    """The warning for a file of secrets (`what`: "the key", ...) that a
+    `git add` would take along, or None when git would not."""
+    if path is None or not left_to_git(path):
+        return None
+    return (f"warning: {path} is in a git work tree that does not ignore it: add it to .gitignore before "
+            f"`git add`, or {what} goes into the repository")

@@ -12,7 +12,7 @@ import os
 import signal
 import ssl
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,13 +21,14 @@ from typing import Protocol, TextIO
 from generator.check import unknown_targets as roster_unknown_targets
 from generator.commands.options import Login, Pace, Rules
 from generator.commands.revision import at_revision, exists_at
+from generator.compare.plan import Plan, fingerprint
 from generator.errors import RosterInvalid, UsageError
-from generator.model import SECRET_KEYS, SECRET_ORDER, Problem, ResolvedUser, counted, mac_key
-from generator.pbx.base import Groups, PbxError, Target  # noqa: F401 - PbxError: the CLI catches it here
+from generator.model import SECRET_KEYS, SECRET_ORDER, Problem, ResolvedUser, counted, mac_key, printable
+from generator.pbx.base import Groups, PbxError, Target
 from generator.pbx.portsip.api import refusals
 from generator.pipeline import Options, run
 from generator.progress import Progress
-from generator.sync.plan import Plan, conflicts, fingerprint, make_plan
+from generator.sync.plan import conflicts, make_plan
 from generator.write import check_output, open_log, output_kind, same_file
 
 
@@ -68,8 +69,6 @@ def stopping():
 
 def stopped_lines(stop: Stop, outcome, roster: Path) -> list[str]:
     """What an apply told to stop says: what was done, what is left."""
-    from generator.compare.formats import printable
-
     name = signal.Signals(stop.signal).name
     lines = [f"stopped by {name}: the users in flight were finished, no other was started; "
              f"{len(outcome.done)} done, {len(outcome.failures)} failed, {len(outcome.left)} not started"]
@@ -435,8 +434,6 @@ def run_apply(roster: Path, options: Options, login: Login, rules: Rules, pace: 
 def outcome_lines(outcome, made: Plan, roster: Path) -> list[str]:
     """Each failure in the PBX's words; a user a replace deleted and did not
     make again, in plain words; each user held back."""
-    from generator.compare.formats import printable
-
     loses = {u.name: u.loses for u in made.users}
     lines = []
     for failure in outcome.failures:
@@ -457,3 +454,12 @@ def shown(made: Plan, style: str, colour: bool = False) -> str:
     from generator.compare.formats import FORMATS, as_text
 
     return as_text(made, colour) if style == "text" else FORMATS[style](made)
+
+
+def pbx_errors_as_usage(action: Callable[[], int | None]) -> int | None:
+    """`action` run; a PBX that refuses or cannot be reached (PbxError) is
+    said as bad usage, in printable words: the PBX's text is hostile input."""
+    try:
+        return action()
+    except PbxError as exc:
+        raise UsageError(printable(f"the PBX: {exc.path}: {exc}")) from exc

@@ -14,17 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.commands.revision import git_show
-from generator.compare.changes import (  # noqa: F401 - importing.py and diff.py take these from here
-    MAX_JSON_DEPTH,
-    ZEROS_NOTE,
-    Change,
-    Entry,
-    Unreadable,
-    cell_changes,
-    leaves,
-    nests_too_deep,
-    zeros_dropped,
-)
+from generator.compare.changes import Entry, cell_changes
 from generator.compare.plan import Plan, Words
 from generator.errors import RosterInvalid, UsageError
 from generator.load import load_text

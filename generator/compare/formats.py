@@ -19,7 +19,7 @@ from typing import Any
 
 from generator.compare.changes import ZEROS_NOTE, Change, Entry, zeros_dropped
 from generator.compare.plan import DEFAULT_LIMITS, Plan
-from generator.model import counted, printable, printable_json  # noqa: F401 - printable: callers take it here too
+from generator.model import counted, printable, printable_json
 
 
 def wants_colour(stream: Any, environ: Mapping[str, str]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from generator.compare.formats import printable
+from generator.model import printable
 from generator.pbx.base import Adopted, Note
 
 _INDEXED = re.compile(r"\[[^]]*\]")

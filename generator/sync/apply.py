@@ -28,9 +28,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from threading import Event
 
+from generator.compare.plan import Plan
 from generator.model import mac_key
 from generator.pbx.base import PbxError, Target
-from generator.sync.plan import PhonePlan, Plan, UserPlan
+from generator.sync.plan import PhonePlan, UserPlan
 
 PHASES = (("create", "replace"), ("update",), ("delete",))
 REMAKE_BACKOFF = (0.5, 1.0, 2.0)  # seconds before each new try to make a replaced user again

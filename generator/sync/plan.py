@@ -16,17 +16,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from generator.compare.changes import Change, Entry, PhoneEntry, field_changes
-from generator.compare.formats import printable
-from generator.compare.plan import (  # noqa: F401 - commands and tests take these here
-    DEFAULT_LIMITS,
-    FINGERPRINTED,
-    FORMAT_VERSION,
-    LIMIT_FLOOR,
-    Plan,
-    Words,
-    fingerprint,
-)
-from generator.model import SECRET_ORDER, dotted, mac_key
+from generator.compare.plan import DEFAULT_LIMITS, Plan, Words
+from generator.model import SECRET_ORDER, dotted, mac_key, printable
 from generator.pbx.base import Target
 
 # A plan's entries are the comparison core's (a saved plan's JSON keeps their fields and order).
