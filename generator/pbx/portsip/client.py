@@ -35,6 +35,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from generator.errors import UsageError
+from generator.model import printable
 from generator.pbx.base import PbxError
 
 
@@ -59,7 +60,6 @@ MAX_MESSAGE = 300  # characters of the PBX's own words shown
 MAX_LIFETIME = 366 * 86_400.0  # a token's expires_in past this is taken as an hour
 _ID = re.compile(r"[A-Za-z0-9_=+/-]{1,128}")
 _TOKEN = re.compile(r"[\x21-\x7e]{1,8192}")  # visible ASCII: nothing that can break a header
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def checked_id(value: Any) -> str:
@@ -168,12 +168,6 @@ def _unescape(match: re.Match) -> str:
     return chr(int(code[1:], 16)) if code[0] == "u" else _SIMPLE[code]
 
 
-def shown(text: str) -> str:
-    """Text from the PBX as it may be printed: no control, C1 or bidi character
-    (they could drive or reorder the terminal showing it), each escaped."""
-    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
 def _message(raw: bytes, secrets: Iterable[str]) -> str:
     """The PBX's words, every secret masked before anything else is done to
     them (decoding, squeezing, cutting), so no form or piece of one shows."""
@@ -198,7 +192,7 @@ def _message(raw: bytes, secrets: Iterable[str]) -> str:
     text = _mask(" ".join(_mask(text, secrets).split()), secrets)
     if len(text) > MAX_MESSAGE:
         text = text[:MAX_MESSAGE] + "..."
-    return shown(text)
+    return printable(text)
 
 
 def _shared_keys(pairs: list[tuple[str, Any]]) -> dict:
@@ -227,7 +221,7 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 def _origin_text(url: str) -> str:
     parts = urlsplit(url)
-    return shown(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"[:120])
+    return printable(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"[:120])
 
 
 def _root(exc: BaseException) -> BaseException:
@@ -248,11 +242,11 @@ def _failure(exc: BaseException, timeout: float) -> tuple[str, bool]:
     """(what went wrong, in words; whether trying again may help) for a request with no answer."""
     reason = _root(exc)
     if isinstance(reason, ssl.SSLCertVerificationError):
-        why = shown(str(reason.verify_message or reason.reason or "not verified"))
+        why = printable(str(reason.verify_message or reason.reason or "not verified"))
         return (f"the PBX's TLS certificate was refused: {why} (a PBX with a certificate of its own CA: pass "
                 f"--ca-file FILE with that CA; the URL's host must be a name the certificate holds)", False)
     if isinstance(reason, ssl.SSLError):
-        why = shown(str(reason.reason or reason.strerror or "failed"))
+        why = printable(str(reason.reason or reason.strerror or "failed"))
         return f"TLS failed: {why} (is the PBX's URL https, and the port its API's?)", False
     if isinstance(reason, (TimeoutError, socket.timeout, httpx.TimeoutException)):
         return f"no answer within {timeout:g} s", True
@@ -270,7 +264,7 @@ class Client:
             raise UsageError(f"--pbx must be the API's URL, such as https://pbx.example.com:8887/api "
                              f"(got {login.url[:60]!r})")
         if login.url.startswith("http://") and not login.allow_http:
-            raise UsageError(f"--pbx {shown(login.url[:60])} is plain http: the password, the token and every "
+            raise UsageError(f"--pbx {printable(login.url[:60])} is plain http: the password, the token and every "
                              f"secret would cross the network as they are. Use https, or pass --allow-http to "
                              f"accept that")
         self.login = login

@@ -7,6 +7,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from generator.model import printable
 from generator.pbx.base import Adopted, Groups, PbxError, Target
 from generator.pbx.portsip.adopt import adopt
 from generator.pbx.portsip.api import (
@@ -20,7 +21,7 @@ from generator.pbx.portsip.api import (
     updatable,
     user_body,
 )
-from generator.pbx.portsip.client import Client, checked_id, shown
+from generator.pbx.portsip.client import Client, checked_id
 
 # What deleting a PortSIP user drops that the API lets us see, read per user
 # only for the users a plan deletes or replaces: (path under /users/{id}, words).
@@ -57,7 +58,7 @@ def _check_detail(detail: Any, name: str) -> None:
     if not isinstance(detail, dict) or detail.get("name") != name \
             or not isinstance(detail.get("extension_number"), (str, int)) or isinstance(detail.get("extension_number"),
                                                                                          bool):
-        raise PbxError(None, f"the PBX's answer for user {shown(name[:60])!r} is not that user's detail (no name "
+        raise PbxError(None, f"the PBX's answer for user {printable(name[:60])!r} is not that user's detail (no name "
                              f"or extension number in it): nothing was changed", "/users")
 
 
@@ -96,7 +97,7 @@ class PortSip(Target):
                 raise PbxError(None, "the PBX listed a user without a name", "/users")
         twice = sorted(name for name, times in Counter(names).items() if times > 1)
         if twice:
-            raise PbxError(None, f"the PBX lists the user {shown(twice[0][:60])!r} twice", "/users")
+            raise PbxError(None, f"the PBX lists the user {printable(twice[0][:60])!r} twice", "/users")
 
         def one(item: dict) -> tuple[str, dict]:
             user_id = checked_id(item.get("id"))  # escaped, for the paths
@@ -105,7 +106,7 @@ class PortSip(Target):
             phones = self.client.call("GET", f"/users/{user_id}/phones", user=item["name"])
             items = phones.get("items") if isinstance(phones, dict) else None
             if not isinstance(items, list):
-                raise PbxError(None, f"the PBX's phones of user {shown(item['name'][:60])!r} are not a list",
+                raise PbxError(None, f"the PBX's phones of user {printable(item['name'][:60])!r} are not a list",
                                f"/users/{user_id}/phones")
             return item["name"], {"id": _valid(item.get("id")), "detail": detail,
                                   "phones": [p for p in items or [] if isinstance(p, dict)]}
