@@ -1,4 +1,5 @@
-"""Adopting a tenant (generator/sync/adopt.py): what the PBX gives for each
+"""Adopting a tenant (generator/pbx/portsip/adopt.py; the notes summarised and
+the users ordered by generator/sync/adopt.py): what the PBX gives for each
 user, read back into roster fields, run through the real roster pipeline,
 plans to nothing against the same PBX; secrets never reach the fields;
 hostile values are said, not passed through."""

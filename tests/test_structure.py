@@ -1,6 +1,7 @@
 """The shape of the code itself: imports that form no circle, and dead names gone."""
 
 import ast
+import re
 from pathlib import Path
 
 import generator
@@ -221,3 +222,23 @@ def test_what_may_reach_a_terminal_is_escaped_in_one_place():
                     and set(value.findall(every)) == escaped:
                 copies.append(f"{name}.{attribute}")
     assert not copies, copies
+
+
+def test_every_module_the_docs_and_docstrings_name_is_there():
+    # a move leaves stale paths behind (the sync package's client and api, once): each named file must exist
+    root = PACKAGE.parent
+    texts = [*(root / "docs").glob("*.md"), root / "README.md", *PACKAGE.rglob("*.py"), *(root / "tests").glob("*.py"),
+             *(root / "benchmarks").glob("*.py")]
+    folders = [root, PACKAGE, *(p for p in PACKAGE.rglob("*") if p.is_dir() and p.name != "__pycache__")]
+    gone = []
+    for text in texts:
+        for named in sorted(set(re.findall(r"\b((?:generator/)?(?:[a-z_]+/)*[a-z_]+\.py)\b", text.read_text("utf-8")))):
+            if named.startswith("generator/"):
+                found = (root / named).exists()
+            elif "/" in named:  # relative to some folder of the package: sync/plan.py, portsip/client.py
+                found = any((folder / named).exists() for folder in folders)
+            else:
+                continue
+            if not found:
+                gone.append(f"{text.relative_to(root)}: {named}")
+    assert not gone, gone
