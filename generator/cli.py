@@ -49,11 +49,20 @@ class ProblemFormat(str, Enum):
 DiffFormat = Enum("DiffFormat", {name: name for name in FORMATS}, type=str)  # diff's and plan's: the one registry
 
 
+def _complete_version(ctx: typer.Context, incomplete: str) -> list[str]:
+    """The PBX versions there are column sets for (--templates DIR's when given first): what a shell completes."""
+    from generator.commands.setup import pbx_versions
+
+    templates = ctx.params.get("templates")
+    return [v for v in pbx_versions(templates if isinstance(templates, Path) else None) if v.startswith(incomplete)]
+
+
 RostersArg = Annotated[list[Path], typer.Argument(help="Roster YAML files.", show_default=False, metavar="ROSTER...")]
 RosterArg = Annotated[Path, typer.Argument(help="The roster YAML file.", show_default=False, metavar="ROSTER")]
 VersionOpt = Annotated[
     Optional[str],  # noqa: UP045 - typer reads this annotation at runtime on Python 3.10
-    typer.Option("--pbx-version", metavar="v16|v22", help="Overrides pbx_version in the roster."),
+    typer.Option("--pbx-version", metavar="v16|v22", help="Overrides pbx_version in the roster.",
+                 autocompletion=_complete_version),
 ]
 TemplatesOpt = Annotated[
     Optional[Path],  # noqa: UP045
@@ -410,7 +419,8 @@ def schema() -> None:
 
 @app.command(epilog="Exit codes: 0 done; 1 a broken column set; 2 an unknown PBX version.")
 def columns(
-    pbx_version: Annotated[str, typer.Argument(help="The PBX version.", show_default=False, metavar="v16|v22")],
+    pbx_version: Annotated[str, typer.Argument(help="The PBX version.", show_default=False, metavar="v16|v22",
+                                               autocompletion=_complete_version)],
     templates: TemplatesOpt = None,
 ) -> None:
     """Print the CSV columns of a PBX version, one per line, in order."""
@@ -726,7 +736,8 @@ def _warn_if_left_to_git(path: Path | None, what: str) -> None:
 def init(
     output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE", help="Where to write the roster.")
                       ] = Path("roster.yaml"),
-    pbx_version: Annotated[str, typer.Option("--pbx-version", metavar="v16|v22", help="The PBX version.")] = "v22",
+    pbx_version: Annotated[str, typer.Option("--pbx-version", metavar="v16|v22", help="The PBX version.",
+                                             autocompletion=_complete_version)] = "v22",
     force: Annotated[bool, typer.Option("--force", metavar="", help="Overwrite FILE.")] = False,
 ) -> None:
     """Write a commented starter roster to edit (two users, generated secrets).

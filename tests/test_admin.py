@@ -647,3 +647,25 @@ def test_the_rate_option_is_a_ceiling_under_the_pbx_limit_the_client_adapts_to()
         rate = text.split("--rate N ", 1)[1].split(" --log ", 1)[0]
         assert "ceiling" in rate and "10,000 a minute" in rate and "429" in rate, (command, rate)
         assert "5,000" not in rate and "default: 1000" in rate, (command, rate)
+
+
+def _completed(*words: str) -> list[str]:
+    """What bash completion offers for the last of `words` ("" for a new word after a space)."""
+    ran = run_real(env={"_PORTSIP_ROSTER_COMPLETE": "complete_bash", "COMP_WORDS": " ".join(["portsip-roster", *words]),
+                        "COMP_CWORD": str(len(words))})
+    assert ran.returncode == 0, ran.stderr
+    return ran.stdout.split()
+
+
+def test_shell_completion_offers_the_pbx_versions_there_are_column_sets_for(tmp_path):
+    shipped = sorted(p.stem for p in (ROOT / "templates").glob("*.yaml"))
+    assert shipped == ["v16", "v22"]
+    assert _completed("columns", "") == shipped
+    assert _completed("generate", "r.yaml", "--pbx-version", "v2") == ["v22"]
+    assert _completed("init", "--pbx-version", "") == shipped
+    (tmp_path / "v30.yaml").write_text("columns: []\n")  # --templates DIR's own versions, when given first
+    assert _completed("columns", "--templates", str(tmp_path), "") == ["v30"]
+    # completion offers them; the commands still check them as before (did you mean ...?)
+    assert "did you mean v22?" in run_module("columns", "22").stderr
+    for command in ("columns", "generate", "init"):
+        assert "|".join(shipped) in run_module(command, "-h").stdout, command  # the help says them as they are

@@ -97,3 +97,10 @@ def column_names(version: str, templates: Path | None) -> list[str]:
     from generator.columns import load_column_set
 
     return list(load_column_set(version, templates).columns)
+
+
+def pbx_versions(templates: Path | None = None) -> list[str]:
+    """The PBX versions there are column sets for (templates/*.yaml, or --templates DIR's): shell completion's."""
+    from generator.columns import versions
+
+    return versions(templates)
