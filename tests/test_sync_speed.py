@@ -120,3 +120,35 @@ def test_the_fakes_indexes_refuse_all_its_scans_refused():
         assert post("/users", body("KATE", "101", blfs=[{"value": "101"}])) == 201  # all Kate's freed
         assert post(f"/users/{made}/phones", {"mac": "80-5e-c0-00-00-01"}) == 201
         assert post("/users", body("dan", "111", blfs=[{"value": "106"}])) == 201
+
+
+def test_the_state_digest_is_the_whole_json_s_without_holding_it():
+    """A plan's digest of the PBX's users is fed a user at a time: the same
+    digest as the JSON of all of them, while what it holds at once stays a
+    small part of that JSON (not a peak of twice its size)."""
+    import datetime
+    import hashlib
+    import json
+    import tracemalloc
+
+    from generator.sync.plan import state_digest
+
+    def whole(actual: dict) -> str:
+        return hashlib.sha256(json.dumps(actual, sort_keys=True, default=str).encode()).hexdigest()
+
+    odd = {"Zoë \"q\"": {"id": "1", "detail": {"b": [1, {"z": None, "a": 2.5}], "a": "ü\n"}, "phones": []},
+           "ann": {"id": "2", "detail": {"when": datetime.date(2026, 1, 2), "ok": True}, "phones": [{"mac": "x"}]},
+           "Ann": {"id": "3", "detail": {}, "phones": []}}
+    for actual in ({}, {"a": {}}, odd):
+        assert state_digest(actual) == whole(actual)
+    actual = {f"user{n:05}": {"id": str(n), "detail": {f"field{k}": f"value {n} {k}" * 3 for k in range(40)},
+                              "phones": [{"mac": f"{n:012x}", "model": "SIP-T46U"}]} for n in range(2000)}
+    size = len(json.dumps(actual, sort_keys=True))
+    tracemalloc.start()
+    try:
+        digest = state_digest(actual)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert digest == whole(actual)
+    assert peak < size / 10, (peak, size)
