@@ -63,7 +63,7 @@ class MemTarget(Target):
     def list_users(self) -> list[dict]:
         return [{"id": user_id, "name": u["fields"]["name"]} for user_id, u in self.users.items()]
 
-    def read_users(self, parallel: int, keep=None, whole=None) -> dict[str, dict]:  # held whole: small
+    def read_users(self, parallel: int) -> dict[str, dict]:
         assert self.opened, "read before open"
         with self._lock:
             self.count += 1

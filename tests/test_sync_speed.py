@@ -152,26 +152,3 @@ def test_the_state_digest_is_the_whole_json_s_without_holding_it():
         tracemalloc.stop()
     assert digest == whole(actual)
     assert peak < size / 10, (peak, size)
-
-
-def test_a_plan_keeps_of_the_pbx_s_details_only_what_it_compares():
-    """Read for a plan, each user's detail is cut to the keys the plan reads
-    as it arrives (5,000 users' whole details were most of a plan's memory);
-    the phones and ids are as read, and the state digest is that of the
-    users as the PBX sent them."""
-    from generator.pbx.portsip.target import PortSip
-    from generator.sync.plan import state_digest
-
-    with FakeServer() as pbx:
-        seed(pbx.state, 30)
-        target = PortSip(client(pbx.url))
-        target.open()
-        read = target.read_users(4)
-        whole: dict[str, bytes] = {}
-        cut = target.read_users(4, lambda name: ("name", "extension_number", "email", "not_on_the_pbx"), whole)
-    assert sorted(cut) == sorted(read) and len(read) == 30
-    assert max(len(user["detail"]) for user in read.values()) > 10
-    for name, user in cut.items():
-        assert user["detail"] == {k: read[name]["detail"][k] for k in ("name", "extension_number", "email")}
-        assert (user["id"], user["phones"]) == (read[name]["id"], read[name]["phones"])
-    assert state_digest(cut, whole) == state_digest(read) != state_digest(cut)

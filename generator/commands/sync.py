@@ -27,7 +27,7 @@ from generator.pbx.base import Groups, PbxError, Target  # noqa: F401 - PbxError
 from generator.pbx.portsip.api import refusals
 from generator.pipeline import Options, run
 from generator.progress import Progress
-from generator.sync.plan import Plan, compared, conflicts, fingerprint, make_plan
+from generator.sync.plan import Plan, conflicts, fingerprint, make_plan
 from generator.write import check_output, open_log, output_kind, same_file
 
 
@@ -176,10 +176,8 @@ def plan(roster: Path, options: Options, target: Target, base: str | None = None
     wanted = {user.name: user.fields for user in users}
     changed = secret_changes(roster, options, base)
     target.open()
-    whole: dict[str, bytes] = {}  # each user's JSON as read, for the digest; the details are cut to what is compared
-    actual = target.read_users(parallel, compared(target, wanted), whole)
-    made = make_plan(target, wanted, actual, changed, prune, replacing, percent, whole)
-    whole.clear()
+    actual = target.read_users(parallel)
+    made = make_plan(target, wanted, actual, changed, prune, replacing, percent)
     made.notes = target.notes(wanted) + plan_notes(wanted, actual, base)
     doomed = [user for user in made.users if user.kind in ("replace", "delete")]
     groups = target.read_groups(doomed, any(u.kind == "replace" for u in doomed), parallel) if doomed else None

@@ -17,7 +17,7 @@ as `checked_id` gave it, and a failure is a PbxError with the PBX's words
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,14 +90,9 @@ class Target(ABC):
         """Every user as listed: [{"id", "name", ...}] (one listing, no details)."""
 
     @abstractmethod
-    def read_users(self, parallel: int, keep: Callable[[str], Collection[str]] | None = None,
-                   whole: dict[str, bytes] | None = None) -> dict[str, dict]:
+    def read_users(self, parallel: int) -> dict[str, dict]:
         """Every user by name with its detail and phones (the shape above);
-        a user without a name, or a name listed twice, is a PbxError.
-        `keep` (a user's name -> the detail keys a plan compares): each
-        detail is cut to those keys as it arrives, and the user as read put
-        into `whole` as its JSON (json.dumps, sort_keys, default=str; the
-        plan's state digest), so that a large tenant is not held whole."""
+        a user without a name, or a name listed twice, is a PbxError."""
 
     @property
     @abstractmethod

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from generator.compare.changes import Change, Entry, PhoneEntry, field_changes
@@ -37,15 +37,14 @@ PhonePlan, UserPlan = PhoneEntry, Entry
 SYNC = Words("PortSIP apply plan")
 
 
-def state_digest(actual: dict[str, dict], whole: dict[str, bytes] | None = None) -> str:
+def state_digest(actual: dict[str, dict]) -> str:
     """The SHA-256 of json.dumps(actual, sort_keys=True, default=str), fed a
     user at a time: the same digest without the whole tenant's JSON (tens of
-    MB at 5,000 users) held at once. `whole`: users' JSON as read, where
-    `actual` holds them cut (Target.read_users' `keep`)."""
+    MB at 5,000 users) held at once."""
     digest = hashlib.sha256(b"{")
     for n, name in enumerate(sorted(actual)):
-        one = (whole or {}).get(name) or json.dumps(actual[name], sort_keys=True, default=str).encode()
-        digest.update(f"{', ' if n else ''}{json.dumps(name)}: ".encode() + one)
+        one = json.dumps(actual[name], sort_keys=True, default=str)
+        digest.update(f"{', ' if n else ''}{json.dumps(name)}: {one}".encode())
     digest.update(b"}")
     return digest.hexdigest()
 
@@ -114,14 +113,13 @@ def user_plan(target: Target, name: str, fields: dict, actual: dict | None, chan
 
 
 def make_plan(target: Target, wanted: dict[str, dict], actual: dict[str, dict], changed: set[tuple],
-              prune: bool, replace: Collection[str] | bool = False, percent: dict[str, int] | None = None,
-              whole: dict[str, bytes] | None = None) -> Plan:
+              prune: bool, replace: Collection[str] | bool = False, percent: dict[str, int] | None = None) -> Plan:
     """`target`: the PBX, for its shapes and label; `wanted`: roster users'
     fields by name; `actual`: the PBX's users by name ({id, detail, phones},
     Target.read_users); `changed`: (user, path) of secrets the roster
     changed since --base; `replace`: the users a replace may delete and make
     again (True: all; the rest are held back); `percent`: the thresholds."""
-    plan = Plan(SYNC, pbx=target.label, state=state_digest(actual, whole), existing=len(actual),
+    plan = Plan(SYNC, pbx=target.label, state=state_digest(actual), existing=len(actual),
                 percent={**DEFAULT_LIMITS, **(percent or {})})
     for name, fields in wanted.items():
         mine = {path[1:] for path in changed if path[0] == name}
@@ -158,19 +156,6 @@ def _holder(name: str, wanted: dict[str, dict], plan: Plan) -> str:
     else:
         doing = f"whom this plan {kind}s in parallel" if kind in ("replace", "update") else "in the roster"
     return f"user {_safe(name)} ({doing})"
-
-
-def compared(target: Target, wanted: dict[str, dict]) -> Callable[[str], frozenset[str]]:
-    """A user's name -> the detail keys a plan and its checks read: the name
-    and extension of every user, and of a roster user the fields its body
-    names that the PBX can update (user_plan)."""
-    always = frozenset(("name", "extension_number"))
-    updatable = target.updatable("user") | set(target.separate)
-
-    def keys(name: str) -> frozenset[str]:
-        fields = wanted.get(name)
-        return always if fields is None else always | (updatable & target.user_body(fields).keys())
-    return keys
 
 
 def conflicts(plan: Plan, wanted: dict[str, dict], actual: dict[str, dict],

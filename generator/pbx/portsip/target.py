@@ -3,9 +3,7 @@ what deleting one of its users loses, over the REST client (client.py)."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -117,8 +115,7 @@ class PortSip(Target):
                 return found
         raise PbxError(None, f"the PBX's user list did not end within {self.client.limits.pages:,} pages", "/users")
 
-    def read_users(self, parallel: int, keep: Callable[[str], Collection[str]] | None = None,
-                   whole: dict[str, bytes] | None = None) -> dict[str, dict]:
+    def read_users(self, parallel: int) -> dict[str, dict]:
         """The PBX's users by name, read in parallel. A user listed without a
         name, or a name listed twice, is refused: one of the two would
         otherwise vanish from the plan unseen."""
@@ -140,13 +137,8 @@ class PortSip(Target):
             if not isinstance(items, list):
                 raise PbxError(None, f"the PBX's phones of user {shown(item['name'][:60])!r} are not a list",
                                f"/users/{user_id}/phones")
-            user = {"id": _valid(item.get("id")), "detail": detail,
-                    "phones": [p for p in items or [] if isinstance(p, dict)]}
-            if keep is not None:  # the rest of the detail is dropped now, its JSON kept for the digest
-                if whole is not None:
-                    whole[item["name"]] = json.dumps(user, sort_keys=True, default=str).encode()
-                user["detail"] = {k: detail[k] for k in keep(item["name"]) if k in detail}
-            return item["name"], user
+            return item["name"], {"id": _valid(item.get("id")), "detail": detail,
+                                  "phones": [p for p in items or [] if isinstance(p, dict)]}
 
         with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
             return dict(pool.map(one, listed))
