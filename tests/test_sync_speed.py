@@ -77,3 +77,78 @@ def test_the_start_is_under_the_newer_limit_and_halves_under_the_older():
     for _ in range(10_000):
         climbing.success()
     assert climbing.per_second == START  # --rate 1000 is no reason to go past PortSIP's limit
+
+
+def test_the_fakes_indexes_refuse_all_its_scans_refused():
+    """The fake looks names, extensions and MACs up in indexes (a scan per
+    create made benchmarks/sync.py measure the fake): each clash is still
+    refused, whether the other user came by the API, was put in place by a
+    test, or is a queue or ring group; what a delete frees is free again."""
+    import httpx
+
+    def body(name: str, extension: str, **more) -> dict:
+        return {"name": name, "display_name": name, "password": "Pa55-word!x", "email": f"{name}@example.com",
+                "role": "User", "extension_number": extension, "extension_password": "Ext-Pa55!x",
+                "voicemail_pin": "4821", **more}
+
+    with FakeServer() as pbx, httpx.Client(base_url=pbx.url) as http:
+        token = http.post("/auth/sign_in", json=ACCOUNT).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def post(path: str, data: dict | None = None) -> int:
+            return http.post(path, json=data, headers=headers).status_code
+
+        kate = pbx.state.add_user("Kate", "101", macs=("80:5E:C0:00:00:01",))  # in place, not by the API
+        assert post("/users", body("kate", "102")) == 409  # a name in another case
+        assert post("/users", body("ann", "101")) == 409
+        made = http.post("/users", json=body("ann", "103"), headers=headers).json()["id"]
+        assert post(f"/users/{made}/phones", {"mac": "805ec0000001"}) == 409  # a MAC in another form
+        assert post(f"/users/{made}/phones", {"mac": "80:5e:c0:00:00:02"}) == 201
+        assert post("/users", body("bob", "104", blfs=[{"value": "103"}])) == 201  # ann's, made by the API
+        assert post("/users", body("Ann", "105")) == 409
+        pbx.state.users["Wk"] = {"id": "Wk", "name": "Zed", "extension_number": "106", "display_name": "Zed"}
+        pbx.state.phones["Wk"] = {}
+        assert post("/users", body("zed", "107")) == 409  # put in place by a test
+        pbx.state.add_group("ring_groups", "Sales", "108", [])
+        assert post("/users", body("carl", "108")) == 409
+        assert post("/users", body("carl", "109", blfs=[{"value": "110"}])) == 422  # no such extension
+        assert post("/users", body("carl", "109", blfs=[{"value": "109"}, {"value": "108"}])) == 201
+        phone = next(iter(pbx.state.phones[made]))
+        assert post(f"/users/{made}/phones/{phone}/destroy") == 204
+        assert post(f"/users/{made}/phones", {"mac": "80:5E:C0:00:00:02"}) == 201  # freed by the delete
+        assert post(f"/users/{kate}/destroy") == 204
+        assert post("/users", body("KATE", "101", blfs=[{"value": "101"}])) == 201  # all Kate's freed
+        assert post(f"/users/{made}/phones", {"mac": "80-5e-c0-00-00-01"}) == 201
+        assert post("/users", body("dan", "111", blfs=[{"value": "106"}])) == 201
+
+
+def test_the_state_digest_is_the_whole_json_s_without_holding_it():
+    """A plan's digest of the PBX's users is fed a user at a time: the same
+    digest as the JSON of all of them, while what it holds at once stays a
+    small part of that JSON (not a peak of twice its size)."""
+    import datetime
+    import hashlib
+    import json
+    import tracemalloc
+
+    from generator.sync.plan import state_digest
+
+    def whole(actual: dict) -> str:
+        return hashlib.sha256(json.dumps(actual, sort_keys=True, default=str).encode()).hexdigest()
+
+    odd = {"Zoë \"q\"": {"id": "1", "detail": {"b": [1, {"z": None, "a": 2.5}], "a": "ü\n"}, "phones": []},
+           "ann": {"id": "2", "detail": {"when": datetime.date(2026, 1, 2), "ok": True}, "phones": [{"mac": "x"}]},
+           "Ann": {"id": "3", "detail": {}, "phones": []}}
+    for actual in ({}, {"a": {}}, odd):
+        assert state_digest(actual) == whole(actual)
+    actual = {f"user{n:05}": {"id": str(n), "detail": {f"field{k}": f"value {n} {k}" * 3 for k in range(40)},
+                              "phones": [{"mac": f"{n:012x}", "model": "SIP-T46U"}]} for n in range(2000)}
+    size = len(json.dumps(actual, sort_keys=True))
+    tracemalloc.start()
+    try:
+        digest = state_digest(actual)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert digest == whole(actual)
+    assert peak < size / 10, (peak, size)
