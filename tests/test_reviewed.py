@@ -1,0 +1,83 @@
+"""What reviewers found trying the tool against the fake PBX, each held here:
+outside numbers taken for extensions, updates that wait for a held-back
+replace, the secrets apply needs, and the adoption of hostile PBX text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import run_module
+from fakepbx import ACCOUNT, FakeServer, State
+
+import generator.sync.apply as apply_module
+
+HEAD = """pbx_version: v22
+defaults:
+  email: "{{ name }}@example.com"
+  password: {generate: true}
+  extension_password: {generate: true}
+  voicemail_pin: {generate: true}
+users:
+"""
+LONG = "1" * 64
+
+
+def user(name: str, extension: str, *lines: str) -> str:
+    return "".join(f"  {line}\n" for line in (f"- name: {name}", f"  display_name: {name.title()}",
+                                                f'  extension_number: "{extension}"', *(f"  {x}" for x in lines)))
+
+
+def write(folder: Path, *users: str) -> str:
+    text = HEAD + "".join(users)
+    (folder / "roster.yaml").write_text(text, "utf-8")
+    return text
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FakeServer() as running:
+        yield running
+
+
+@pytest.fixture
+def pbx(server):
+    server.state = State()
+    return server
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch):
+    monkeypatch.setattr(apply_module, "REMAKE_BACKOFF", (0.0, 0.0, 0.0), raising=False)
+
+
+def sync(pbx: FakeServer, folder: Path, *args: str, env: dict | None = None):
+    login = ["--pbx", pbx.url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"], "--rate", "1000",
+             "--allow-http"]
+    return run_module(*args, *login, cwd=folder, env={"PORTSIP_PASSWORD": ACCOUNT["password"], **(env or {})})
+
+
+# ---- 1. one long extension does not make every outside number an extension ----------------------
+
+OUTSIDE = "offline_office_hours_forward_rule: '004930117606'"
+
+
+def test_an_outside_number_is_no_extension_beside_a_long_one(tmp_path):
+    write(tmp_path, user("ann", "1001", OUTSIDE), user("bob", "10001", OUTSIDE), user("long", LONG),
+          user("cat", "1002", OUTSIDE.replace("004930117606", "1999")),
+          user("dan", "1003", OUTSIDE.replace("004930117606", "1999")))
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "004930117606" not in result.stderr
+    # a number of an extension's length is still told, once for all the users naming it
+    assert result.stderr.count("[target-unknown]") == 1
+    assert "1999 is not an extension in this roster (also named in 1 more place)" in result.stderr
+
+
+def test_a_replace_forwarding_outside_is_not_refused_beside_a_long_extension(pbx, tmp_path):
+    pbx.state.add_user("ann", "1001")
+    pbx.state.add_user("long", LONG)
+    write(tmp_path, user("ann", "1901", OUTSIDE), user("long", LONG))
+    planned = sync(pbx, tmp_path, "plan", "roster.yaml", "--allow-replace")
+    assert planned.returncode == 0, planned.stderr
+    assert "pbx-conflict" not in planned.stderr
