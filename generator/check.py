@@ -389,11 +389,16 @@ def _macs(user):
 
 
 def _targets(user) -> Iterator[tuple[tuple, str]]:
-    """Numbers a call or a BLF key may go to (a voicemail rule's number names a mailbox)."""
-    for path, rule in _rules(user.fields):
+    return targets_of(user.fields)
+
+
+def targets_of(fields: dict) -> Iterator[tuple[tuple, str]]:
+    """Numbers a call or a BLF key of a user's fields may go to (a voicemail
+    rule's number names a mailbox), with their paths."""
+    for path, rule in _rules(fields):
         if rule.get("action") in ("FORWARD_TO_NUMBER", "FORWARD_TO_VOICEMAIL"):
             yield (*path, "number"), str(rule.get("number", ""))
-    for i, blf in enumerate(user.fields.get("blfs") or []):
+    for i, blf in enumerate(fields.get("blfs") or []):
         if isinstance(blf, dict):
             yield ("blfs", i, "value"), str(blf.get("value", ""))
 

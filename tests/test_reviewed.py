@@ -81,3 +81,21 @@ def test_a_replace_forwarding_outside_is_not_refused_beside_a_long_extension(pbx
     planned = sync(pbx, tmp_path, "plan", "roster.yaml", "--allow-replace")
     assert planned.returncode == 0, planned.stderr
     assert "pbx-conflict" not in planned.stderr
+
+
+# ---- 2. an update naming a held-back replace's new extension waits for it -------------------------
+
+def test_users_naming_a_held_back_users_new_extension_are_held_back_too(pbx, tmp_path):
+    for name, extension in (("ann", "1001"), ("cat", "1002"), ("dan", "1003"), ("eve", "1004")):
+        pbx.state.add_user(name, extension)
+    write(tmp_path, user("ann", "1901"), user("cat", "1002", "blfs: ['1901']"),
+          user("dan", "1003", "offline_office_hours_forward_rule: '1901'"), user("eve", "1004", "blfs: ['1003']"))
+    planned = sync(pbx, tmp_path, "plan", "roster.yaml")
+    assert "waits for ann's replace" in planned.stdout and "pass --replace ann" in planned.stdout
+    applied = sync(pbx, tmp_path, "apply", "roster.yaml", "--yes")
+    assert applied.returncode == 1 and "422" not in applied.stderr, applied.stderr
+    assert "held back: user cat" in applied.stderr and "held back: user dan" in applied.stderr
+    assert "held back: user eve" not in applied.stderr  # 1003 is on the PBX: eve's update goes on
+    assert [u["extension_number"] for u in pbx.state.users.values() if u["name"] == "ann"] == ["1001"]
+    done = sync(pbx, tmp_path, "apply", "roster.yaml", "--yes", "--replace", "ann", "--force")
+    assert done.returncode == 0, done.stderr
