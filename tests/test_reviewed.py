@@ -99,3 +99,36 @@ def test_users_naming_a_held_back_users_new_extension_are_held_back_too(pbx, tmp
     assert [u["extension_number"] for u in pbx.state.users.values() if u["name"] == "ann"] == ["1001"]
     done = sync(pbx, tmp_path, "apply", "roster.yaml", "--yes", "--replace", "ann", "--force")
     assert done.returncode == 0, done.stderr
+
+
+# ---- 3. apply needs only the secrets it sends ---------------------------------------------------
+
+def _from_file(folder: Path, *users: str) -> None:
+    text = write(folder, *users).replace("voicemail_pin: {generate: true}", "voicemail_pin: {secrets_file: true}")
+    (folder / "roster.yaml").write_text(text, "utf-8")
+
+
+def test_apply_needs_no_secret_it_does_not_send(pbx, tmp_path):
+    pbx.state.add_user("ann", "1001")
+    pbx.state.add_user("bob", "1002")
+    _from_file(tmp_path, user("ann", "1001", "email: ann.b@example.com"), user("bob", "1002"))
+    applied = sync(pbx, tmp_path, "apply", "roster.yaml", "--yes", "--force")
+    assert applied.returncode == 0, applied.stderr
+    assert "secret-" not in applied.stderr
+
+
+def test_a_new_users_secret_not_at_hand_is_a_plan_note_and_an_apply_refusal(pbx, tmp_path):
+    pbx.state.add_user("ann", "1001")
+    _from_file(tmp_path, user("ann", "1001"), user("new.one", "1002"), user("new.two", "1003"))
+    planned = sync(pbx, tmp_path, "plan", "roster.yaml")
+    assert planned.returncode == 0, planned.stderr
+    assert "2 secrets this plan sends" in planned.stdout + planned.stderr and "apply will need them" in (
+        planned.stdout + planned.stderr)
+    applied = sync(pbx, tmp_path, "apply", "roster.yaml", "--yes")
+    assert applied.returncode == 1
+    assert "user new.one: voicemail_pin:" in applied.stderr and "[secret-missing]" in applied.stderr
+    assert "2 users in all" in applied.stderr and applied.stderr.count("[secret-missing]") == 1
+    assert pbx.state.writes() == []
+    (tmp_path / "secrets.yaml").write_text("new.one: {voicemail_pin: '730418'}\nnew.two: {voicemail_pin: '730419'}\n")
+    done = sync(pbx, tmp_path, "apply", "roster.yaml", "--yes", "--secrets", "secrets.yaml")
+    assert done.returncode == 0, done.stderr
