@@ -25,7 +25,6 @@ from generator.compare.plan import Plan, fingerprint
 from generator.errors import RosterInvalid, UsageError
 from generator.model import SECRET_KEYS, SECRET_ORDER, Problem, ResolvedUser, counted, mac_key, printable
 from generator.pbx.base import Groups, PbxError, Target
-from generator.pbx.portsip.api import refusals
 from generator.pipeline import Options, run
 from generator.progress import Progress
 from generator.sync.plan import conflicts, make_plan
@@ -103,11 +102,10 @@ class RosterRead:
 def read_roster(roster: Path, options: Options, display: str | None = None) -> RosterRead:
     """The roster, every check passed; RosterInvalid (with its warnings) otherwise."""
     resolved = run(roster, replace(options, to_pbx=True), display or str(roster))
-    refused = refusals(list(resolved.users))
     # lenient (apply): a secret not at hand is refused only where the plan sends it, not warned of here
     problems = [p for p in resolved.problems if not (options.lenient_secrets and p.code == "secret-unchecked")]
-    if resolved.errors or refused:
-        raise RosterInvalid(problems + refused)
+    if resolved.errors:
+        raise RosterInvalid(problems)
     files = [roster, *(Path(document.file) for document in resolved.included)]
     return RosterRead(list(resolved.users), [p for p in problems if p.warning], files)
 
@@ -174,6 +172,9 @@ def plan(roster: Path, options: Options, target: Target, base: str | None = None
     would refuse it, after a replace had deleted the user."""
     if users is None:
         users = read_roster(roster, replace(options, redact=True)).users
+    refused = target.refusals(users)  # what this PBX's API cannot express: before any request
+    if refused:
+        raise RosterInvalid(refused)
     wanted = {user.name: user.fields for user in users}
     changed = secret_changes(roster, options, base)
     target.open()

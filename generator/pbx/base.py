@@ -124,6 +124,12 @@ class Target(ABC):
         """What a plan says once about how the target is sent the roster."""
         return []
 
+    @abstractmethod
+    def refusals(self, users: list[Any]) -> list[Any]:
+        """What the roster's resolved users say that this PBX's API cannot
+        express: problems located at the roster (api-unsupported), checked
+        before any request."""
+
     def roster_fields(self, detail: dict, phones: list[dict]) -> Adopted:
         """Adoption: one user as read_users gave it, back to roster fields,
         its secrets apart (never in the fields), what could not be taken said
