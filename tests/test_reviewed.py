@@ -132,3 +132,33 @@ def test_a_new_users_secret_not_at_hand_is_a_plan_note_and_an_apply_refusal(pbx,
     (tmp_path / "secrets.yaml").write_text("new.one: {voicemail_pin: '730418'}\nnew.two: {voicemail_pin: '730419'}\n")
     done = sync(pbx, tmp_path, "apply", "roster.yaml", "--yes", "--secrets", "secrets.yaml")
     assert done.returncode == 0, done.stderr
+
+
+# ---- 5. the PBX's text never becomes template text -----------------------------------------------
+
+HOSTILE_DOMAIN = "{{ (range(3)|list|string) ~ 'x' * 5 }}.example"
+
+
+@pytest.mark.parametrize("domain", [HOSTILE_DOMAIN, "{% if 1 %}a{% endif %}.example", "{#.example", "x}.example"])
+def test_an_email_domain_with_template_syntax_makes_no_template(domain):
+    from generator.compact import compact_roster
+    from generator.pbx.portsip.adopt import adopt
+    from generator.sandbox import is_template
+
+    users = [adopt({"name": n, "extension_number": e, "email": f"{n}@{domain}"}, []).fields
+             for n, e in (("ann", "101"), ("bob", "102"), ("cat", "103"))]
+    roster = compact_roster(users, ["name", "display_name", "extension_number", "email"], "v22")
+    assert not any(is_template(v) or "{" in str(v) for v in roster.get("defaults", {}).values()), roster["defaults"]
+    kept = {u["name"]: u.get("email") for u in roster["users"]}
+    assert kept == {n: f"{n}@{domain}" for n in ("ann", "bob", "cat")}  # kept on each user, never evaluated
+
+
+def test_an_adopted_roster_with_a_hostile_domain_runs_no_template(tmp_path):
+    from generator.compact import compact_roster
+    from generator.yamlout import to_yaml
+
+    users = [{"name": n, "display_name": n.title(), "extension_number": e, "email": f"{n}@{HOSTILE_DOMAIN}"}
+             for n, e in (("ann", "101"), ("bob", "102"), ("cat", "103"))]
+    roster = compact_roster(users, ["name", "display_name", "extension_number", "email"], "v22")
+    text = to_yaml(roster, "")
+    assert "xxxxx" not in text and "[0, 1, 2]" not in text and "defaults" not in text
