@@ -162,3 +162,16 @@ def test_an_adopted_roster_with_a_hostile_domain_runs_no_template(tmp_path):
     roster = compact_roster(users, ["name", "display_name", "extension_number", "email"], "v22")
     text = to_yaml(roster, "")
     assert "xxxxx" not in text and "[0, 1, 2]" not in text and "defaults" not in text
+
+
+# ---- 6. adoption leaves out every character a terminal or the read-back refuses ------------------
+
+@pytest.mark.parametrize("char", ["\u202e", "\u2066", "\u200f", "\u061c", "\u0085", "\u009b", "\u2028", "\u2029",
+                                  "\ud800", "\x1b", "\x7f"])
+def test_adoption_leaves_out_bidi_and_other_unprintable_characters(char):
+    from generator.pbx.portsip.adopt import adopt
+
+    made = adopt({"name": "ann", "extension_number": "101", "mobile_phone": f"{char}123",
+                  "display_name": "Ann"}, [])
+    assert "mobile_phone" not in made.fields and made.fields["display_name"] == "Ann"
+    assert "mobile_phone" in {n.field for n in made.notes}
