@@ -175,3 +175,20 @@ def test_adoption_leaves_out_bidi_and_other_unprintable_characters(char):
                   "display_name": "Ann"}, [])
     assert "mobile_phone" not in made.fields and made.fields["display_name"] == "Ann"
     assert "mobile_phone" in {n.field for n in made.notes}
+
+
+# ---- 7. adoption's notes are bounded --------------------------------------------------------------
+
+def test_adoption_notes_cut_long_field_names_and_count_unknown_keys_past_a_cap():
+    from generator.pbx.portsip.adopt import adopt
+    from generator.sync.adopt import MAX_FIELDS, summary
+
+    long_key = "k" * 5000
+    made = adopt({"name": "eve", "extension_number": "101", long_key: 1,
+                  **{f"unknown{i}": 1 for i in range(500)}}, [])
+    lines = summary(made.notes)
+    assert all(len(line) < 300 for line in lines), max(map(len, lines))
+    assert any(line.startswith("k" * 64 + "... (5,000 characters): ") for line in lines)
+    unknown = [line for line in lines if "the roster has no key for it" in line]
+    assert len(unknown) == MAX_FIELDS + 1 and unknown[-1].startswith(f"{501 - MAX_FIELDS} more fields: ")
+    assert all(len(str(note)) < 300 for note in made.notes)

@@ -52,7 +52,8 @@ class Note:
     message: str
 
     def __str__(self) -> str:
-        return printable(f"user {self.user}: {self.field}: {self.message}")
+        field = self.field if len(self.field) <= 64 else f"{self.field[:64]}..."  # the PBX's key: any length
+        return printable(f"user {self.user}: {field}: {self.message}")
 
 
 @dataclass
