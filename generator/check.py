@@ -389,11 +389,16 @@ def _macs(user):
 
 
 def _targets(user) -> Iterator[tuple[tuple, str]]:
-    """Numbers a call or a BLF key may go to (a voicemail rule's number names a mailbox)."""
-    for path, rule in _rules(user.fields):
+    return targets_of(user.fields)
+
+
+def targets_of(fields: dict) -> Iterator[tuple[tuple, str]]:
+    """Numbers a call or a BLF key of a user's fields may go to (a voicemail
+    rule's number names a mailbox), with their paths."""
+    for path, rule in _rules(fields):
         if rule.get("action") in ("FORWARD_TO_NUMBER", "FORWARD_TO_VOICEMAIL"):
             yield (*path, "number"), str(rule.get("number", ""))
-    for i, blf in enumerate(user.fields.get("blfs") or []):
+    for i, blf in enumerate(fields.get("blfs") or []):
         if isinstance(blf, dict):
             yield ("blfs", i, "value"), str(blf.get("value", ""))
 
@@ -401,29 +406,36 @@ def _targets(user) -> Iterator[tuple[tuple, str]]:
 def unknown_targets(users: list[ResolvedUser], held: HeldBack = NOTHING_HELD) -> Iterator[tuple[ResolvedUser, tuple,
                                                                                                str]]:
     """(user, path, number) of every forward or BLF target that looks like one
-    of our extensions (no '+', as long as the roster's extensions) but is not
-    in the roster. A held-back user's extension counts; while one has no
-    valid extension, nothing is found (the target may be theirs)."""
+    of our extensions (no '+', of a length some extension has) but is not in
+    the roster. The lengths are those extensions have, not the range between
+    the shortest and longest: one 64-digit extension must not make every
+    outside number look like ours. A held-back user's extension counts;
+    while one has no valid extension, nothing is found (the target may be theirs)."""
     if held.some_unknown:
         return
     extensions = {u.fields.get("extension_number") for u in users} | held.extensions
     lengths = {len(e) for e in extensions if isinstance(e, str)}
-    if not lengths:
-        return
-    shortest, longest = min(lengths), max(lengths)
     for user in users:
         for path, number in _targets(user):
-            internal = number.isdigit() and shortest <= len(number) <= longest
-            if internal and number not in extensions:
+            if number.isdigit() and len(number) in lengths and number not in extensions:
                 yield user, path, number
 
 
 def target_warnings(users: list[ResolvedUser], held: HeldBack = NOTHING_HELD) -> Iterator[Problem]:
     """A forward or BLF target that looks like one of our extensions but is
     not in the roster (unknown_targets): a warning, since queues, ring groups
-    and users made in the portal are valid targets."""
+    and users made in the portal are valid targets. Once per number, at its
+    first use, with how many other places name it: a queue many users
+    forward to is one warning, not hundreds."""
+    found: dict[str, list[tuple[ResolvedUser, tuple]]] = {}
     for user, path, number in unknown_targets(users, held):
-        yield user.problem(path, "target-unknown", f"{number} is not an extension in this roster", level="warning")
+        found.setdefault(number, []).append((user, path))
+    for number, places in found.items():
+        user, path = places[0]
+        more = len(places) - 1
+        also = f" (also named in {more} more place{'s' * (more != 1)})" if more else ""
+        yield user.problem(path, "target-unknown", f"{number} is not an extension in this roster{also}",
+                           level="warning")
 
 
 def check(users: list[ResolvedUser], column_set: ColumnSet, policy: Policy, allow_formulas: bool = False,

@@ -72,6 +72,12 @@ def _holds_template_text(value: Any) -> bool:
     return is_template(value)
 
 
+def _template_syntax(text: str) -> bool:
+    """Any brace at all: `{{`, `{%` and `{#` open Jinja, and a brace next to
+    the text it is joined to (`{{ name }}@` + `{...`) could open one."""
+    return is_template(text) or "{" in text or "}" in text
+
+
 def _differs(item: dict, keys: list[str], below: dict) -> dict:
     return {k: item[k] for k in keys if k in item and _key(item[k]) != _key(below.get(k))}
 
@@ -81,10 +87,19 @@ def _email_template(users: list[dict]) -> str | None:
     domains = []
     for user in users:
         local, at, domain = str(user.get("email", "")).partition("@")
-        if at and local == user.get("name"):
+        # a domain with template syntax would run as a template in defaults, on every generate, plan and apply
+        if at and local == user.get("name") and not _template_syntax(domain):
             domains.append(domain)
     domain, count = _most_common(domains)
     return "{{ name }}@" + domain if count * 2 > len(users) else None
+
+
+def _lifted(compacted: Any, value: Any) -> Any:
+    """A default's compact form, unless it holds template text its value did
+    not (a default runs as a template; the PBX's text must never become one)."""
+    if _holds_template_text(compacted) and not _holds_template_text(value):
+        return value
+    return compacted
 
 
 def _compact_phones(users: list[dict], builtin: dict) -> tuple[dict, dict]:
@@ -218,7 +233,7 @@ def compact(users: list[dict], columns: list[str] | tuple[str, ...]) -> tuple[di
         if user.get("phones"):
             own["phones"] = user["phones"]
         kept.append({k: _compact_value(k, v, display_names, below.get(k)) for k, v in own.items()})
-    defaults = {k: _compact_value(k, v, display_names, builtin.get(k)) for k, v in defaults.items()}
+    defaults = {k: _lifted(_compact_value(k, v, display_names, builtin.get(k)), v) for k, v in defaults.items()}
     if phone_defaults:
         defaults["phone_defaults"] = phone_defaults
     return defaults, kept, phone_models

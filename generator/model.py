@@ -343,6 +343,13 @@ def printable(text: object) -> str:
     return _UNPRINTABLE.sub(_escape, str(text))
 
 
+def unprintable_in(text: str) -> bool:
+    """Whether `text` holds a character printable() escapes (C0, C1, DEL,
+    bidi controls, U+2028/2029, lone surrogates): text that must not be
+    taken as it is."""
+    return _UNPRINTABLE.search(text) is not None
+
+
 def printable_json(text: str) -> str:
     """JSON (from json.dumps, ensure_ascii=False) with the same characters as
     \\u escapes: json escapes C0 itself, its own line breaks are layout, and

@@ -84,6 +84,11 @@ class MemTarget(Target):
             return USER_FIELDS - {"name", "extension_number", *self.separate}
         return PHONE_FIELDS - set(self.replace_keys)
 
+    def refusals(self, users: list[Any]) -> list[Any]:
+        # its API has no custom forward rules: a roster that sets them is refused, located, before any request
+        return [user.problem(("custom_forward_rules",), "api-unsupported", "this PBX has no custom forward rules")
+                for user in users if user.fields.get("custom_forward_rules")]
+
     def create_user(self, name: str, body: dict) -> str:
         with self._lock:
             self._known(body, USER_FIELDS)

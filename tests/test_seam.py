@@ -239,3 +239,13 @@ def test_diff_import_and_plan_print_through_one_registry_of_renderers():
     synced = Plan(SYNC, users=compare(old, new).users, pbx="https://pbx")
     assert formats.as_text(synced).startswith("plan for https://pbx: 1 to create, 0 to update, 0 to replace, "
                                               "1 to delete")
+
+
+def test_what_the_targets_api_cannot_express_is_refused_before_any_request(tmp_path):
+    target = MemTarget()
+    with pytest.raises(RosterInvalid) as refused:
+        sync(tmp_path, target, user("ann", "101", "custom_forward_rules:",
+                                    "  - {action: FORWARD_TO_NUMBER, number: '102', type: ALL_HOURS}"),
+             user("bob", "102"))
+    assert [(p.code, p.user) for p in refused.value.problems] == [("api-unsupported", "ann")]
+    assert target.requests == 0

@@ -242,3 +242,20 @@ def test_every_module_the_docs_and_docstrings_name_is_there():
             if not found:
                 gone.append(f"{text.relative_to(root)}: {named}")
     assert not gone, gone
+
+
+def test_commands_reach_the_portsip_package_only_through_connect():
+    # the PBX is the Target interface (pbx/base.py): commands name PortSIP's modules in one factory, nowhere else
+    wrong = []
+    for path in sorted((PACKAGE / "commands").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        allowed = set()
+        if path.name == "sync.py":
+            connect = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "connect")
+            allowed = {id(n) for n in ast.walk(connect)}
+        for node in ast.walk(tree):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if any(n.startswith("generator.pbx.portsip") for n in names) and id(node) not in allowed:
+                wrong.append(f"{path.name}:{node.lineno}")
+    assert not wrong, wrong

@@ -100,10 +100,14 @@ def adopt_to(target: Target, roster: Path, secrets_file: Path, parallel: int = 4
                          summary([n for a in adopted for n in a.notes]), version=target.roster_version)
     options = Options(templates=templates, secrets=result.secrets_file, redact=True)  # a plan needs no secret
     try:
-        wanted = read_roster(roster, options).wanted
+        users = read_roster(roster, options).users
     except RosterInvalid as exc:
         result.problems = exc.problems
         return result
+    result.problems = target.refusals(users)  # what the PBX's API cannot express, as `plan` refuses it
+    if result.problems:
+        return result
+    wanted = {user.name: user.fields for user in users}
     result.plan = make_plan(target, wanted, actual, set(), prune=False)
     return result
 

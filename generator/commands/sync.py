@@ -25,7 +25,6 @@ from generator.compare.plan import Plan, fingerprint
 from generator.errors import RosterInvalid, UsageError
 from generator.model import SECRET_KEYS, SECRET_ORDER, Problem, ResolvedUser, counted, mac_key, printable
 from generator.pbx.base import Groups, PbxError, Target
-from generator.pbx.portsip.api import refusals
 from generator.pipeline import Options, run
 from generator.progress import Progress
 from generator.sync.plan import conflicts, make_plan
@@ -103,11 +102,12 @@ class RosterRead:
 def read_roster(roster: Path, options: Options, display: str | None = None) -> RosterRead:
     """The roster, every check passed; RosterInvalid (with its warnings) otherwise."""
     resolved = run(roster, replace(options, to_pbx=True), display or str(roster))
-    refused = refusals(list(resolved.users))
-    if resolved.errors or refused:
-        raise RosterInvalid(list(resolved.problems) + refused)
+    # lenient (apply): a secret not at hand is refused only where the plan sends it, not warned of here
+    problems = [p for p in resolved.problems if not (options.lenient_secrets and p.code == "secret-unchecked")]
+    if resolved.errors:
+        raise RosterInvalid(problems)
     files = [roster, *(Path(document.file) for document in resolved.included)]
-    return RosterRead(list(resolved.users), resolved.warnings, files)
+    return RosterRead(list(resolved.users), [p for p in problems if p.warning], files)
 
 
 def check_ca_file(ca_file: Path | None) -> None:
@@ -172,12 +172,15 @@ def plan(roster: Path, options: Options, target: Target, base: str | None = None
     would refuse it, after a replace had deleted the user."""
     if users is None:
         users = read_roster(roster, replace(options, redact=True)).users
+    refused = target.refusals(users)  # what this PBX's API cannot express: before any request
+    if refused:
+        raise RosterInvalid(refused)
     wanted = {user.name: user.fields for user in users}
     changed = secret_changes(roster, options, base)
     target.open()
     actual = target.read_users(parallel)
     made = make_plan(target, wanted, actual, changed, prune, replacing, percent)
-    made.notes = target.notes(wanted) + plan_notes(wanted, actual, base)
+    made.notes = target.notes(wanted) + plan_notes(wanted, actual, base) + unsent_note(made, users, target)
     doomed = [user for user in made.users if user.kind in ("replace", "delete")]
     groups = target.read_groups(doomed, any(u.kind == "replace" for u in doomed), parallel) if doomed else None
     found = conflicts(made, wanted, actual, groups.extensions if groups else {})
@@ -244,6 +247,65 @@ def plan_notes(wanted: dict[str, dict], actual: dict[str, dict], base: str | Non
                      f"never gives one back, so a new source, rotate or MAC since the last apply shows only with "
                      f"--base REV (the roster's last applied revision)")
     return notes
+
+
+def sent_stand_ins(made: Plan, users: list[ResolvedUser], target: Target) -> list[tuple[ResolvedUser, tuple]]:
+    """(user, path) of each secret apply would send that is not at hand here
+    (a stand-in): every secret of a user or phone it makes (or makes again),
+    and of an update the secrets the plan changes and those a phone update
+    sends in place. Nothing else is sent, so nothing else is needed."""
+    by_name = {user.name: user for user in users}
+    found = []
+    for entry in made.users:
+        user = by_name.get(entry.name)
+        if entry.held or entry.kind == "delete" or user is None or not user.stand_ins:
+            continue
+        phones = [p if isinstance(p, dict) else {} for p in user.fields.get("phones") or []]
+        macs = [mac_key(str(p.get("mac", ""))) for p in phones]
+        kinds = {p.mac: p.kind for p in entry.phones}
+        changed = {c.field for c in entry.changes if c.secret}
+        changed |= {c.field for p in entry.phones for c in p.changes if c.secret}
+        in_place = target.updatable("phone")
+        for path in sorted(user.stand_ins, key=str):
+            if entry.kind in ("create", "replace"):
+                sent = True
+            elif len(path) == 1:
+                sent = path[0] in changed
+            else:
+                mac, key = macs[path[1]], path[2]
+                sent = (kinds.get(mac) in ("create", "replace") or f"phones[{mac}].{key}" in changed
+                        or (kinds.get(mac) == "update" and key in in_place))
+            if sent:
+                found.append((user, path))
+    return found
+
+
+def unsent_note(made: Plan, users: list[ResolvedUser], target: Target) -> list[str]:
+    """Once: how many secrets this plan sends are not at hand here (a plan
+    needs none; apply refuses without them)."""
+    count = len(sent_stand_ins(made, users, target))
+    if not count:
+        return []
+    return [f"{counted(count, 'secret')} this plan sends (of users it makes, or secrets it changes) not at hand "
+            f"here: apply will need them (--secrets FILE, or generated secrets and the key)"]
+
+
+def refuse_stand_ins(made: Plan, users: list[ResolvedUser], target: Target) -> None:
+    """Before any write: RosterInvalid, located, when apply would send a
+    secret that is not at hand (one problem per field, with how many users)."""
+    by_field: dict[tuple, list] = {}
+    for user, path in sent_stand_ins(made, users, target):
+        field = tuple(part for part in path if not isinstance(part, int))
+        if field not in by_field:
+            why = ("apply sends this secret (the user is new, made again, or the secret changed) and it is not at "
+                   "hand here: pass --secrets FILE (the file the roster's secrets_file sources name), or generate it")
+            by_field[field] = [user.problem(path, "secret-missing", why), 0]
+        by_field[field][1] += 1
+    problems = [problem if count == 1 else replace(problem, message=f"{problem.message} ({count:,} users in all, "
+                                                                    f"the first shown here)")
+                for problem, count in by_field.values()]
+    if problems:
+        raise RosterInvalid(problems)
 
 
 def refusal(made: Plan) -> str | None:
@@ -391,10 +453,12 @@ def run_apply(roster: Path, options: Options, login: Login, rules: Rules, pace: 
     from generator.sync.apply import apply
 
     saved_plan = load_plan(saved) if saved is not None else None
-    read = read_roster(roster, options)  # every secret at hand, before any request
+    # Secrets not at hand get stand-ins: apply needs only those it sends, checked against the plan below.
+    read = read_roster(roster, replace(options, lenient_secrets=True))
     log = _prepare(read, None, login, pace, options, say, saved)
     try:
         target, made = _planned(roster, options, read, login, rules, pace, log, say)
+        refuse_stand_ins(made, read.users, target)  # before any write
         if saved_plan is not None:
             check_saved(saved_plan, made)
         say.plan(made)

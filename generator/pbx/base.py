@@ -52,7 +52,8 @@ class Note:
     message: str
 
     def __str__(self) -> str:
-        return printable(f"user {self.user}: {self.field}: {self.message}")
+        field = self.field if len(self.field) <= 64 else f"{self.field[:64]}..."  # the PBX's key: any length
+        return printable(f"user {self.user}: {field}: {self.message}")
 
 
 @dataclass
@@ -123,6 +124,12 @@ class Target(ABC):
     def notes(self, wanted: dict[str, dict]) -> list[str]:
         """What a plan says once about how the target is sent the roster."""
         return []
+
+    @abstractmethod
+    def refusals(self, users: list[Any]) -> list[Any]:
+        """What the roster's resolved users say that this PBX's API cannot
+        express: problems located at the roster (api-unsupported), checked
+        before any request."""
 
     def roster_fields(self, detail: dict, phones: list[dict]) -> Adopted:
         """Adoption: one user as read_users gave it, back to roster fields,

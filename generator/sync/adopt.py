@@ -10,22 +10,42 @@ from generator.pbx.base import Adopted, Note
 
 _INDEXED = re.compile(r"\[[^]]*\]")
 MAX_NAMED = 5  # users named per summary line; the rest are counted
+MAX_FIELD = 64  # characters of a field name shown: the PBX's keys are as long as it likes
+MAX_FIELDS = 20  # fields named per reason (a PBX may send thousands of unknown keys); the rest are counted
+
+
+def _field(name: str) -> str:
+    return name if len(name) <= MAX_FIELD else f"{name[:MAX_FIELD]}... ({len(name):,} characters)"
+
+
+def _users(users: list[str]) -> str:
+    named = ", ".join(users[:MAX_NAMED]) + (f" and {len(users) - MAX_NAMED} more" if len(users) > MAX_NAMED else "")
+    return f"{len(users)} user{'' if len(users) == 1 else 's'}: {named}"
 
 
 def summary(notes: list[Note]) -> list[str]:
     """Notes said once per field and reason, with how many users and the
     first few by name: a tenant of 1,000 users gives a screen, not 20,000
-    lines. Most users first; every line printable."""
+    lines. Most users first; every line printable. A field name is cut at
+    MAX_FIELD characters, and past MAX_FIELDS fields of one reason the rest
+    are one line, counted."""
     groups: dict[tuple[str, str], list[str]] = {}
     for note in notes:
-        users = groups.setdefault((_INDEXED.sub("[]", note.field), note.message), [])
+        users = groups.setdefault((_field(_INDEXED.sub("[]", note.field)), note.message), [])
         if note.user not in users:
             users.append(note.user)
-    lines = []
+    lines, told = [], {}
+    rest: dict[str, tuple[set[str], list[str]]] = {}
     for (where, message), users in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0])):
-        named = ", ".join(users[:MAX_NAMED]) + (f" and {len(users) - MAX_NAMED} more" if len(users) > MAX_NAMED else "")
-        count = f"{len(users)} user{'' if len(users) == 1 else 's'}"
-        lines.append(printable(f"{where}: {message} ({count}: {named})"))
+        told[message] = told.get(message, 0) + 1
+        if told[message] > MAX_FIELDS:
+            fields, others = rest.setdefault(message, (set(), []))
+            fields.add(where)
+            others += [user for user in users if user not in others]
+            continue
+        lines.append(printable(f"{where}: {message} ({_users(users)})"))
+    for message, (fields, users) in rest.items():
+        lines.append(printable(f"{len(fields):,} more fields: {message} ({_users(users)})"))
     return lines
 
 

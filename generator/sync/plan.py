@@ -15,6 +15,7 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from generator.check import targets_of
 from generator.compare.changes import Change, Entry, PhoneEntry, field_changes
 from generator.compare.plan import DEFAULT_LIMITS, Plan, Words
 from generator.model import SECRET_ORDER, dotted, mac_key, printable
@@ -120,6 +121,7 @@ def make_plan(target: Target, wanted: dict[str, dict], actual: dict[str, dict], 
                 found.held = (f"a replace deletes the user and what the roster does not hold; pass --replace {name} "
                               f"(or --allow-replace) to let apply do it")
             plan.users.append(found)
+    hold_waiting(plan, wanted)
     for name in sorted(set(actual) - set(wanted)):
         detail = actual[name]["detail"]
         if prune:
@@ -127,6 +129,27 @@ def make_plan(target: Target, wanted: dict[str, dict], actual: dict[str, dict], 
         else:
             plan.left_alone.append(name)
     return plan
+
+
+def hold_waiting(plan: Plan, wanted: dict[str, dict]) -> None:
+    """Hold back every user whose forward or BLF names the new extension of
+    a held-back replace: only that replace makes the extension, and the PBX
+    refuses a target that is no extension. Again for those the holding
+    keeps from being made, until none is left."""
+    waiting = {u.extension: u.name for u in plan.users if u.held and u.kind == "replace"}
+    while waiting:
+        found = {}
+        for entry in plan.users:
+            if entry.held or entry.kind == "delete":
+                continue
+            named = sorted({number for _, number in targets_of(wanted.get(entry.name) or {})} & waiting.keys())
+            if named:
+                owner = waiting[named[0]]
+                entry.held = (f"waits for {owner}'s replace, which makes extension {named[0]} it names; pass "
+                              f"--replace {owner} (or --allow-replace) to let apply do both")
+                if entry.kind in ("create", "replace"):
+                    found[entry.extension] = owner
+        waiting = found
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import re
 from functools import cache
 from typing import Any
 
-from generator.model import PHONE_SECRETS, USER_SECRETS, mac_key
+from generator.model import PHONE_SECRETS, USER_SECRETS, mac_key, unprintable_in
 from generator.pbx.base import Adopted, Note
 from generator.pbx.portsip.api import MAPPED_RULES, _properties, document, schemas, shape
 from generator.resources import builtin_defaults
@@ -40,7 +40,6 @@ NO_ANSWER = MAPPED_RULES["online_no_answer_forward_rule"][0]
 EMPTY = ("", None, [], {})  # a value the roster loses nothing by leaving out
 _PIN = re.compile(r"[0-9]{6,10}")
 _DOOR = re.compile(r"[0-9]{4,8}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @cache
@@ -85,7 +84,7 @@ def _has_control(value: Any) -> bool:
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, str) and _CONTROL.search(item):
+        if isinstance(item, str) and unprintable_in(item):
             return True
         if isinstance(item, dict):
             stack.extend(item.keys())
@@ -139,7 +138,7 @@ def _secret(key: str, value: Any) -> bool:
         return bool(_PIN.fullmatch(value))
     if key.startswith("door_password"):
         return bool(_DOOR.fullmatch(value))
-    return len(value) <= MAX_SECRET and not _CONTROL.search(value)
+    return len(value) <= MAX_SECRET and not unprintable_in(value)
 
 
 def _take_secrets(where: dict, keys, path: str, out: dict, secrets: dict, unanswered: list[str],

@@ -16,6 +16,7 @@ from generator.pbx.portsip.api import (
     SEPARATE,
     busy_mapped,
     phone_body,
+    refusals,
     schemas,
     shape,
     updatable,
@@ -146,6 +147,9 @@ class PortSip(Target):
 
     def notes(self, wanted: dict[str, dict]) -> list[str]:
         return [BUSY_NOTE] if any(busy_mapped(fields) for fields in wanted.values()) else []
+
+    def refusals(self, users: list[Any]) -> list[Any]:
+        return refusals(users)
 
     def roster_fields(self, detail: dict, phones: list[dict]) -> Adopted:
         return adopt(detail, phones)
