@@ -418,3 +418,35 @@ def test_no_downgrade_from_https_to_http(certs, tmp_path):
             result = plan(pbx.url, "--ca-file", str(certs["ip"][0]), cwd=tmp_path)
     assert result.returncode == 2 and plain.origin in result.stderr
     assert plain.seen == []
+
+
+# ---- 6. a second review (items 1-6) ----------------------------------------------------------
+
+QUOTED = "Ab'c\"d1!x"  # both quotes: Python's repr writes one of them escaped
+
+
+def _escaped(secret: str) -> str:
+    return "".join(f"\\u{ord(ch):04x}" for ch in secret)
+
+
+@pytest.mark.parametrize("shape", [
+    lambda s: b'{"message": ["bad: ' + s.encode() + b'"]}',
+    lambda s: b'{"message": {"pw": "' + s.encode() + b'"}}',
+    lambda s: b'{"error": [{"pw": "' + s.encode() + b'", "n": 1}]}',
+], ids=["list", "object", "error-list"])
+def test_a_password_in_a_message_list_or_object_is_masked(shape):
+    raw = shape(_escaped(QUOTED))
+    with Hostile(lambda h, m, p, b: (401, raw)) as pbx, pytest.raises(PbxError) as caught:
+        Client(Login(pbx.url, "admin", QUOTED, "t", allow_http=True), sleep=lambda s: None).sign_in()
+    message = caught.value.message
+    assert "********" in message and not any(
+        piece in message for form in (QUOTED, repr(QUOTED)[1:-1], json.dumps(QUOTED)[1:-1])
+        for piece in _pieces(form, 5)), message
+
+
+def test_a_users_password_in_a_message_object_is_masked():
+    raw = b'{"message": {"password": ["' + _escaped(QUOTED).encode() + b'"]}}'
+    with Hostile(signed_in(lambda h, m, p, b: (422, raw))) as pbx, pytest.raises(PbxError) as caught:
+        client(pbx.url).call("POST", "/users", {"name": "u", "password": QUOTED})
+    assert "********" in caught.value.message and not any(
+        piece in caught.value.message for piece in _pieces(repr(QUOTED)[1:-1], 5)), caught.value.message

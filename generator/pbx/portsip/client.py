@@ -176,15 +176,13 @@ def _message(raw: bytes, secrets: Iterable[str]) -> str:
     try:
         data = json.loads(text)
         if isinstance(data, dict):
-            text = data.get("message") or data.get("error") or json.dumps(data)
-        elif not isinstance(data, str):
-            text = json.dumps(data)
-        else:
-            text = data
+            data = data.get("message") or data.get("error") or data
+        # JSON, never str(): Python's repr writes ' as \' there, a form no mask matches
+        text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
     except (ValueError, RecursionError):
         pass
     for _ in range(4):  # a secret escaped once more, or with escapes json.dumps would not use
-        text = _mask(str(text), secrets)
+        text = _mask(text, secrets)
         plain = _ESCAPE.sub(_unescape, text)
         if plain == text:
             break
