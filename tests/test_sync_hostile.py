@@ -450,3 +450,31 @@ def test_a_users_password_in_a_message_object_is_masked():
         client(pbx.url).call("POST", "/users", {"name": "u", "password": QUOTED})
     assert "********" in caught.value.message and not any(
         piece in caught.value.message for piece in _pieces(repr(QUOTED)[1:-1], 5)), caught.value.message
+
+
+def test_a_dripping_status_line_and_headers_are_cut_at_the_whole_request_deadline():
+    stop = threading.Event()
+    answers = []
+    head = b"HTTP/1.1 200 OK\r\nX-Drip: " + b"a" * 1000 + b"\r\nContent-Length: 2\r\n\r\n{}"
+
+    def script(handler, method, path, body):
+        if answers:  # the second try is quick
+            return 200, {"count": 0, "items": []}
+        answers.append(path)
+        for byte in head:  # a byte every 20 ms: each read is quick, the headers alone take 20 s
+            if stop.wait(0.02):
+                return None
+            try:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+            except OSError:
+                return None
+        return None
+    with Hostile(signed_in(script)) as pbx:
+        started = time.monotonic()
+        try:
+            assert client(pbx.url, seconds=0.5).users() == []
+        finally:
+            stop.set()
+        assert time.monotonic() - started < 3
+    assert len(answers) == 1 and len(pbx.seen) == 3  # sign-in, the dripped try, the retry

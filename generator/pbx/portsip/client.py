@@ -7,9 +7,9 @@ may be added; --insecure turns it off, with a warning on every run; plain
 http only when asked for) and nothing taken from the environment (no proxy,
 no .netrc). Everything the PBX answers is input like any other: no redirect
 leaves the PBX's origin, each request has a deadline for its whole time
-(checked as each piece of the answer comes; one read waits at most the whole
-limit), an answer is streamed and its size, depth and item count bounded, ids are checked before they
-go into a path, and a message from the PBX has every secret taken out (in
+(every socket wait is cut to what is left of it), an answer is streamed
+and its size, depth and item count bounded, ids are checked before they go
+into a path, and a message from the PBX has every secret taken out (in
 each form it can take) before anyone sees it. See docs/security.md.
 """
 
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from generator.errors import UsageError
@@ -255,6 +256,74 @@ def _failure(exc: BaseException, timeout: float) -> tuple[str, bool]:
     return "the connection failed", True
 
 
+class _Deadline(threading.local):
+    """The whole-request deadline of the request this thread is sending (each
+    request runs in the thread that asked for it)."""
+
+    at = math.inf
+
+
+_DEADLINE = _Deadline()
+
+
+def _until_deadline(timeout: float | None, late: type[Exception]) -> float:
+    """A socket wait cut to what is left of the request's time: a PBX that
+    drips its status line, headers or body byte by byte is cut off at the
+    deadline, not after one full timeout per byte."""
+    left = _DEADLINE.at - time.monotonic()
+    if left <= 0:
+        raise late("past the whole request's deadline")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream):
+        self.inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.inner.read(max_bytes, _until_deadline(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.inner.write(buffer, _until_deadline(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        # the handshake's timeout is one deadline for the whole of it (CPython's ssl module)
+        return _DeadlineStream(self.inner.start_tls(ssl_context, server_hostname,
+                                                    _until_deadline(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's own sockets, each wait cut at the request's deadline."""
+
+    def __init__(self):
+        self.inner = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self.inner.connect_tcp(host, port, _until_deadline(timeout, httpcore.ConnectTimeout),
+                                                      local_address, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
+
+
+def _transport(context: ssl.SSLContext | None) -> httpx.HTTPTransport:
+    """httpx's transport over a pool whose sockets keep the whole-request
+    deadline. httpx takes no network backend, so its pool is replaced by
+    httpcore's own with one (tested by behaviour: a header drip is cut)."""
+    transport = httpx.HTTPTransport(verify=context if context is not None else True, trust_env=False)
+    transport._pool = httpcore.ConnectionPool(ssl_context=context, max_connections=32, max_keepalive_connections=32,
+                                              keepalive_expiry=5.0, network_backend=_DeadlineBackend())
+    return transport
+
+
 class Client:
     def __init__(self, login: Login, rate: float = START, log: TextIO | None = None, timeout: float = 30.0,
                  sleep: Callable[[float], None] = time.sleep, limits: Limits | None = None):
@@ -280,9 +349,7 @@ class Client:
         self.context = self._tls()
         # One pool of kept-alive connections for every thread (--parallel is at most 32). Redirects are
         # followed here, within the origin; nothing is taken from the environment (no .netrc, no proxy).
-        self.http = httpx.Client(verify=self.context if self.context is not None else True,
-                                 follow_redirects=False, trust_env=False,
-                                 limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        self.http = httpx.Client(transport=_transport(self.context), follow_redirects=False, trust_env=False,
                                  timeout=self.limits.seconds)
         self.requests = 0
 
@@ -385,7 +452,7 @@ class Client:
         if auth and self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         self.requests += 1
-        deadline = time.monotonic() + self.limits.seconds
+        deadline = _DEADLINE.at = time.monotonic() + self.limits.seconds
         url = self.base + path
         late = (None, b"", None, (f"no whole answer within {self.limits.seconds:g} s", True))
         try:
@@ -411,6 +478,8 @@ class Client:
             if time.monotonic() >= deadline:
                 return late
             return None, b"", None, _failure(exc, self.limits.seconds)
+        finally:
+            _DEADLINE.at = math.inf
 
     def _within_origin(self, target: str, path: str) -> str:
         """A redirect is followed only within the PBX's origin (same scheme, host
