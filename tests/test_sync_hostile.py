@@ -478,3 +478,59 @@ def test_a_dripping_status_line_and_headers_are_cut_at_the_whole_request_deadlin
             stop.set()
         assert time.monotonic() - started < 3
     assert len(answers) == 1 and len(pbx.seen) == 3  # sign-in, the dripped try, the retry
+
+
+def test_a_pbx_that_keeps_refusing_gets_no_more_requests():
+    with Hostile(signed_in(lambda h, m, p, b: (503, {"message": "down"}))) as pbx:
+        pbc = client(pbx.url, refusals=5)
+        with pytest.raises(PbxError) as caught:
+            pbc.users()
+        asked = len(pbx.seen)
+        with pytest.raises(PbxError) as again:
+            pbc.call("GET", "/users/u1")
+    assert "keeps refusing" in caught.value.message and "503: down" in caught.value.message
+    assert asked == 1 + 5 and len(pbx.seen) == asked  # nothing sent once the breaker is open
+    assert "nothing more is sent" in again.value.message
+
+
+def test_retry_waits_are_bounded_per_run():
+    waits = []
+    with Hostile(signed_in(lambda h, m, p, b: (429, {"message": "slow"}, {"Retry-After": "60"}))) as pbx:
+        pbc = Client(Login(pbx.url, "admin", PASSWORD, "t", allow_http=True), sleep=waits.append,
+                     limits=Limits(waiting=150))
+        with pytest.raises(PbxError) as caught:
+            pbc.users()
+    retries = [w for w in waits if w >= 1]  # the rate's own waits between requests are shorter
+    assert retries == [60.0, 60.0] and "keeps refusing" in caught.value.message and "150 s" in caught.value.message
+
+
+def test_a_retry_after_of_0_still_backs_off():
+    waits = []
+    with Hostile(signed_in(lambda h, m, p, b: (429, {"message": "slow"}, {"Retry-After": "0"}))) as pbx:
+        pbc = Client(Login(pbx.url, "admin", PASSWORD, "t", allow_http=True), sleep=waits.append)
+        with pytest.raises(PbxError):
+            pbc.users()
+    # at least half of each backoff (0.2 s doubling): 0.1 + 0.2 + ... + 3.2 (the rate's waits come on top)
+    assert sum(waits) >= 6.3, waits
+
+
+def test_apply_stops_cleanly_when_the_pbx_keeps_refusing(tmp_path, monkeypatch):
+    import functools
+
+    from generator.pbx.portsip import client as module
+    monkeypatch.setattr(module, "Limits", functools.partial(Limits, refusals=3))
+    monkeypatch.setattr(module, "_retry_after", lambda header, attempt: 0.0)
+
+    def script(handler, method, path, body):
+        return (200, NO_USERS) if method == "GET" else (503, {"message": "down"})
+    (tmp_path / "roster.yaml").write_text(ROSTER, "utf-8")
+    with Hostile(signed_in(script)) as pbx:
+        result = run_module("apply", "roster.yaml", "--yes", "--parallel", "1", "--pbx", pbx.url, "--allow-http",
+                            "--username", "admin", "--domain", "tenant.example", cwd=tmp_path,
+                            env={"PORTSIP_PASSWORD": PASSWORD})
+        posts = [s for s in pbx.seen if s[0] == "POST" and s[1] != "/api/auth/sign_in"]
+    no_traceback(result)
+    assert result.returncode == 1, result.stderr
+    assert len(posts) == 3  # one user's create, tried three times; no other user was tried
+    assert "stopped: the PBX keeps refusing" in result.stderr + result.stdout
+    assert "not started:" in result.stderr + result.stdout

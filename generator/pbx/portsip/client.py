@@ -37,7 +37,7 @@ import httpx
 
 from generator.errors import UsageError
 from generator.model import printable
-from generator.pbx.base import PbxError
+from generator.pbx.base import PbxError, Refusing
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class Limits:
     items: int = 200_000  # values of any kind in one answer
     pages: int = 2_000  # of 100 users: 200,000 users
     seconds: float = 30.0  # one request's whole time, connecting to the last byte
+    refusals: int = 50  # requests in a row (across threads) refused with 429/5xx or unanswered: then none is sent
+    waiting: float = 900.0  # seconds of retry waits in one run, all threads together: then none is sent
 
 
 RETRIES = 6
@@ -128,8 +130,12 @@ class AdaptiveRate:
 
 
 def _retry_after(header: str | None, attempt: int) -> float:
-    """Seconds to wait: the PBX's Retry-After (seconds or a date), else backoff
-    with full jitter (0.2 s doubling, at most 10 s)."""
+    """Seconds to wait: backoff with equal jitter (half of 0.2 s doubling, at
+    most 10 s, plus up to as much again at random), or the PBX's Retry-After
+    (seconds or a date, at most 60 s) when it is longer: a `Retry-After: 0`
+    storm still backs off."""
+    backoff = min(10.0, 0.2 * 2**attempt) / 2
+    backoff += random.uniform(0, backoff)
     if header:
         try:
             seconds = float(header)
@@ -139,8 +145,8 @@ def _retry_after(header: str | None, attempt: int) -> float:
             except (TypeError, ValueError, OverflowError):
                 seconds = math.nan
         if math.isfinite(seconds):  # "nan" and "inf" parse as floats too
-            return min(max(seconds, 0.0), 60.0)
-    return random.uniform(0, min(10.0, 0.2 * 2**attempt))
+            return max(min(seconds, 60.0), backoff)
+    return backoff
 
 
 def _forms(secret: str) -> set[str]:
@@ -352,6 +358,11 @@ class Client:
         self.http = httpx.Client(transport=_transport(self.context), follow_redirects=False, trust_env=False,
                                  timeout=self.limits.seconds)
         self.requests = 0
+        # The circuit breaker: a PBX that keeps refusing gets no more requests this run.
+        self.breaker_lock = threading.Lock()
+        self.refused_in_a_row = 0
+        self.waited = 0.0
+        self.refusing: str | None = None  # why nothing more is sent, once so
 
     def _tls(self) -> ssl.SSLContext | None:
         if not self.base.startswith("https://"):
@@ -427,21 +438,50 @@ class Client:
     def _send(self, method: str, path: str, body: Any, auth: bool, user: str | None) -> Any:
         data = None if body is None else json.dumps(body).encode("utf-8")
         for attempt in range(RETRIES + 1):
+            self._closed(path)
             self.rate.wait()
             started = time.monotonic()
             status, raw, retry_after, failure = self._once(method, path, data, auth)
             self._log(method, path, status, user, attempt, started)
             if status is not None and 200 <= status < 300:
                 self.rate.success()
+                self._answered(True)
                 return self._json(raw, path)
             if status == 429:
                 self.rate.too_many()
+            message = _message(raw, self._secrets(body)) if raw else failure[0]
+            refused = status is None or status == 429 or status >= 500
+            self._answered(not refused, path, f"{status or 'no answer'}: {message}")
             retryable = status in RETRYABLE if status is not None else failure[1]
             if not retryable or attempt == RETRIES:
-                message = _message(raw, self._secrets(body)) if raw else failure[0]
                 raise PbxError(status, message, path)
-            self.sleep(_retry_after(retry_after if status == 429 else None, attempt))
+            self._wait(_retry_after(retry_after if status == 429 else None, attempt), path)
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _closed(self, path: str) -> None:
+        if self.refusing is not None:
+            raise Refusing(self.refusing, path)
+
+    def _answered(self, ok: bool, path: str = "", last: str = "") -> None:
+        """Counts refused requests in a row, across threads; at `limits.refusals`
+        the breaker opens: this request and every later one raise Refusing."""
+        with self.breaker_lock:
+            self.refused_in_a_row = 0 if ok else self.refused_in_a_row + 1
+            if self.refused_in_a_row >= self.limits.refusals and self.refusing is None:
+                self.refusing = (f"the PBX keeps refusing: {self.refused_in_a_row} requests in a row were refused "
+                                 f"(429, 5xx) or not answered, the last {last}; nothing more is sent this run")
+        self._closed(path)
+
+    def _wait(self, seconds: float, path: str) -> None:
+        """A retry's wait, within the run's budget for waiting (all threads
+        together): past it the breaker opens instead."""
+        with self.breaker_lock:
+            if self.refusing is None and self.waited + seconds > self.limits.waiting:
+                self.refusing = (f"the PBX keeps refusing: retries have waited {self.waited:.0f} s this run and the "
+                                 f"next would pass {self.limits.waiting:g} s; nothing more is sent this run")
+            self.waited += seconds
+        self._closed(path)
+        self.sleep(seconds)
 
     def _once(self, method: str, path: str, data: bytes | None,
               auth: bool) -> tuple[int | None, bytes, str | None, tuple[str, bool]]:
