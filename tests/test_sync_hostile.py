@@ -534,3 +534,18 @@ def test_apply_stops_cleanly_when_the_pbx_keeps_refusing(tmp_path, monkeypatch):
     assert len(posts) == 3  # one user's create, tried three times; no other user was tried
     assert "stopped: the PBX keeps refusing" in result.stderr + result.stdout
     assert "not started:" in result.stderr + result.stdout
+
+
+def test_ssl_cert_file_and_dir_add_no_trusted_ca(certs, tmp_path, monkeypatch):
+    cert = certs["ip"][0]
+    (tmp_path / "cas").mkdir()
+    shutil.copy(cert, tmp_path / "cas" / "pbx.pem")
+    subprocess.run(["openssl", "rehash", str(tmp_path / "cas")], check=False, capture_output=True)
+    for variable, value in (("SSL_CERT_FILE", str(cert)), ("SSL_CERT_DIR", str(tmp_path / "cas"))):
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        monkeypatch.setenv(variable, value)
+        with Hostile(signed_in(lambda h, m, p, b: (200, NO_USERS)), tls(certs, "ip")) as pbx, \
+                pytest.raises(PbxError) as caught:
+            Client(Login(pbx.url, "admin", PASSWORD, "t"), sleep=lambda s: None).sign_in()
+        assert "certificate was refused" in caught.value.message, variable

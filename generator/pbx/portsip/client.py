@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import re
 import socket
@@ -330,6 +331,20 @@ def _transport(context: ssl.SSLContext | None) -> httpx.HTTPTransport:
     return transport
 
 
+def _system_context() -> ssl.SSLContext:
+    """The default TLS settings trusting the system's CAs only: OpenSSL's
+    compiled-in CA file and folder, never SSL_CERT_FILE or SSL_CERT_DIR (a
+    variable set in CI, by a pull request's job or anyone, would add a CA
+    that is trusted silently). A private CA is --ca-file's, named on the
+    command line. Where OpenSSL has no such paths (Windows, some macOS
+    builds), Python's own default loading is used, environment and all."""
+    paths = ssl.get_default_verify_paths()
+    cafile = paths.openssl_cafile if paths.openssl_cafile and os.path.isfile(paths.openssl_cafile) else None
+    capath = paths.openssl_capath if paths.openssl_capath and os.path.isdir(paths.openssl_capath) else None
+    # Given a file or folder, create_default_context loads only them, not the defaults the environment moves.
+    return ssl.create_default_context(cafile=cafile, capath=capath)
+
+
 class Client:
     def __init__(self, login: Login, rate: float = START, log: TextIO | None = None, timeout: float = 30.0,
                  sleep: Callable[[float], None] = time.sleep, limits: Limits | None = None):
@@ -372,8 +387,12 @@ class Client:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
             return context
+        context = _system_context()
+        if self.login.ca_file is None:
+            return context
         try:
-            return ssl.create_default_context(cafile=str(self.login.ca_file) if self.login.ca_file else None)
+            context.load_verify_locations(cafile=str(self.login.ca_file))
+            return context
         except (OSError, ssl.SSLError, ValueError) as exc:
             why = "not a CA certificate in PEM form" if isinstance(exc, (ssl.SSLError, ValueError)) \
                 else exc.strerror or "cannot be read"
