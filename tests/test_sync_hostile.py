@@ -549,3 +549,18 @@ def test_ssl_cert_file_and_dir_add_no_trusted_ca(certs, tmp_path, monkeypatch):
                 pytest.raises(PbxError) as caught:
             Client(Login(pbx.url, "admin", PASSWORD, "t"), sleep=lambda s: None).sign_in()
         assert "certificate was refused" in caught.value.message, variable
+
+
+@pytest.mark.parametrize("url", ["https://[::1", "https://pbx.example:99999/api", "https://pbx.example:ab/api",
+                                 "https:///api"])
+def test_a_malformed_pbx_url_is_bad_usage_not_retried(url, tmp_path):
+    result = plan(url, cwd=tmp_path)
+    no_traceback(result)
+    assert result.returncode == 2 and "is not a URL" in result.stderr and url[:12] in result.stderr, result.stderr
+
+
+def test_a_redirect_to_a_malformed_url_is_refused_not_retried():
+    with Hostile(signed_in(lambda h, m, p, b: (302, None, {"Location": "http://[::1"}))) as pbx, \
+            pytest.raises(PbxError) as caught:
+        client(pbx.url).users()
+    assert "not a URL" in caught.value.message and len(pbx.seen) == 1 + 1

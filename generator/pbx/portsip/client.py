@@ -244,6 +244,13 @@ def _root(exc: BaseException) -> BaseException:
     return exc
 
 
+def _bad_location(exc: BaseException) -> bool:
+    """Whether httpx refused a redirect's Location that is no URL (it parses
+    one even when it follows no redirect): no try again will mend it."""
+    return isinstance(exc, httpx.InvalidURL) or isinstance(exc.__context__, httpx.InvalidURL) \
+        or (isinstance(exc, httpx.RemoteProtocolError) and "location header" in str(exc))
+
+
 def _failure(exc: BaseException, timeout: float) -> tuple[str, bool]:
     """(what went wrong, in words; whether trying again may help) for a request with no answer."""
     reason = _root(exc)
@@ -345,6 +352,19 @@ def _system_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=cafile, capath=capath)
 
 
+def _check_url(url: str) -> None:
+    """A URL that cannot be one is bad usage, said once, never retried as a network failure."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - read for its ValueError (a port that is no number, or past 65535)
+        httpx.URL(url)
+        if not parts.hostname:
+            raise ValueError("no host")
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise UsageError(f"--pbx {printable(repr(url[:60]))} is not a URL ({printable(str(exc)[:80])}): give the "
+                         f"API's URL, such as https://pbx.example.com:8887/api") from exc
+
+
 class Client:
     def __init__(self, login: Login, rate: float = START, log: TextIO | None = None, timeout: float = 30.0,
                  sleep: Callable[[float], None] = time.sleep, limits: Limits | None = None):
@@ -355,6 +375,7 @@ class Client:
             raise UsageError(f"--pbx {printable(login.url[:60])} is plain http: the password, the token and every "
                              f"secret would cross the network as they are. Use https, or pass --allow-http to "
                              f"accept that")
+        _check_url(login.url)
         self.login = login
         self.base = login.url.rstrip("/")
         self.rate = AdaptiveRate(rate, sleep=sleep)
@@ -522,7 +543,7 @@ class Client:
                 with self.http.stream(method, url, content=data, headers=headers, timeout=left) as answer:
                     status = answer.status_code
                     if status in REDIRECTS and "location" in answer.headers:
-                        url = self._within_origin(urljoin(url, answer.headers["location"]), path)
+                        url = self._redirect(url, answer.headers["location"], path)
                         if status in (301, 302, 303) and method != "GET":  # as browsers and urllib do
                             method, data = "GET", None
                             headers.pop("Content-Type", None)
@@ -534,11 +555,23 @@ class Client:
                     return status, raw, answer.headers.get("Retry-After"), ("", False)
             raise PbxError(None, f"the PBX redirected more than {MAX_REDIRECTS} times", path)
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError, ValueError) as exc:
+            if _bad_location(exc):  # the URL was checked at the start: this is the PBX's Location
+                raise PbxError(None, "the PBX redirected to a Location that is not a URL: refused", path) from exc
             if time.monotonic() >= deadline:
                 return late
             return None, b"", None, _failure(exc, self.limits.seconds)
         finally:
             _DEADLINE.at = math.inf
+
+    def _redirect(self, url: str, location: str, path: str) -> str:
+        """Where a redirect points, if it may be followed; one that is no URL is refused, not retried."""
+        try:
+            target = self._within_origin(urljoin(url, location), path)
+            httpx.URL(target)
+            return target
+        except (ValueError, httpx.InvalidURL) as exc:
+            raise PbxError(None, f"the PBX redirected to {printable(repr(location[:80]))}, which is not a URL: "
+                                 f"refused", path) from exc
 
     def _within_origin(self, target: str, path: str) -> str:
         """A redirect is followed only within the PBX's origin (same scheme, host
