@@ -564,3 +564,16 @@ def test_a_redirect_to_a_malformed_url_is_refused_not_retried():
             pytest.raises(PbxError) as caught:
         client(pbx.url).users()
     assert "not a URL" in caught.value.message and len(pbx.seen) == 1 + 1
+
+
+def test_plan_stops_cleanly_when_the_pbx_keeps_refusing(tmp_path, monkeypatch):
+    import functools
+
+    from generator.pbx.portsip import client as module
+    monkeypatch.setattr(module, "Limits", functools.partial(Limits, refusals=3))
+    monkeypatch.setattr(module, "_retry_after", lambda header, attempt: 0.0)
+    with Hostile(signed_in(lambda h, m, p, b: (503, {"message": "down"}))) as pbx:
+        result = plan(pbx.url, "--allow-http", cwd=tmp_path)
+    no_traceback(result)
+    assert result.returncode == 2 and "keeps refusing" in result.stderr and "nothing more is sent" in result.stderr
+    assert len(pbx.seen) == 1 + 3

@@ -519,7 +519,8 @@ class Client:
             if self.refusing is None and self.waited + seconds > self.limits.waiting:
                 self.refusing = (f"the PBX keeps refusing: retries have waited {self.waited:.0f} s this run and the "
                                  f"next would pass {self.limits.waiting:g} s; nothing more is sent this run")
-            self.waited += seconds
+            if self.refusing is None:
+                self.waited += seconds
         self._closed(path)
         self.sleep(seconds)
 
