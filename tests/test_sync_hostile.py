@@ -418,3 +418,162 @@ def test_no_downgrade_from_https_to_http(certs, tmp_path):
             result = plan(pbx.url, "--ca-file", str(certs["ip"][0]), cwd=tmp_path)
     assert result.returncode == 2 and plain.origin in result.stderr
     assert plain.seen == []
+
+
+# ---- 6. a second review (items 1-6) ----------------------------------------------------------
+
+QUOTED = "Ab'c\"d1!x"  # both quotes: Python's repr writes one of them escaped
+
+
+def _escaped(secret: str) -> str:
+    return "".join(f"\\u{ord(ch):04x}" for ch in secret)
+
+
+@pytest.mark.parametrize("shape", [
+    lambda s: b'{"message": ["bad: ' + s.encode() + b'"]}',
+    lambda s: b'{"message": {"pw": "' + s.encode() + b'"}}',
+    lambda s: b'{"error": [{"pw": "' + s.encode() + b'", "n": 1}]}',
+], ids=["list", "object", "error-list"])
+def test_a_password_in_a_message_list_or_object_is_masked(shape):
+    raw = shape(_escaped(QUOTED))
+    with Hostile(lambda h, m, p, b: (401, raw)) as pbx, pytest.raises(PbxError) as caught:
+        Client(Login(pbx.url, "admin", QUOTED, "t", allow_http=True), sleep=lambda s: None).sign_in()
+    message = caught.value.message
+    assert "********" in message and not any(
+        piece in message for form in (QUOTED, repr(QUOTED)[1:-1], json.dumps(QUOTED)[1:-1])
+        for piece in _pieces(form, 5)), message
+
+
+def test_a_users_password_in_a_message_object_is_masked():
+    raw = b'{"message": {"password": ["' + _escaped(QUOTED).encode() + b'"]}}'
+    with Hostile(signed_in(lambda h, m, p, b: (422, raw))) as pbx, pytest.raises(PbxError) as caught:
+        client(pbx.url).call("POST", "/users", {"name": "u", "password": QUOTED})
+    assert "********" in caught.value.message and not any(
+        piece in caught.value.message for piece in _pieces(repr(QUOTED)[1:-1], 5)), caught.value.message
+
+
+def test_a_dripping_status_line_and_headers_are_cut_at_the_whole_request_deadline():
+    stop = threading.Event()
+    answers = []
+    head = b"HTTP/1.1 200 OK\r\nX-Drip: " + b"a" * 1000 + b"\r\nContent-Length: 2\r\n\r\n{}"
+
+    def script(handler, method, path, body):
+        if answers:  # the second try is quick
+            return 200, {"count": 0, "items": []}
+        answers.append(path)
+        for byte in head:  # a byte every 20 ms: each read is quick, the headers alone take 20 s
+            if stop.wait(0.02):
+                return None
+            try:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+            except OSError:
+                return None
+        return None
+    with Hostile(signed_in(script)) as pbx:
+        started = time.monotonic()
+        try:
+            assert client(pbx.url, seconds=0.5).users() == []
+        finally:
+            stop.set()
+        assert time.monotonic() - started < 3
+    assert len(answers) == 1 and len(pbx.seen) == 3  # sign-in, the dripped try, the retry
+
+
+def test_a_pbx_that_keeps_refusing_gets_no_more_requests():
+    with Hostile(signed_in(lambda h, m, p, b: (503, {"message": "down"}))) as pbx:
+        pbc = client(pbx.url, refusals=5)
+        with pytest.raises(PbxError) as caught:
+            pbc.users()
+        asked = len(pbx.seen)
+        with pytest.raises(PbxError) as again:
+            pbc.call("GET", "/users/u1")
+    assert "keeps refusing" in caught.value.message and "503: down" in caught.value.message
+    assert asked == 1 + 5 and len(pbx.seen) == asked  # nothing sent once the breaker is open
+    assert "nothing more is sent" in again.value.message
+
+
+def test_retry_waits_are_bounded_per_run():
+    waits = []
+    with Hostile(signed_in(lambda h, m, p, b: (429, {"message": "slow"}, {"Retry-After": "60"}))) as pbx:
+        pbc = Client(Login(pbx.url, "admin", PASSWORD, "t", allow_http=True), sleep=waits.append,
+                     limits=Limits(waiting=150))
+        with pytest.raises(PbxError) as caught:
+            pbc.users()
+    retries = [w for w in waits if w >= 1]  # the rate's own waits between requests are shorter
+    assert retries == [60.0, 60.0] and "keeps refusing" in caught.value.message and "150 s" in caught.value.message
+
+
+def test_a_retry_after_of_0_still_backs_off():
+    waits = []
+    with Hostile(signed_in(lambda h, m, p, b: (429, {"message": "slow"}, {"Retry-After": "0"}))) as pbx:
+        pbc = Client(Login(pbx.url, "admin", PASSWORD, "t", allow_http=True), sleep=waits.append)
+        with pytest.raises(PbxError):
+            pbc.users()
+    # at least half of each backoff (0.2 s doubling): 0.1 + 0.2 + ... + 3.2 (the rate's waits come on top)
+    assert sum(waits) >= 6.3, waits
+
+
+def test_apply_stops_cleanly_when_the_pbx_keeps_refusing(tmp_path, monkeypatch):
+    import functools
+
+    from generator.pbx.portsip import client as module
+    monkeypatch.setattr(module, "Limits", functools.partial(Limits, refusals=3))
+    monkeypatch.setattr(module, "_retry_after", lambda header, attempt: 0.0)
+
+    def script(handler, method, path, body):
+        return (200, NO_USERS) if method == "GET" else (503, {"message": "down"})
+    (tmp_path / "roster.yaml").write_text(ROSTER, "utf-8")
+    with Hostile(signed_in(script)) as pbx:
+        result = run_module("apply", "roster.yaml", "--yes", "--parallel", "1", "--pbx", pbx.url, "--allow-http",
+                            "--username", "admin", "--domain", "tenant.example", cwd=tmp_path,
+                            env={"PORTSIP_PASSWORD": PASSWORD})
+        posts = [s for s in pbx.seen if s[0] == "POST" and s[1] != "/api/auth/sign_in"]
+    no_traceback(result)
+    assert result.returncode == 1, result.stderr
+    assert len(posts) == 3  # one user's create, tried three times; no other user was tried
+    assert "stopped: the PBX keeps refusing" in result.stderr + result.stdout
+    assert "not started:" in result.stderr + result.stdout
+
+
+def test_ssl_cert_file_and_dir_add_no_trusted_ca(certs, tmp_path, monkeypatch):
+    cert = certs["ip"][0]
+    (tmp_path / "cas").mkdir()
+    shutil.copy(cert, tmp_path / "cas" / "pbx.pem")
+    subprocess.run(["openssl", "rehash", str(tmp_path / "cas")], check=False, capture_output=True)
+    for variable, value in (("SSL_CERT_FILE", str(cert)), ("SSL_CERT_DIR", str(tmp_path / "cas"))):
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        monkeypatch.setenv(variable, value)
+        with Hostile(signed_in(lambda h, m, p, b: (200, NO_USERS)), tls(certs, "ip")) as pbx, \
+                pytest.raises(PbxError) as caught:
+            Client(Login(pbx.url, "admin", PASSWORD, "t"), sleep=lambda s: None).sign_in()
+        assert "certificate was refused" in caught.value.message, variable
+
+
+@pytest.mark.parametrize("url", ["https://[::1", "https://pbx.example:99999/api", "https://pbx.example:ab/api",
+                                 "https:///api"])
+def test_a_malformed_pbx_url_is_bad_usage_not_retried(url, tmp_path):
+    result = plan(url, cwd=tmp_path)
+    no_traceback(result)
+    assert result.returncode == 2 and "is not a URL" in result.stderr and url[:12] in result.stderr, result.stderr
+
+
+def test_a_redirect_to_a_malformed_url_is_refused_not_retried():
+    with Hostile(signed_in(lambda h, m, p, b: (302, None, {"Location": "http://[::1"}))) as pbx, \
+            pytest.raises(PbxError) as caught:
+        client(pbx.url).users()
+    assert "not a URL" in caught.value.message and len(pbx.seen) == 1 + 1
+
+
+def test_plan_stops_cleanly_when_the_pbx_keeps_refusing(tmp_path, monkeypatch):
+    import functools
+
+    from generator.pbx.portsip import client as module
+    monkeypatch.setattr(module, "Limits", functools.partial(Limits, refusals=3))
+    monkeypatch.setattr(module, "_retry_after", lambda header, attempt: 0.0)
+    with Hostile(signed_in(lambda h, m, p, b: (503, {"message": "down"}))) as pbx:
+        result = plan(pbx.url, "--allow-http", cwd=tmp_path)
+    no_traceback(result)
+    assert result.returncode == 2 and "keeps refusing" in result.stderr and "nothing more is sent" in result.stderr
+    assert len(pbx.seen) == 1 + 3

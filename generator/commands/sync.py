@@ -80,6 +80,21 @@ def stopped_lines(stop: Stop, outcome, roster: Path) -> list[str]:
     return lines
 
 
+def refused_lines(outcome, roster: Path) -> list[str]:
+    """What an apply that stopped itself says: the PBX kept refusing, so
+    nothing more was sent; what was done, what is left."""
+    lines = [printable(f"stopped: {outcome.refusing}. The users in flight were finished or failed, no other was "
+                       f"started; {len(outcome.done)} done, {len(outcome.failures)} failed, "
+                       f"{len(outcome.left)} not started")]
+    if outcome.left:
+        lines.append(printable(f"not started: {', '.join(outcome.left)}"))
+    if outcome.unlinked:
+        lines.append(printable(f"made, but their references to other users not set yet: "
+                               f"{', '.join(outcome.unlinked)}"))
+    lines.append(f"once the PBX answers again, run `portsip-roster apply {roster}` again to finish (exit 1)")
+    return lines
+
+
 class StalePlan(Exception):
     """A saved plan no longer matches the roster or the PBX (exit 1, nothing changed)."""
 
@@ -486,6 +501,10 @@ def run_apply(roster: Path, options: Options, login: Login, rules: Rules, pace: 
             for line in stopped_lines(stop, outcome, roster):
                 say.line(line)
             return stop.code
+        if outcome.refusing:
+            for line in refused_lines(outcome, roster):
+                say.line(line)
+            return 1
         say.line(f"applied: {counted(len(outcome.done), 'user')} done, {len(outcome.failures)} failed"
                  + (f", {len(outcome.held)} held back" if outcome.held else "")
                  + f" ({counted(target.requests, 'request')})")

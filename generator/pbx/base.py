@@ -32,6 +32,14 @@ class PbxError(Exception):
         super().__init__(f"{status or 'no answer'}: {message}")
 
 
+class Refusing(PbxError):
+    """The PBX kept refusing (429, 5xx, no answer) past the run's limits: no
+    request is sent any more, so the run stops rather than try each user."""
+
+    def __init__(self, message: str, path: str):
+        super().__init__(None, message, path)
+
+
 @dataclass
 class Groups:
     """What is not a user but holds extensions or users, read only when a plan

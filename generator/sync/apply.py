@@ -30,7 +30,7 @@ from threading import Event
 
 from generator.compare.plan import Plan
 from generator.model import mac_key
-from generator.pbx.base import PbxError, Target
+from generator.pbx.base import PbxError, Refusing, Target
 from generator.sync.plan import PhonePlan, UserPlan
 
 PHASES = (("create", "replace"), ("update",), ("delete",))
@@ -53,6 +53,7 @@ class Outcome:
     held: list[str] = field(default_factory=list)  # users the plan held back: nothing was sent for them
     left: list[str] = field(default_factory=list)  # users not started: apply was told to stop (a signal)
     unlinked: list[str] = field(default_factory=list)  # users made whose references were not set (told to stop)
+    refusing: str = ""  # why apply stopped by itself: the PBX kept refusing (then `left` holds who was not started)
 
 
 def _points_at(item: object, key: str, pending: set[str]) -> bool:
@@ -222,6 +223,12 @@ class _Run:
             raise StepFailed(Failure(user, step, exc.status, exc.message)) from exc
 
 
+def _refusing(exc: BaseException | None, outcome: Outcome, refused: Event) -> None:
+    if isinstance(exc, Refusing):
+        outcome.refusing = outcome.refusing or exc.message
+        refused.set()
+
+
 class StepFailed(Exception):
     def __init__(self, failure: Failure):
         self.failure = failure
@@ -236,16 +243,19 @@ def apply(plan: Plan, target: Target, wanted: dict[str, dict], parallel: int = 4
     acting = [u for u in plan.users if not u.held]
     pending = {u.extension for u in acting if u.kind in ("create", "replace")}
     run, outcome, done = _Run(target, wanted, pending), Outcome(held=[u.name for u in plan.held]), 0
+    refused = Event()  # the PBX kept refusing: stop as on a signal
 
     def one(task: tuple[str, str, Callable[[], None]]) -> Failure | None | bool:
         name, kind, action = task
-        if stop is not None and stop.is_set():
+        if refused.is_set() or (stop is not None and stop.is_set()):
             return False  # not started
         try:
             action()
         except StepFailed as exc:
+            _refusing(exc.__cause__, outcome, refused)
             return exc.failure
         except PbxError as exc:
+            _refusing(exc, outcome, refused)
             return Failure(name, kind, exc.status, exc.message)
         return None
 

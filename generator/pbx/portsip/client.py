@@ -7,9 +7,9 @@ may be added; --insecure turns it off, with a warning on every run; plain
 http only when asked for) and nothing taken from the environment (no proxy,
 no .netrc). Everything the PBX answers is input like any other: no redirect
 leaves the PBX's origin, each request has a deadline for its whole time
-(checked as each piece of the answer comes; one read waits at most the whole
-limit), an answer is streamed and its size, depth and item count bounded, ids are checked before they
-go into a path, and a message from the PBX has every secret taken out (in
+(every socket wait is cut to what is left of it), an answer is streamed
+and its size, depth and item count bounded, ids are checked before they go
+into a path, and a message from the PBX has every secret taken out (in
 each form it can take) before anyone sees it. See docs/security.md.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import re
 import socket
@@ -32,11 +33,12 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from generator.errors import UsageError
 from generator.model import printable
-from generator.pbx.base import PbxError
+from generator.pbx.base import PbxError, Refusing
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class Limits:
     items: int = 200_000  # values of any kind in one answer
     pages: int = 2_000  # of 100 users: 200,000 users
     seconds: float = 30.0  # one request's whole time, connecting to the last byte
+    refusals: int = 50  # requests in a row (across threads) refused with 429/5xx or unanswered: then none is sent
+    waiting: float = 900.0  # seconds of retry waits in one run, all threads together: then none is sent
 
 
 RETRIES = 6
@@ -127,8 +131,12 @@ class AdaptiveRate:
 
 
 def _retry_after(header: str | None, attempt: int) -> float:
-    """Seconds to wait: the PBX's Retry-After (seconds or a date), else backoff
-    with full jitter (0.2 s doubling, at most 10 s)."""
+    """Seconds to wait: backoff with equal jitter (half of 0.2 s doubling, at
+    most 10 s, plus up to as much again at random), or the PBX's Retry-After
+    (seconds or a date, at most 60 s) when it is longer: a `Retry-After: 0`
+    storm still backs off."""
+    backoff = min(10.0, 0.2 * 2**attempt) / 2
+    backoff += random.uniform(0, backoff)
     if header:
         try:
             seconds = float(header)
@@ -138,8 +146,8 @@ def _retry_after(header: str | None, attempt: int) -> float:
             except (TypeError, ValueError, OverflowError):
                 seconds = math.nan
         if math.isfinite(seconds):  # "nan" and "inf" parse as floats too
-            return min(max(seconds, 0.0), 60.0)
-    return random.uniform(0, min(10.0, 0.2 * 2**attempt))
+            return max(min(seconds, 60.0), backoff)
+    return backoff
 
 
 def _forms(secret: str) -> set[str]:
@@ -176,15 +184,13 @@ def _message(raw: bytes, secrets: Iterable[str]) -> str:
     try:
         data = json.loads(text)
         if isinstance(data, dict):
-            text = data.get("message") or data.get("error") or json.dumps(data)
-        elif not isinstance(data, str):
-            text = json.dumps(data)
-        else:
-            text = data
+            data = data.get("message") or data.get("error") or data
+        # JSON, never str(): Python's repr writes ' as \' there, a form no mask matches
+        text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
     except (ValueError, RecursionError):
         pass
     for _ in range(4):  # a secret escaped once more, or with escapes json.dumps would not use
-        text = _mask(str(text), secrets)
+        text = _mask(text, secrets)
         plain = _ESCAPE.sub(_unescape, text)
         if plain == text:
             break
@@ -238,6 +244,13 @@ def _root(exc: BaseException) -> BaseException:
     return exc
 
 
+def _bad_location(exc: BaseException) -> bool:
+    """Whether httpx refused a redirect's Location that is no URL (it parses
+    one even when it follows no redirect): no try again will mend it."""
+    return isinstance(exc, httpx.InvalidURL) or isinstance(exc.__context__, httpx.InvalidURL) \
+        or (isinstance(exc, httpx.RemoteProtocolError) and "location header" in str(exc))
+
+
 def _failure(exc: BaseException, timeout: float) -> tuple[str, bool]:
     """(what went wrong, in words; whether trying again may help) for a request with no answer."""
     reason = _root(exc)
@@ -257,6 +270,101 @@ def _failure(exc: BaseException, timeout: float) -> tuple[str, bool]:
     return "the connection failed", True
 
 
+class _Deadline(threading.local):
+    """The whole-request deadline of the request this thread is sending (each
+    request runs in the thread that asked for it)."""
+
+    at = math.inf
+
+
+_DEADLINE = _Deadline()
+
+
+def _until_deadline(timeout: float | None, late: type[Exception]) -> float:
+    """A socket wait cut to what is left of the request's time: a PBX that
+    drips its status line, headers or body byte by byte is cut off at the
+    deadline, not after one full timeout per byte."""
+    left = _DEADLINE.at - time.monotonic()
+    if left <= 0:
+        raise late("past the whole request's deadline")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream):
+        self.inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.inner.read(max_bytes, _until_deadline(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.inner.write(buffer, _until_deadline(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        # the handshake's timeout is one deadline for the whole of it (CPython's ssl module)
+        return _DeadlineStream(self.inner.start_tls(ssl_context, server_hostname,
+                                                    _until_deadline(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's own sockets, each wait cut at the request's deadline."""
+
+    def __init__(self):
+        self.inner = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self.inner.connect_tcp(host, port, _until_deadline(timeout, httpcore.ConnectTimeout),
+                                                      local_address, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
+
+
+def _transport(context: ssl.SSLContext | None) -> httpx.HTTPTransport:
+    """httpx's transport over a pool whose sockets keep the whole-request
+    deadline. httpx takes no network backend, so its pool is replaced by
+    httpcore's own with one (tested by behaviour: a header drip is cut)."""
+    transport = httpx.HTTPTransport(verify=context if context is not None else True, trust_env=False)
+    transport._pool = httpcore.ConnectionPool(ssl_context=context, max_connections=32, max_keepalive_connections=32,
+                                              keepalive_expiry=5.0, network_backend=_DeadlineBackend())
+    return transport
+
+
+def _system_context() -> ssl.SSLContext:
+    """The default TLS settings trusting the system's CAs only: OpenSSL's
+    compiled-in CA file and folder, never SSL_CERT_FILE or SSL_CERT_DIR (a
+    variable set in CI, by a pull request's job or anyone, would add a CA
+    that is trusted silently). A private CA is --ca-file's, named on the
+    command line. Where OpenSSL has no such paths (Windows, some macOS
+    builds), Python's own default loading is used, environment and all."""
+    paths = ssl.get_default_verify_paths()
+    cafile = paths.openssl_cafile if paths.openssl_cafile and os.path.isfile(paths.openssl_cafile) else None
+    capath = paths.openssl_capath if paths.openssl_capath and os.path.isdir(paths.openssl_capath) else None
+    # Given a file or folder, create_default_context loads only them, not the defaults the environment moves.
+    return ssl.create_default_context(cafile=cafile, capath=capath)
+
+
+def _check_url(url: str) -> None:
+    """A URL that cannot be one is bad usage, said once, never retried as a network failure."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - read for its ValueError (a port that is no number, or past 65535)
+        httpx.URL(url)
+        if not parts.hostname:
+            raise ValueError("no host")
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise UsageError(f"--pbx {printable(repr(url[:60]))} is not a URL ({printable(str(exc)[:80])}): give the "
+                         f"API's URL, such as https://pbx.example.com:8887/api") from exc
+
+
 class Client:
     def __init__(self, login: Login, rate: float = START, log: TextIO | None = None, timeout: float = 30.0,
                  sleep: Callable[[float], None] = time.sleep, limits: Limits | None = None):
@@ -267,6 +375,7 @@ class Client:
             raise UsageError(f"--pbx {printable(login.url[:60])} is plain http: the password, the token and every "
                              f"secret would cross the network as they are. Use https, or pass --allow-http to "
                              f"accept that")
+        _check_url(login.url)
         self.login = login
         self.base = login.url.rstrip("/")
         self.rate = AdaptiveRate(rate, sleep=sleep)
@@ -282,11 +391,14 @@ class Client:
         self.context = self._tls()
         # One pool of kept-alive connections for every thread (--parallel is at most 32). Redirects are
         # followed here, within the origin; nothing is taken from the environment (no .netrc, no proxy).
-        self.http = httpx.Client(verify=self.context if self.context is not None else True,
-                                 follow_redirects=False, trust_env=False,
-                                 limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        self.http = httpx.Client(transport=_transport(self.context), follow_redirects=False, trust_env=False,
                                  timeout=self.limits.seconds)
         self.requests = 0
+        # The circuit breaker: a PBX that keeps refusing gets no more requests this run.
+        self.breaker_lock = threading.Lock()
+        self.refused_in_a_row = 0
+        self.waited = 0.0
+        self.refusing: str | None = None  # why nothing more is sent, once so
 
     def _tls(self) -> ssl.SSLContext | None:
         if not self.base.startswith("https://"):
@@ -296,8 +408,12 @@ class Client:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
             return context
+        context = _system_context()
+        if self.login.ca_file is None:
+            return context
         try:
-            return ssl.create_default_context(cafile=str(self.login.ca_file) if self.login.ca_file else None)
+            context.load_verify_locations(cafile=str(self.login.ca_file))
+            return context
         except (OSError, ssl.SSLError, ValueError) as exc:
             why = "not a CA certificate in PEM form" if isinstance(exc, (ssl.SSLError, ValueError)) \
                 else exc.strerror or "cannot be read"
@@ -362,21 +478,51 @@ class Client:
     def _send(self, method: str, path: str, body: Any, auth: bool, user: str | None) -> Any:
         data = None if body is None else json.dumps(body).encode("utf-8")
         for attempt in range(RETRIES + 1):
+            self._closed(path)
             self.rate.wait()
             started = time.monotonic()
             status, raw, retry_after, failure = self._once(method, path, data, auth)
             self._log(method, path, status, user, attempt, started)
             if status is not None and 200 <= status < 300:
                 self.rate.success()
+                self._answered(True)
                 return self._json(raw, path)
             if status == 429:
                 self.rate.too_many()
+            message = _message(raw, self._secrets(body)) if raw else failure[0]
+            refused = status is None or status == 429 or status >= 500
+            self._answered(not refused, path, f"{status or 'no answer'}: {message}")
             retryable = status in RETRYABLE if status is not None else failure[1]
             if not retryable or attempt == RETRIES:
-                message = _message(raw, self._secrets(body)) if raw else failure[0]
                 raise PbxError(status, message, path)
-            self.sleep(_retry_after(retry_after if status == 429 else None, attempt))
+            self._wait(_retry_after(retry_after if status == 429 else None, attempt), path)
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _closed(self, path: str) -> None:
+        if self.refusing is not None:
+            raise Refusing(self.refusing, path)
+
+    def _answered(self, ok: bool, path: str = "", last: str = "") -> None:
+        """Counts refused requests in a row, across threads; at `limits.refusals`
+        the breaker opens: this request and every later one raise Refusing."""
+        with self.breaker_lock:
+            self.refused_in_a_row = 0 if ok else self.refused_in_a_row + 1
+            if self.refused_in_a_row >= self.limits.refusals and self.refusing is None:
+                self.refusing = (f"the PBX keeps refusing: {self.refused_in_a_row} requests in a row were refused "
+                                 f"(429, 5xx) or not answered, the last {last}; nothing more is sent this run")
+        self._closed(path)
+
+    def _wait(self, seconds: float, path: str) -> None:
+        """A retry's wait, within the run's budget for waiting (all threads
+        together): past it the breaker opens instead."""
+        with self.breaker_lock:
+            if self.refusing is None and self.waited + seconds > self.limits.waiting:
+                self.refusing = (f"the PBX keeps refusing: retries have waited {self.waited:.0f} s this run and the "
+                                 f"next would pass {self.limits.waiting:g} s; nothing more is sent this run")
+            if self.refusing is None:
+                self.waited += seconds
+        self._closed(path)
+        self.sleep(seconds)
 
     def _once(self, method: str, path: str, data: bytes | None,
               auth: bool) -> tuple[int | None, bytes, str | None, tuple[str, bool]]:
@@ -387,7 +533,7 @@ class Client:
         if auth and self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         self.requests += 1
-        deadline = time.monotonic() + self.limits.seconds
+        deadline = _DEADLINE.at = time.monotonic() + self.limits.seconds
         url = self.base + path
         late = (None, b"", None, (f"no whole answer within {self.limits.seconds:g} s", True))
         try:
@@ -398,7 +544,7 @@ class Client:
                 with self.http.stream(method, url, content=data, headers=headers, timeout=left) as answer:
                     status = answer.status_code
                     if status in REDIRECTS and "location" in answer.headers:
-                        url = self._within_origin(urljoin(url, answer.headers["location"]), path)
+                        url = self._redirect(url, answer.headers["location"], path)
                         if status in (301, 302, 303) and method != "GET":  # as browsers and urllib do
                             method, data = "GET", None
                             headers.pop("Content-Type", None)
@@ -410,9 +556,23 @@ class Client:
                     return status, raw, answer.headers.get("Retry-After"), ("", False)
             raise PbxError(None, f"the PBX redirected more than {MAX_REDIRECTS} times", path)
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError, ValueError) as exc:
+            if _bad_location(exc):  # the URL was checked at the start: this is the PBX's Location
+                raise PbxError(None, "the PBX redirected to a Location that is not a URL: refused", path) from exc
             if time.monotonic() >= deadline:
                 return late
             return None, b"", None, _failure(exc, self.limits.seconds)
+        finally:
+            _DEADLINE.at = math.inf
+
+    def _redirect(self, url: str, location: str, path: str) -> str:
+        """Where a redirect points, if it may be followed; one that is no URL is refused, not retried."""
+        try:
+            target = self._within_origin(urljoin(url, location), path)
+            httpx.URL(target)
+            return target
+        except (ValueError, httpx.InvalidURL) as exc:
+            raise PbxError(None, f"the PBX redirected to {printable(repr(location[:80]))}, which is not a URL: "
+                                 f"refused", path) from exc
 
     def _within_origin(self, target: str, path: str) -> str:
         """A redirect is followed only within the PBX's origin (same scheme, host
