@@ -109,13 +109,39 @@ MINIMAL_USER = """\
 """
 
 
-@pytest.fixture
-def pbx():
-    """A fresh fake PortSIP PBX (tests/fakepbx.py) on 127.0.0.1."""
+@pytest.fixture(scope="module")
+def server():
+    """One fake PortSIP PBX (tests/fakepbx.py) on 127.0.0.1 per test module."""
     from fakepbx import FakeServer
 
-    with FakeServer() as server:
-        yield server
+    with FakeServer() as running:
+        yield running
+
+
+@pytest.fixture
+def pbx(server):
+    """The module's fake PBX with a new, empty tenant for each test."""
+    from fakepbx import State
+
+    server.state = State()
+    return server
+
+
+# A roster's head whose secrets are all generated (from the demo key in tests).
+HEAD = """pbx_version: v22
+defaults:
+  email: "{{ name }}@example.com"
+  password: {generate: true}
+  extension_password: {generate: true}
+  voicemail_pin: {generate: true}
+users:
+"""
+
+
+def user(name: str, extension: str, *lines: str) -> str:
+    """One roster user under HEAD's `users:`, with more of its lines."""
+    return "".join(f"  {line}\n" for line in (f"- name: {name}", f"  display_name: {name.title()}",
+                                                f'  extension_number: "{extension}"', *(f"  {x}" for x in lines)))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import DEMO_KEY, ROOT, run_module
-from fakepbx import ACCOUNT, FakeServer, Handler, State
+from fakepbx import ACCOUNT, FakeServer, Handler
 from memtarget import MemTarget
 from test_seam import HEAD, phone, sync, user
 
@@ -151,16 +151,6 @@ def test_an_empty_tenant_reads_as_empty():
 
 # ---- against the fake PBX -------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def server():
-    with FakeServer() as running:
-        yield running
-
-
-@pytest.fixture
-def pbx(server):
-    server.state = State()
-    return server
 
 
 def cli(pbx: FakeServer, folder: Path, *args: str, env: dict | None = None):

@@ -7,25 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import run_module
-from fakepbx import ACCOUNT, FakeServer, State
+from conftest import HEAD, run_module, user
+from fakepbx import ACCOUNT, FakeServer
 
 import generator.sync.apply as apply_module
 
-HEAD = """pbx_version: v22
-defaults:
-  email: "{{ name }}@example.com"
-  password: {generate: true}
-  extension_password: {generate: true}
-  voicemail_pin: {generate: true}
-users:
-"""
 LONG = "1" * 64
 
 
-def user(name: str, extension: str, *lines: str) -> str:
-    return "".join(f"  {line}\n" for line in (f"- name: {name}", f"  display_name: {name.title()}",
-                                                f'  extension_number: "{extension}"', *(f"  {x}" for x in lines)))
 
 
 def write(folder: Path, *users: str) -> str:
@@ -34,16 +23,6 @@ def write(folder: Path, *users: str) -> str:
     return text
 
 
-@pytest.fixture(scope="module")
-def server():
-    with FakeServer() as running:
-        yield running
-
-
-@pytest.fixture
-def pbx(server):
-    server.state = State()
-    return server
 
 
 @pytest.fixture(autouse=True)

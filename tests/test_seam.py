@@ -9,21 +9,13 @@ import ast
 from pathlib import Path
 
 import pytest
+from conftest import HEAD
 from memtarget import MemTarget
 
 from generator.commands.sync import plan, refusal
 from generator.errors import RosterInvalid
 from generator.pipeline import Options
 from generator.sync.apply import apply
-
-HEAD = """pbx_version: v22
-defaults:
-  email: "{{ name }}@example.com"
-  password: {generate: true}
-  extension_password: {generate: true}
-  voicemail_pin: {generate: true}
-users:
-"""
 
 
 def user(name: str, extension: str, *lines: str, display: str = "") -> str:

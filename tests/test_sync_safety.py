@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_module
-from fakepbx import ACCOUNT, FakeServer, Fault, State
+from conftest import HEAD, run_module, user
+from fakepbx import ACCOUNT, FakeServer, Fault
 
 import generator.sync.apply as apply_module
 from generator.compare.plan import Plan
@@ -20,36 +20,15 @@ from generator.pbx.base import PbxError
 from generator.pbx.portsip.client import Client, Login
 from generator.sync.plan import SYNC
 
-HEAD = """pbx_version: v22
-defaults:
-  email: "{{ name }}@example.com"
-  password: {generate: true}
-  extension_password: {generate: true}
-  voicemail_pin: {generate: true}
-users:
-"""
 PHONE = '{mac: "%s", model: T31, vendor: Yealink, filename: y.xml, password: {generate: true}, timezone: GMT}'
 
 
-def user(name: str, extension: str, *lines: str) -> str:
-    return "".join(f"  {line}\n" for line in (f"- name: {name}", f"  display_name: {name.title()}",
-                                                f'  extension_number: "{extension}"', *(f"  {x}" for x in lines)))
 
 
 WAREHOUSE = user("warehouse", "400", "phones:", "  - " + PHONE % "0c:38:3e:00:00:01")
 KATE = user("kate", "0105")
 
 
-@pytest.fixture(scope="module")
-def server():
-    with FakeServer() as running:
-        yield running
-
-
-@pytest.fixture
-def pbx(server):
-    server.state = State()  # a fresh tenant for each test, on one server (stopping one takes half a second)
-    return server
 
 
 @pytest.fixture(autouse=True)
