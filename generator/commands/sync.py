@@ -69,30 +69,28 @@ def stopping():
 def stopped_lines(stop: Stop, outcome, roster: Path) -> list[str]:
     """What an apply told to stop says: what was done, what is left."""
     name = signal.Signals(stop.signal).name
-    lines = [f"stopped by {name}: the users in flight were finished, no other was started; "
-             f"{len(outcome.done)} done, {len(outcome.failures)} failed, {len(outcome.left)} not started"]
-    if outcome.left:
-        lines.append(printable(f"not started: {', '.join(outcome.left)}"))
+    head = (f"stopped by {name}: the users in flight were finished, no other was started; "
+            f"{len(outcome.done)} done, {len(outcome.failures)} failed, {len(outcome.left)} not started")
+    return [head, *_left_lines(outcome), f"run `portsip-roster apply {roster}` again to finish (exit {stop.code})"]
+
+
+def _left_lines(outcome) -> list[str]:
+    """The users a stopped apply did not start, and those it made without their references yet."""
+    lines = [printable(f"not started: {', '.join(outcome.left)}")] if outcome.left else []
     if outcome.unlinked:
         lines.append(printable(f"made, but their references to other users not set yet: "
                                f"{', '.join(outcome.unlinked)}"))
-    lines.append(f"run `portsip-roster apply {roster}` again to finish (exit {stop.code})")
     return lines
 
 
 def refused_lines(outcome, roster: Path) -> list[str]:
     """What an apply that stopped itself says: the PBX kept refusing, so
     nothing more was sent; what was done, what is left."""
-    lines = [printable(f"stopped: {outcome.refusing}. The users in flight were finished or failed, no other was "
-                       f"started; {len(outcome.done)} done, {len(outcome.failures)} failed, "
-                       f"{len(outcome.left)} not started")]
-    if outcome.left:
-        lines.append(printable(f"not started: {', '.join(outcome.left)}"))
-    if outcome.unlinked:
-        lines.append(printable(f"made, but their references to other users not set yet: "
-                               f"{', '.join(outcome.unlinked)}"))
-    lines.append(f"once the PBX answers again, run `portsip-roster apply {roster}` again to finish (exit 1)")
-    return lines
+    head = printable(f"stopped: {outcome.refusing}. The users in flight were finished or failed, no other was "
+                     f"started; {len(outcome.done)} done, {len(outcome.failures)} failed, "
+                     f"{len(outcome.left)} not started")
+    return [head, *_left_lines(outcome),
+            f"once the PBX answers again, run `portsip-roster apply {roster}` again to finish (exit 1)"]
 
 
 class StalePlan(Exception):
