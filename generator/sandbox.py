@@ -14,6 +14,7 @@ went through). What a template sees is plain data.
 
 from __future__ import annotations
 
+import atexit
 import signal
 import threading
 import time
@@ -225,13 +226,26 @@ class _Timer:
 
     pending = False
     previous: Any = None
+    at_exit = False
 
     def arm(self) -> None:
         if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
             return
+        if not self.at_exit:
+            # Python puts SIGALRM back to its default (end the process) while
+            # it shuts down: a timer still pending then would kill a run that
+            # ended well, or one ended by Ctrl-C, with SIGALRM.
+            atexit.register(self.cancel)
+            self.at_exit = True
         self.previous = signal.signal(signal.SIGALRM, self.expire)
         self.pending = True
         signal.setitimer(signal.ITIMER_REAL, SECONDS)
+
+    def cancel(self) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        self.pending = False
+        if signal.getsignal(signal.SIGALRM) == self.expire:
+            signal.signal(signal.SIGALRM, self.previous if self.previous is not None else signal.SIG_DFL)
 
     def expire(self, _signum, _frame) -> None:
         deadline = _BUDGET.deadline

@@ -148,3 +148,19 @@ def test_a_finished_run_replaces_the_file_whole(tmp_path):
     rows = read_csv((tmp_path / "users.csv").read_text())
     assert len(rows) == 3001 and rows[-1][0] == "user2999"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["roster.yaml", "users.csv"]
+
+
+@pytest.mark.slow
+def test_the_template_timer_never_outlives_the_run():
+    """Python puts SIGALRM back to "end the process" while it shuts down; a
+    template timer still pending then killed a run that had ended well (or by
+    Ctrl-C) with SIGALRM (exit -14). Here an exit handler registered first,
+    so run last, stands for that late part of shutting down."""
+    code = ("import atexit, signal, time\n"
+            "from generator import sandbox\n"
+            "late = lambda: (signal.signal(signal.SIGALRM, signal.SIG_DFL), time.sleep(sandbox.SECONDS + 1))\n"
+            "atexit.register(late)\n"
+            "sandbox.end(sandbox.begin())\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, (done.returncode, done.stderr)
