@@ -388,10 +388,6 @@ def _macs(user):
             yield ("phones", i, "mac"), mac_key(phone["mac"])
 
 
-def _targets(user) -> Iterator[tuple[tuple, str]]:
-    return targets_of(user.fields)
-
-
 def targets_of(fields: dict) -> Iterator[tuple[tuple, str]]:
     """Numbers a call or a BLF key of a user's fields may go to (a voicemail
     rule's number names a mailbox), with their paths."""
@@ -416,7 +412,7 @@ def unknown_targets(users: list[ResolvedUser], held: HeldBack = NOTHING_HELD) ->
     extensions = {u.fields.get("extension_number") for u in users} | held.extensions
     lengths = {len(e) for e in extensions if isinstance(e, str)}
     for user in users:
-        for path, number in _targets(user):
+        for path, number in targets_of(user.fields):
             if number.isdigit() and len(number) in lengths and number not in extensions:
                 yield user, path, number
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from generator.check import check, new_run, text_problems, user_problems
+from generator.check import check, never_in_cells, new_run, once_per_source, text_problems, user_problems
 from generator.columns import load_column_set, unknown_version, versions, with_extra_columns
 from generator.errors import UsageError
 from generator.load import Document, load_includes, read_yaml
@@ -204,9 +204,9 @@ def held_back_problems(document: Document, included: list[Document], validation,
     users, found = fill(users, given, policy, lenient=lenient)
     problems += found
     run = new_run(column_set, policy, models)
-    for user in users:
-        problems += user_problems(user, run)
-    problems += text_problems(users, formulas=not allow_formulas)
+    problems += once_per_source([p for user in users for p in user_problems(user, run)])
+    # the same text rule as check(): API-only fields no cell holds are no formula
+    problems += text_problems(users, formulas=not allow_formulas, no_cell=never_in_cells(column_set))
     missing = {f"missing required field {name}" for names in dropped.values() for name in names}
     told = {(p.code, _cause(p.message)) for p in known if p.code.startswith("secret-")}
     return [p for p in problems if p.code != "blf-unknown" and p.message not in missing

@@ -30,12 +30,13 @@ class _Row:
         self.plan = [(name, None if name else expression(cell)) for name, cell in
                      zip(column_set.fields, column_set.cells)]
         self.json = ByIdentity(to_json)
+        self.templated = any(name is None for name, _ in self.plan)  # worked out once, not per row
 
     def text(self, value: Any) -> str:
         return self.json(value) if isinstance(value, (dict, list)) else cell_text(value)
 
     def __call__(self, user: ResolvedUser) -> list[str]:
-        if all(name is not None for name, _ in self.plan):
+        if not self.templated:
             return self._cells(user)  # no template: nothing to bound
         # One bound for the row's templates together (time and work: sandbox.begin).
         saved = begin()

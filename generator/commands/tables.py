@@ -67,7 +67,6 @@ def _known_columns() -> frozenset[str]:
     return known.user_fields | known.phone_fields
 
 
-UserChange = Entry  # a diff's user: kind create (added), delete (removed) or update (changed)
 
 ADDED = "Added: importing the CSV creates them"
 REMOVED = "Removed: delete them in the portal (an import never deletes a user)"
