@@ -249,3 +249,19 @@ def test_the_fake_pbx_refuses_what_a_real_one_would(pbx):
     assert status({"blfs": [{"key": "0599", "value": "0599"}]}, f"/users/{x1}") == 422
     phone = {"mac": "0C-38-3E-00-00-09", "vendor": "Yealink", "model": "T31", "filename": "y.xml"}
     assert status(phone, f"/users/{x1}/phones") == 409  # the MAC of front.desk's phone, written otherwise
+
+
+@pytest.mark.slow
+def test_a_replace_that_cannot_be_checked_against_queues_and_groups_is_refused(pbx, tmp_path):
+    """A replace deletes first: if the call queues (or ring groups) cannot be
+    read, its new extension may be one of theirs, the remake would be refused
+    and the user lost. So nothing is sent (the queue read fails here)."""
+    write(tmp_path, WAREHOUSE)
+    assert sync(pbx, tmp_path, "apply", "roster.yaml", "--yes").returncode == 0
+    write(tmp_path, WAREHOUSE.replace('"400"', '"0102"'))
+    pbx.state.faults = [Fault("503", r"/call_queues$", 50)]
+    before = len(pbx.state.writes())
+    refused = sync(pbx, tmp_path, "apply", "roster.yaml", "--yes", "--allow-replace")
+    assert refused.returncode == 1 and "[pbx-conflict]" in refused.stderr, refused.stderr
+    assert "cannot be checked against the PBX's call queues and ring groups" in refused.stderr
+    assert len(pbx.state.writes()) == before and pbx.state.user_id("warehouse")

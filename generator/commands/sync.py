@@ -199,6 +199,11 @@ def plan(roster: Path, options: Options, target: Target, base: str | None = None
     found = conflicts(made, wanted, actual, groups.extensions if groups else {})
     by_name = {user.name: user for user in users}
     problems = [by_name[c.user].problem(c.path, "pbx-conflict", c.message) for c in found]
+    if groups is not None and groups.unread:  # a replace deletes first: its new extension must be known free
+        problems += [by_name[u.name].problem(("extension_number",), "pbx-conflict", printable(
+            f"the new extension {u.extension} cannot be checked against the PBX's call queues and ring groups "
+            f"({groups.unread}): nothing is sent; run again when the PBX answers")) for u in doomed
+            if u.kind == "replace" and not u.held]
     unknown = unknown_targets(made, users)
     if unknown and not (groups and any(u.kind == "replace" for u in doomed)):
         groups = target.read_groups(doomed, True, parallel) or groups  # a target may be a queue or a ring group

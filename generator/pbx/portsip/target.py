@@ -191,15 +191,16 @@ class PortSip(Target):
             try:
                 for queue in self._paged("/call_queues", pages=10):
                     found.extensions.setdefault(str(queue.get("extension_number")), _membership("call queue", queue))
-            except PbxError:
-                pass  # a replace is then checked against users only; the loss list says what was not read
+            except PbxError as exc:  # a replace then cannot be checked: plan refuses it (commands/sync.py)
+                found.unread = f"call queues not read ({exc.status or 'no answer'}: {exc.message[:80]})"
         try:
             groups = self._paged("/ring_groups", pages=10)  # 1,000 at most: a hostile PBX's endless pages end
             with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
                 members = list(pool.map(lambda g: self._items(f"/ring_groups/{checked_id(g.get('id'))}/agents"),
                                         groups))
         except PbxError as exc:
-            found.unread = f"ring groups not read ({exc.status or 'no answer'}: {exc.message[:80]})"
+            found.unread = "; ".join(filter(None, (found.unread, f"ring groups not read ({exc.status or 'no answer'}: "
+                                                                 f"{exc.message[:80]})")))
             return found
         for group, agents in zip(groups, members):
             found.extensions.setdefault(str(group.get("extension_number")), _membership("ring group", group))
