@@ -265,3 +265,14 @@ def test_a_replace_that_cannot_be_checked_against_queues_and_groups_is_refused(p
     assert refused.returncode == 1 and "[pbx-conflict]" in refused.stderr, refused.stderr
     assert "cannot be checked against the PBX's call queues and ring groups" in refused.stderr
     assert len(pbx.state.writes()) == before and pbx.state.user_id("warehouse")
+
+
+@pytest.mark.slow
+def test_a_phone_replace_whose_create_fails_says_the_phone_is_gone(pbx, tmp_path):
+    write(tmp_path, WAREHOUSE)
+    assert sync(pbx, tmp_path, "apply", "roster.yaml", "--yes").returncode == 0
+    write(tmp_path, WAREHOUSE.replace("model: T31", "model: T33"))  # the API cannot change a model in place
+    pbx.state.faults = [Fault("503", r"/phones$", 50, "POST")]
+    failed = sync(pbx, tmp_path, "apply", "roster.yaml", "--yes")
+    assert failed.returncode == 1
+    assert "the phone was deleted and is NOT on the PBX now; run apply again to make it" in failed.stderr

@@ -209,8 +209,15 @@ class _Run:
             except PbxError as exc:
                 if not gone(exc):
                     raise
-        if plan.kind in ("create", "replace"):
+        if plan.kind == "create":
             self.target.create_phone(name, user_id, self.target.phone_body(wanted))
+        if plan.kind == "replace":
+            try:
+                self.target.create_phone(name, user_id, self.target.phone_body(wanted))
+            except PbxError as exc:  # deleted, not made again: say so in words
+                exc.message = f"the phone was deleted and is NOT on the PBX now; run apply again to make it " \
+                              f"({exc.message})"
+                raise
         if plan.kind == "update":
             body = self.target.phone_body(wanted)
             in_place = self.target.updatable("phone")
