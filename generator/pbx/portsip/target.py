@@ -175,10 +175,10 @@ class PortSip(Target):
 
     def update_phone(self, name: str, user_id: str, phone_id: str, body: dict) -> None:
         self.client.call("POST", f"/users/{checked_id(user_id)}/phones/{checked_id(phone_id)}",
-                         shape(body, schemas()["update_phone"]))
+                         shape(body, schemas()["update_phone"]), name)
 
     def delete_phone(self, name: str, user_id: str, phone_id: str) -> None:
-        self.client.call("POST", f"/users/{checked_id(user_id)}/phones/{checked_id(phone_id)}/destroy", None)
+        self.client.call("POST", f"/users/{checked_id(user_id)}/phones/{checked_id(phone_id)}/destroy", None, name)
 
     # ---- what a delete loses -------------------------------------------------------
 
