@@ -58,12 +58,21 @@ HOSTILE = {
 }
 
 
+# Those that could eat memory or time run in a process of their own, under
+# limits; the rest in this one (a traceback there fails the test as well).
+BOUNDED = {"alias-bomb", "deep-nesting", "very-deep-nesting", "deep-block-nesting", "huge-scalar"}
+
+
 @pytest.mark.parametrize("name", HOSTILE)
 def test_hostile_roster_gets_a_clear_error(tmp_path, name):
+    from conftest import run_module
+
     content, message = HOSTILE[name]
     (tmp_path / "roster.yaml").write_bytes(content)
     (tmp_path / "users.csv").write_text("previous content")
-    result = run_limited("generate", "roster.yaml", "-o", "users.csv", cwd=tmp_path)
+    args = ("generate", "roster.yaml", "-o", "users.csv")
+    result = run_limited(*args, cwd=tmp_path) if name in BOUNDED else \
+        run_module(*args, cwd=tmp_path, env={"PORTSIP_ROSTER_KEY": DEMO_KEY})
     assert result.returncode == 1, result.stderr[-2000:]
     assert message in result.stderr
     assert "Traceback" not in result.stderr

@@ -79,7 +79,7 @@ def test_plan_is_the_same_bytes_under_any_hash_seed(pbx, tmp_path):
     roster = tmp_path / "one.yaml"
     roster.write_text("pbx_version: v22\nusers:\n" + MINIMAL_USER, "utf-8")  # a new user: its secrets are "set"
     seen: dict[str, set[str]] = {}
-    for seed in ("1", "2", "3"):
+    for seed in ("1", "2"):  # two seeds order a set differently; a third finds nothing more
         for fmt in ("text", "markdown"):
             out = roster.parent / f"plan-{seed}-{fmt}.json"
             done = run_real("plan", roster.name, "--format", fmt, "--out", out.name, *login(pbx), cwd=roster.parent,
