@@ -362,49 +362,37 @@ def test_a_held_back_user_is_checked_without_its_bad_field_only(tmp_path):
     assert "user jim1: enabled" in result.stderr and "missing required field email" in result.stderr
 
 
-def _export_with(tmp_path, change) -> Path:
-    """The example roster's CSV with `change(header, rows)` applied, as export.csv."""
+def _import_with(tmp_path, row: int, column: str, value: str):
+    """`import` of the example roster's CSV with one cell written as given."""
     import csv
     import io
 
     from conftest import read_csv
 
     header, *rows = read_csv(run_module("generate", "roster.example.yaml").stdout_bytes.decode("utf-8"))
-    change(header, rows)
+    rows[row][header.index(column)] = value
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerows([header, *rows])
     (tmp_path / "export.csv").write_text(out.getvalue(), "utf-8")
-    return tmp_path / "export.csv"
+    return run_module("import", "export.csv", "-o", "roster.yaml", cwd=tmp_path)
 
 
 # issue 17: rows written as the guide describes
 def test_import_reads_the_guides_false_for_voicemail_play_datetime(tmp_path):
-    def false(header, rows):
-        rows[0][header.index("voicemail_play_datetime")] = "FALSE"
-
-    _export_with(tmp_path, false)
-    result = run_module("import", "export.csv", "-o", "roster.yaml", cwd=tmp_path)
+    result = _import_with(tmp_path, 0, "voicemail_play_datetime", "FALSE")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "voicemail_play_datetime: the guide's FALSE written DISABLE (1x)" in result.stderr
 
 
 def test_the_guides_true_for_voicemail_play_datetime_says_what_to_write(tmp_path):
-    def true(header, rows):
-        rows[0][header.index("voicemail_play_datetime")] = "TRUE"
-
-    _export_with(tmp_path, true)
-    result = run_module("import", "export.csv", "-o", "roster.yaml", cwd=tmp_path)
+    result = _import_with(tmp_path, 0, "voicemail_play_datetime", "TRUE")
     assert result.returncode == 1
     assert "the guide's TRUE/FALSE: FALSE is DISABLE; for TRUE pick" in result.stderr
     assert "12_HOUR_CLOCK or 24_HOUR_CLOCK" in result.stderr
 
 
 def test_import_of_the_guides_global_office_hours_round_trips(tmp_path):
-    def global_(header, rows):
-        rows[1][header.index("office_hours")] = '{"mode":"GLOBAL"}'
-
-    _export_with(tmp_path, global_)
-    result = run_module("import", "export.csv", "-o", "roster.yaml", cwd=tmp_path)
+    result = _import_with(tmp_path, 1, "office_hours", '{"mode":"GLOBAL"}')
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
     assert "office_hours: mode GLOBAL written with its seven days" in result.stderr and "(1x)" in result.stderr
@@ -421,11 +409,8 @@ def test_a_user_with_global_hours_gets_no_days_from_the_defaults(tmp_path):
 
 
 def test_import_round_trip_headings_speak_of_the_export(tmp_path):
-    def partial_week(header, rows):  # a week without its other days takes the defaults' days: not given back
-        rows[1][header.index("office_hours")] = '{"mode":"CUSTOM","monday":{"enabled":true,"ranges":[]}}'
-
-    _export_with(tmp_path, partial_week)
-    result = run_module("import", "export.csv", "-o", "roster.yaml", cwd=tmp_path)
+    # a week without its other days takes the defaults' days: not given back
+    result = _import_with(tmp_path, 1, "office_hours", '{"mode":"CUSTOM","monday":{"enabled":true,"ranges":[]}}')
     assert result.returncode == 1 and "office_hours.friday" in result.stdout
     assert "edit them in the portal" not in result.stdout
     assert "Not given back as exported: generating the roster writes these cells otherwise" in result.stdout

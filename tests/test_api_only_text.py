@@ -43,12 +43,18 @@ def test_text_a_cell_holds_is_still_refused(pbx, write_roster):
     assert pbx.state.requests == []
 
 
-def test_an_api_only_field_a_custom_cell_reads_keeps_the_rule(write_roster, tmp_path):
+def _templates_with(tmp_path, column: str):
+    """A copy of the v22 column set with `column` added before phones."""
     folder = tmp_path / "templates"
     folder.mkdir()
     column_set = (ROOT / "templates" / "v22.yaml").read_text("utf-8")
-    (folder / "v22.yaml").write_text(column_set.replace(
-        "  - {name: phones,", '  - {name: mobile, cell: "user.mobile_phone"}\n  - {name: phones,'), "utf-8")
+    (folder / "v22.yaml").write_text(column_set.replace("  - {name: phones,", f"  - {column}\n  - {{name: phones,"),
+                                     "utf-8")
+    return folder
+
+
+def test_an_api_only_field_a_custom_cell_reads_keeps_the_rule(write_roster, tmp_path):
+    folder = _templates_with(tmp_path, '{name: mobile, cell: "user.mobile_phone"}')
     roster = write_roster(HEAD + MINIMAL_USER + E164)
     result = run_module("generate", roster.name, "--templates", folder, cwd=roster.parent)
     assert result.returncode == 1
@@ -56,11 +62,7 @@ def test_an_api_only_field_a_custom_cell_reads_keeps_the_rule(write_roster, tmp_
 
 
 def test_a_cell_that_reads_the_whole_user_keeps_the_rule_for_every_field(write_roster, tmp_path):
-    folder = tmp_path / "templates"
-    folder.mkdir()
-    column_set = (ROOT / "templates" / "v22.yaml").read_text("utf-8")
-    (folder / "v22.yaml").write_text(column_set.replace(
-        "  - {name: phones,", '  - {name: all, cell: "user[\'department\']"}\n  - {name: phones,'), "utf-8")
+    folder = _templates_with(tmp_path, '{name: all, cell: "user[\'department\']"}')
     roster = write_roster(HEAD + MINIMAL_USER + E164)
     result = run_module("generate", roster.name, "--templates", folder, cwd=roster.parent)
     assert result.returncode == 1 and result.stderr.count("[formula]") == 3, result.stderr
