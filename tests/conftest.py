@@ -18,6 +18,30 @@ CASES = ROOT / "tests" / "cases"
 DEMO_KEY = "demo-key-for-the-example-only"
 
 
+# pytest rewrites each test module's asserts as it imports it; where
+# PYTHONDONTWRITEBYTECODE is set it keeps nothing, and every worker of a
+# parallel run redoes them all (2 s of CPU a worker). Kept under .pytest_cache
+# instead (never beside the sources), they are rewritten once.
+sys.dont_write_bytecode = False
+sys.pycache_prefix = str(ROOT.joinpath(".pytest_cache", "pycache"))
+
+
+def pytest_configure(config):
+    """In the process that starts a parallel run's workers, import the test
+    modules once first, so that each worker reads their rewritten asserts
+    rather than making them again. A module that fails to import here is
+    left to the workers to report."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or not getattr(config.option, "numprocesses", None):
+        return
+    import importlib
+
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        try:
+            importlib.import_module(path.stem)
+        except Exception:  # noqa: BLE001 - a worker collects it again and says what is wrong
+            continue
+
+
 def pytest_collection_modifyitems(items):
     """Tests marked slow first, the order otherwise kept: a parallel run
     hands tests out in this order, so the long ones start early and end
