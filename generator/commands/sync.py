@@ -339,9 +339,9 @@ def refusal(made: Plan) -> str | None:
 
 
 def _phones_among(made: Plan, kind: str) -> str:
-    """" (2 of them phones)" when a threshold's count holds phones."""
+    """" (1 user, 2 phones)" when a threshold's count holds phones."""
     phones = made.phones(kind) if kind in PHONES_WEIGHED else 0
-    return f" ({phones} of them phone{'' if phones == 1 else 's'})" if phones else ""
+    return f" ({counted(made.count(kind), 'user')}, {counted(phones, 'phone')})" if phones else ""
 
 
 def load_plan(path: Path) -> dict:
