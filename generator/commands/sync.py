@@ -21,7 +21,7 @@ from typing import Protocol, TextIO
 from generator.check import unknown_targets as roster_unknown_targets
 from generator.commands.options import Login, Pace, Rules
 from generator.commands.revision import at_revision, exists_at
-from generator.compare.plan import PHONES_WEIGHED, Plan, fingerprint
+from generator.compare.plan import Plan, fingerprint
 from generator.errors import RosterInvalid, UsageError
 from generator.model import SECRET_KEYS, SECRET_ORDER, Problem, ResolvedUser, counted, mac_key, printable
 from generator.pbx.base import Groups, PbxError, Target
@@ -331,17 +331,16 @@ def refusal(made: Plan) -> str | None:
     """Why apply would refuse the plan as it is (past a threshold), or None."""
     if not made.over:
         return None
-    parts = [f"{made.weighed(kind)} {kind}s{_phones_among(made, kind)} where at most {made.limit(kind)} may go"
-             for kind in made.over]
+    parts = [_past(made, kind) for kind in made.over]
     return (f"the plan is past its thresholds ({'; '.join(parts)}, of {made.existing} users on the PBX): nothing "
             f"was changed. Check the plan; if it is meant, run again with --force (or raise --max-"
             f"{made.over[0]}s)")
 
 
-def _phones_among(made: Plan, kind: str) -> str:
-    """" (1 user, 2 phones)" when a threshold's count holds phones."""
-    phones = made.phones(kind) if kind in PHONES_WEIGHED else 0
-    return f" ({counted(made.count(kind), 'user')}, {counted(phones, 'phone')})" if phones else ""
+def _past(made: Plan, kind: str) -> str:
+    """One threshold gone past ("3 deletes (1 user, 2 phones) where at most 2 may go")."""
+    split = f" ({made.split(kind)})" if made.split(kind) else ""
+    return f"{made.weighed(kind)} {kind}s{split} where at most {made.limit(kind)} may go"
 
 
 def load_plan(path: Path) -> dict:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from generator.compare.changes import ZEROS_NOTE, Change, Entry, zeros_dropped
-from generator.compare.plan import DEFAULT_LIMITS, PHONES_WEIGHED, Plan
+from generator.compare.plan import DEFAULT_LIMITS, Plan
 from generator.model import counted, printable, printable_json
 
 
@@ -97,16 +97,15 @@ def uncompared_note(plan: Plan) -> str:
 
 def threshold_line(plan: Plan) -> str:
     """The thresholds and whether the plan is within them: one line, in every format."""
-    parts = [f"{kind} {plan.weighed(kind)} ({_of_them(plan, kind)}at most {plan.limit(kind)}: {plan.percent[kind]}%)"
-             for kind in DEFAULT_LIMITS]
+    parts = [_threshold(plan, kind) for kind in DEFAULT_LIMITS]
     verdict = f"OVER for {', '.join(plan.over)}: apply refuses this plan without --force" if plan.over else "within"
     return f"thresholds (share of the {plan.existing} users on the PBX): {', '.join(parts)}: {verdict}"
 
 
-def _of_them(plan: Plan, kind: str) -> str:
-    """How many users and phones a count is, when it holds phones ("1 user, 2 phones; ")."""
-    phones = plan.phones(kind) if kind in PHONES_WEIGHED else 0
-    return f"{counted(plan.count(kind), 'user')}, {counted(phones, 'phone')}; " if phones else ""
+def _threshold(plan: Plan, kind: str) -> str:
+    """One kind's count against its limit ("delete 3 (1 user, 2 phones; at most 2: 30%)")."""
+    split = f"{plan.split(kind)}; " if plan.split(kind) else ""
+    return f"{kind} {plan.weighed(kind)} ({split}at most {plan.limit(kind)}: {plan.percent[kind]}%)"
 
 
 def _columns(plan: Plan) -> str:

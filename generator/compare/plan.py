@@ -14,6 +14,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from generator.compare.changes import Entry
+from generator.model import counted
 
 FORMAT_VERSION = 1  # of a saved plan's JSON
 
@@ -81,6 +82,11 @@ class Plan:
         """What a threshold holds to: users apply will `kind` and, for a delete
         or a replace, phones too (each can lose what the roster does not hold)."""
         return self.count(kind) + (self.phones(kind) if kind in PHONES_WEIGHED else 0)
+
+    def split(self, kind: str) -> str:
+        """A threshold's count in users and phones ("1 user, 2 phones") when it holds phones, else ""."""
+        phones = self.phones(kind) if kind in PHONES_WEIGHED else 0
+        return f"{counted(self.count(kind), 'user')}, {counted(phones, 'phone')}" if phones else ""
 
     @property
     def held(self) -> list[Entry]:
