@@ -452,18 +452,24 @@ AllowHttpOpt = Annotated[bool, typer.Option(
 BaseOpt = Annotated[Optional[str], typer.Option(  # noqa: UP045
     "--base", metavar="REV", help="The roster's last applied git revision: secrets whose source, rotation or MAC "
     "changed since then are changed on the PBX.")]
-PruneOpt = Annotated[bool, typer.Option("--prune", metavar="", help="Delete PBX users the roster does not name.")]
+PruneOpt = Annotated[bool, typer.Option(
+    "--prune", metavar="", help="Delete PBX users the roster does not name, and PBX phones a user's phones: list "
+    "lacks (a user with no phones: key keeps them).")]
 AllowReplaceOpt = Annotated[bool, typer.Option(
     "--allow-replace", metavar="", help="Let apply replace (delete, then make again) every user whose extension "
-    "changed; without it, or --replace NAME, such a user is held back.")]
+    "changed, and every phone whose MAC, vendor, model or file changed; without it, or --replace NAME, such a user "
+    "is held back.")]
 ReplaceOpt = Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
-    "--replace", metavar="NAME", help="Let apply replace this user (repeat for more); others are held back.")]
+    "--replace", metavar="NAME", help="Let apply replace this user, or its phones (repeat for more); others are "
+    "held back.")]
 MaxDeletesOpt = Annotated[int, typer.Option(
     "--max-deletes", metavar="PCT", min=0, max=100,
-    help="Refuse a plan deleting more than PCT% of the PBX's users (at least 1 unless 0) without --force.")]
+    help="Refuse a plan deleting more than PCT% of the PBX's users (at least 1 unless 0; a phone counts as a user) "
+    "without --force.")]
 MaxReplacesOpt = Annotated[int, typer.Option(
     "--max-replaces", metavar="PCT", min=0, max=100,
-    help="Refuse a plan replacing more than PCT% of the PBX's users (at least 1 unless 0) without --force.")]
+    help="Refuse a plan replacing more than PCT% of the PBX's users (at least 1 unless 0; a phone counts as a user) "
+    "without --force.")]
 MaxUpdatesOpt = Annotated[int, typer.Option(
     "--max-updates", metavar="PCT", min=0, max=100,
     help="Refuse a plan updating more than PCT% of the PBX's users (at least 1 unless 0) without --force.")]

@@ -77,7 +77,8 @@ def test_update_in_place_and_the_targets_own_replace_keys(tmp_path):
     assert before["fields"]["display_name"] == "Ann Lee"
     assert [p["filename"] for p in before["phones"].values()] == ["z.xml"]
     made, outcome = sync(tmp_path, target, user("ann", "0101", "phones:", "  " + phone("0c:38:3e:00:00:01", "T46",
-                                                                                      "z.xml"), display="Ann Lee"))
+                                                                                      "z.xml"), display="Ann Lee"),
+                         replacing=["ann"])
     assert [p.kind for p in made.users[0].phones] == ["replace"] and outcome.failures == []
     assert [p["model"] for p in before["phones"].values()] == ["T46"]
 

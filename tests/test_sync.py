@@ -56,7 +56,8 @@ def test_updates_inside_json_values_and_phones(pbx, roster):
     text = text.replace('friday: "08:30-13:00"', 'friday: "08:30-14:00"')
     text = text.replace("model: V62 Pro, transfer: ATTENDED}", "model: V62 Pro, transfer: BLIND}")  # in place
     roster.write_text(text, "utf-8")
-    plan = sync(pbx, "plan", roster.name, "--format", "json", cwd=roster.parent)
+    # tom's old phone is deleted only with --prune; anna's phone replace only with --allow-replace
+    plan = sync(pbx, "plan", roster.name, "--format", "json", "--prune", "--allow-replace", cwd=roster.parent)
     data = json.loads(plan.stdout)
     by_name = {u["name"]: u for u in data["users"]}
     fields = [c["field"] for c in by_name["maria.lopez"]["changes"]]
@@ -68,7 +69,8 @@ def test_updates_inside_json_values_and_phones(pbx, roster):
     assert changed[0]["changes"] == [{"field": "phones[0c:38:3e:63:fe:ea].transfer", "old": "ATTENDED", "new": "BLIND",
                                       "secret": False}]
     # A default changed: 6 of 7 users updated, past the 30% update threshold on purpose.
-    applied = sync(pbx, "apply", roster.name, "--yes", "--max-updates", "100", cwd=roster.parent)
+    applied = sync(pbx, "apply", roster.name, "--yes", "--max-updates", "100", "--prune", "--allow-replace",
+                   cwd=roster.parent)
     assert applied.returncode == 0, applied.stderr
     assert sync(pbx, "plan", roster.name, "--exit-code", cwd=roster.parent).returncode == 0
 

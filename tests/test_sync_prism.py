@@ -126,7 +126,7 @@ def test_updates_phones_and_prune_pass_the_contract(through):
     text = text.replace('{mac: "cc:5e:f8:41:b7:95", model: SIP-T32G}', '{mac: "cc:5e:f8:41:b7:99", model: SIP-T32G}')
     text = text.replace("name: sam.patel", "name: sam.new").replace('"0301"', '"0302"')
     (folder / "roster.yaml").write_text(text, "utf-8")
-    applied = sync("apply", "roster.yaml", "--yes", "--prune", "--max-updates", "100")  # a default changed: 6 of 7
+    applied = sync("apply", "roster.yaml", "--yes", "--prune", "--allow-replace", "--max-updates", "100")  # 6 of 7
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert "- sam.patel" in applied.stdout and "+ sam.new" in applied.stdout
     assert sync("plan", "roster.yaml", "--exit-code", "--prune").returncode == 0

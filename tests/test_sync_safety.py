@@ -273,6 +273,6 @@ def test_a_phone_replace_whose_create_fails_says_the_phone_is_gone(pbx, tmp_path
     assert sync(pbx, tmp_path, "apply", "roster.yaml", "--yes").returncode == 0
     write(tmp_path, WAREHOUSE.replace("model: T31", "model: T33"))  # the API cannot change a model in place
     pbx.state.faults = [Fault("503", r"/phones$", 50, "POST")]
-    failed = sync(pbx, tmp_path, "apply", "roster.yaml", "--yes")
+    failed = sync(pbx, tmp_path, "apply", "roster.yaml", "--yes", "--allow-replace")
     assert failed.returncode == 1
     assert "the phone was deleted and is NOT on the PBX now; run apply again to make it" in failed.stderr

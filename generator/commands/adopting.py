@@ -25,7 +25,7 @@ from generator.pbx.base import Adopted, Target
 from generator.pipeline import Options
 from generator.schema import schema_document
 from generator.sync.adopt import extension_order, summary
-from generator.sync.plan import make_plan
+from generator.sync.plan import make_plan, roster_fields
 from generator.write import check_output, same_file, write_atomic
 from generator.yamlout import to_yaml
 
@@ -107,7 +107,7 @@ def adopt_to(target: Target, roster: Path, secrets_file: Path, parallel: int = 4
     result.problems = target.refusals(users)  # what the PBX's API cannot express, as `plan` refuses it
     if result.problems:
         return result
-    wanted = {user.name: user.fields for user in users}
+    wanted = {user.name: roster_fields(user) for user in users}
     result.plan = make_plan(target, wanted, actual, set(), prune=False)
     return result
 

@@ -27,7 +27,7 @@ from generator.model import SECRET_KEYS, SECRET_ORDER, Problem, ResolvedUser, co
 from generator.pbx.base import Groups, PbxError, Target
 from generator.pipeline import Options, run
 from generator.progress import Progress
-from generator.sync.plan import conflicts, make_plan
+from generator.sync.plan import conflicts, make_plan, roster_fields
 from generator.write import check_output, open_log, output_kind, same_file
 
 
@@ -109,7 +109,7 @@ class RosterRead:
     @property
     def wanted(self) -> dict[str, dict]:
         """The users' fields by name: what a plan compares and apply sends."""
-        return {user.name: user.fields for user in self.users}
+        return {user.name: roster_fields(user) for user in self.users}
 
 
 def read_roster(roster: Path, options: Options, display: str | None = None) -> RosterRead:
@@ -188,12 +188,13 @@ def plan(roster: Path, options: Options, target: Target, base: str | None = None
     refused = target.refusals(users)  # what this PBX's API cannot express: before any request
     if refused:
         raise RosterInvalid(refused)
-    wanted = {user.name: user.fields for user in users}
+    wanted = {user.name: roster_fields(user) for user in users}
     changed = secret_changes(roster, options, base)
     target.open()
     actual = target.read_users(parallel)
     made = make_plan(target, wanted, actual, changed, prune, replacing, percent)
-    made.notes = target.notes(wanted) + plan_notes(wanted, actual, base) + unsent_note(made, users, target)
+    # make_plan's own notes (phones left alone) kept, after the target's and before what apply will need
+    made.notes = target.notes(wanted) + plan_notes(wanted, actual, base) + made.notes + unsent_note(made, users, target)
     doomed = [user for user in made.users if user.kind in ("replace", "delete")]
     groups = target.read_groups(doomed, any(u.kind == "replace" for u in doomed), parallel) if doomed else None
     found = conflicts(made, wanted, actual, groups.extensions if groups else {})
@@ -330,10 +331,16 @@ def refusal(made: Plan) -> str | None:
     """Why apply would refuse the plan as it is (past a threshold), or None."""
     if not made.over:
         return None
-    parts = [f"{made.count(kind)} {kind}s where at most {made.limit(kind)} may go" for kind in made.over]
+    parts = [_past(made, kind) for kind in made.over]
     return (f"the plan is past its thresholds ({'; '.join(parts)}, of {made.existing} users on the PBX): nothing "
             f"was changed. Check the plan; if it is meant, run again with --force (or raise --max-"
             f"{made.over[0]}s)")
+
+
+def _past(made: Plan, kind: str) -> str:
+    """One threshold gone past ("3 deletes (1 user, 2 phones) where at most 2 may go")."""
+    split = f" ({made.split(kind)})" if made.split(kind) else ""
+    return f"{made.weighed(kind)} {kind}s{split} where at most {made.limit(kind)} may go"
 
 
 def load_plan(path: Path) -> dict:
@@ -428,10 +435,10 @@ def _planned(roster: Path, options: Options, read: RosterRead, login: Login, rul
 
 def _refused(made: Plan, rules: Rules, say: Say) -> bool:
     """Unused --replace names warned about; True when the plan is past its thresholds without --force."""
-    replaced = {u.name for u in made.users if u.kind == "replace"}
+    replaced = {u.name for u in made.users if u.kind == "replace" or any(p.kind == "replace" for p in u.phones)}
     for name in rules.replace or ():
         if name not in replaced:
-            say.line(f"warning: --replace {name}: the plan replaces no user of that name")
+            say.line(f"warning: --replace {name}: the plan replaces no user of that name, nor a phone of one")
     refused = refusal(made)
     if refused is None:
         return False

@@ -97,10 +97,15 @@ def uncompared_note(plan: Plan) -> str:
 
 def threshold_line(plan: Plan) -> str:
     """The thresholds and whether the plan is within them: one line, in every format."""
-    parts = [f"{kind} {plan.count(kind)} (at most {plan.limit(kind)}: {plan.percent[kind]}%)"
-             for kind in DEFAULT_LIMITS]
+    parts = [_threshold(plan, kind) for kind in DEFAULT_LIMITS]
     verdict = f"OVER for {', '.join(plan.over)}: apply refuses this plan without --force" if plan.over else "within"
     return f"thresholds (share of the {plan.existing} users on the PBX): {', '.join(parts)}: {verdict}"
+
+
+def _threshold(plan: Plan, kind: str) -> str:
+    """One kind's count against its limit ("delete 3 (1 user, 2 phones; at most 2: 30%)")."""
+    split = f"{plan.split(kind)}; " if plan.split(kind) else ""
+    return f"{kind} {plan.weighed(kind)} ({split}at most {plan.limit(kind)}: {plan.percent[kind]}%)"
 
 
 def _columns(plan: Plan) -> str:

@@ -14,12 +14,14 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from generator.compare.changes import Entry
+from generator.model import counted
 
 FORMAT_VERSION = 1  # of a saved plan's JSON
 
 # Percent of the users on the PBX a plan may delete, replace or update without --force.
 DEFAULT_LIMITS = {"delete": 30, "replace": 30, "update": 30}
 LIMIT_FLOOR = 1  # whatever the tenant's size, one user may be deleted, replaced or updated (unless 0%)
+PHONES_WEIGHED = ("delete", "replace")  # a phone deleted or replaced counts against these thresholds as a user does
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,20 @@ class Plan:
         """Users apply will `kind` (a held-back replace is not one)."""
         return sum(u.kind == kind and not u.held for u in self.users)
 
+    def phones(self, kind: str) -> int:
+        """Phones apply will `kind` (of users it updates; none of a held-back user)."""
+        return sum(p.kind == kind for u in self.users if not u.held for p in u.phones)
+
+    def weighed(self, kind: str) -> int:
+        """What a threshold holds to: users apply will `kind` and, for a delete
+        or a replace, phones too (each can lose what the roster does not hold)."""
+        return self.count(kind) + (self.phones(kind) if kind in PHONES_WEIGHED else 0)
+
+    def split(self, kind: str) -> str:
+        """A threshold's count in users and phones ("1 user, 2 phones") when it holds phones, else ""."""
+        phones = self.phones(kind) if kind in PHONES_WEIGHED else 0
+        return f"{counted(self.count(kind), 'user')}, {counted(phones, 'phone')}" if phones else ""
+
     @property
     def held(self) -> list[Entry]:
         return [u for u in self.users if u.held]
@@ -84,12 +100,18 @@ class Plan:
     @property
     def over(self) -> list[str]:
         """The kinds of change past their threshold: apply refuses the plan without --force."""
-        return [kind for kind in DEFAULT_LIMITS if self.count(kind) > self.limit(kind)]
+        return [kind for kind in DEFAULT_LIMITS if self.weighed(kind) > self.limit(kind)]
 
     def thresholds(self) -> dict:
-        kinds = {kind: {"count": self.count(kind), "limit": self.limit(kind), "percent": self.percent[kind]}
-                 for kind in DEFAULT_LIMITS}
+        kinds = {kind: self._threshold(kind) for kind in DEFAULT_LIMITS}
         return {"users_on_pbx": self.existing, **kinds, "within": not self.over}
+
+    def _threshold(self, kind: str) -> dict:
+        """One kind's threshold: `count`, phones included (then how many are
+        `phones`: a plan without any has the shape, and the fingerprint, it
+        had before phones counted), `limit`, `percent`."""
+        phones = {"phones": self.phones(kind)} if kind in PHONES_WEIGHED and self.phones(kind) else {}
+        return {"count": self.weighed(kind), **phones, "limit": self.limit(kind), "percent": self.percent[kind]}
 
     def as_data(self) -> dict:
         """A sync's plan as saved (what its fingerprint is of)."""

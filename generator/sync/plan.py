@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 
 from generator.check import targets_of
 from generator.compare.changes import Change, Entry, PhoneEntry, field_changes
 from generator.compare.plan import DEFAULT_LIMITS, Plan, Words
-from generator.model import SECRET_ORDER, dotted, mac_key, printable
+from generator.model import SECRET_ORDER, ResolvedUser, counted, dotted, mac_key, owner, printable
 from generator.pbx.base import Target
 
 # A plan's entries are the comparison core's (a saved plan's JSON keeps their fields and order).
@@ -53,7 +54,13 @@ def _differs(key: str, wanted: object, actual: object) -> bool:
     return str(wanted) != str(actual)
 
 
-def _phone_plans(target: Target, wanted: list[dict], actual: list[dict], changed: set[tuple]) -> list[PhonePlan]:
+def _phone_plans(target: Target, wanted: list[dict] | None, actual: list[dict], changed: set[tuple],
+                 prune: bool = False) -> list[PhonePlan]:
+    """The phones of a user on the PBX against the roster's. `wanted` None:
+    the roster gives the user no `phones:` key, so it does not manage them and
+    none is touched. A phone the list lacks is deleted only with `prune`."""
+    if wanted is None:
+        return []
     have = {mac_key(str(p.get("mac", ""))): p for p in actual}
     plans = []
     for phone in wanted:
@@ -75,15 +82,81 @@ def _phone_plans(target: Target, wanted: list[dict], actual: list[dict], changed
         changes += _secret_changes((f"phones[{mac}]",), phone, changed)
         if changes:
             plans.append(PhonePlan("update", mac, changes, current.get("id")))
-    plans += [PhonePlan("delete", mac, [], p.get("id")) for mac, p in have.items()]
+    if prune:
+        plans += [PhonePlan("delete", mac, [], p.get("id")) for mac, p in have.items()]
     return plans
 
 
-def user_plan(target: Target, name: str, fields: dict, actual: dict | None, changed: set[tuple]) -> UserPlan | None:
-    """What to do for one roster user; None when the PBX has it as the roster says."""
+def managed_phones(fields: dict) -> list[dict] | None:
+    """The phones a roster user lists, or None when it has no `phones:` key
+    (see roster_fields): the roster then leaves that user's phones alone."""
+    if "phones" not in fields:
+        return None
+    return [p for p in fields.get("phones") or [] if isinstance(p, dict)]
+
+
+def roster_fields(user: ResolvedUser) -> dict:
+    """A roster user's fields as a sync compares them: without `phones` when
+    only the built-in default (an empty list) gives it, so that a user
+    written without `phones:` keeps the phones it has on the PBX; `phones: []`
+    (in the user, a profile or `defaults`) is a list like any other."""
+    if owner(user.layers[1:], ("phones",)) is None:  # layers[0] is the built-in defaults (resolve.py)
+        return {k: v for k, v in user.fields.items() if k != "phones"}
+    return user.fields
+
+
+def kept_phones(fields: dict, actual: dict | None, found: UserPlan | None, prune: bool) -> Counter:
+    """The PBX phones of one roster user that apply leaves alone although the
+    roster does not list them: "unmanaged" (the user has no `phones:` key)
+    or "unlisted" (its list lacks them; without --prune). A replace's phones
+    are not counted: its `loses:` names those the remake drops."""
+    if actual is None or (found is not None and found.kind == "replace"):
+        return Counter()
+    listed = managed_phones(fields)
+    if listed is None:
+        return Counter(unmanaged=len(actual["phones"]))
+    if prune:
+        return Counter()
+    macs = {mac_key(str(p.get("mac", ""))) for p in listed}
+    return Counter(unlisted=sum(mac_key(str(p.get("mac", ""))) not in macs for p in actual["phones"]))
+
+
+def phone_notes(kept: Counter) -> list[str]:
+    """Said once: how many phones on the PBX the roster does not list and
+    apply leaves alone, and what would delete them."""
+    notes = []
+    if kept["unlisted"]:
+        notes.append(f"{counted(kept['unlisted'], 'phone')} on the PBX not in their user's `phones:` list: left "
+                     f"alone (--prune deletes them)")
+    if kept["unmanaged"]:
+        notes.append(f"{counted(kept['unmanaged'], 'phone')} on the PBX of users with no `phones:` key: left alone, "
+                     f"the roster does not manage them (`phones: []` with --prune deletes them)")
+    return notes
+
+
+def held_reason(found: UserPlan, replace: Collection[str] | bool) -> str:
+    """Why apply holds back this user, and the flag to pass: a replace (of
+    the user, or of one of its phones) that `replace` does not let it do."""
+    if replace is True or (replace and found.name in replace):
+        return ""
+    flag = f"pass --replace {found.name} (or --allow-replace) to let apply do it"
+    if found.kind == "replace":
+        return f"a replace deletes the user and what the roster does not hold; {flag}"
+    moved = [p for p in found.phones if p.kind == "replace"]
+    if not moved:
+        return ""
+    keys = sorted({c.field.rsplit(".", 1)[-1] for p in moved for c in p.changes if not c.secret})
+    return (f"a phone replace deletes phone {', '.join(p.mac for p in moved)} and makes it again (its "
+            f"{', '.join(keys)} cannot be changed in place); nothing of this user is sent until then; {flag}")
+
+
+def user_plan(target: Target, name: str, fields: dict, actual: dict | None, changed: set[tuple],
+              prune: bool = False) -> UserPlan | None:
+    """What to do for one roster user; None when the PBX has it as the roster
+    says. `prune`: delete the phones its `phones:` list lacks."""
     body = target.user_body(fields)
     extension = str(fields.get("extension_number", ""))
-    phones = [p for p in fields.get("phones") or [] if isinstance(p, dict)]
+    phones = managed_phones(fields) or []
     if actual is None:
         secrets = [Change(k, secret=True, new="set") for k in SECRET_ORDER if body.get(k)]
         return UserPlan("create", name, extension, secrets, [PhonePlan("create", mac_key(str(p.get("mac", ""))),
@@ -98,7 +171,7 @@ def user_plan(target: Target, name: str, fields: dict, actual: dict | None, chan
     keys = sorted((target.updatable("user") | set(target.separate)) & body.keys())
     changes = [c for key in keys for c in field_changes(key, detail.get(key), body[key])]
     changes += _secret_changes((), fields, changed)
-    phone_plans = _phone_plans(target, phones, actual_phones, changed)
+    phone_plans = _phone_plans(target, managed_phones(fields), actual_phones, changed, prune)
     if not changes and not phone_plans:
         return None
     return UserPlan("update", name, extension, changes, phone_plans, actual["id"])
@@ -109,18 +182,21 @@ def make_plan(target: Target, wanted: dict[str, dict], actual: dict[str, dict], 
     """`target`: the PBX, for its shapes and label; `wanted`: roster users'
     fields by name; `actual`: the PBX's users by name ({id, detail, phones},
     Target.read_users); `changed`: (user, path) of secrets the roster
-    changed since --base; `replace`: the users a replace may delete and make
-    again (True: all; the rest are held back); `percent`: the thresholds."""
+    changed since --base; `prune`: delete PBX users the roster does not
+    name, and phones a user's `phones:` list lacks; `replace`: the users a
+    replace may delete and make again, or whose phones it may (True: all;
+    the rest are held back); `percent`: the thresholds."""
     plan = Plan(SYNC, pbx=target.label, state=state_digest(actual), existing=len(actual),
                 percent={**DEFAULT_LIMITS, **(percent or {})})
+    kept: Counter = Counter()  # phones left alone, for one note
     for name, fields in wanted.items():
         mine = {path[1:] for path in changed if path[0] == name}
-        found = user_plan(target, name, fields, actual.get(name), mine)
+        found = user_plan(target, name, fields, actual.get(name), mine, prune)
+        kept += kept_phones(fields, actual.get(name), found, prune)
         if found is not None:
-            if found.kind == "replace" and not (replace is True or (replace and name in replace)):
-                found.held = (f"a replace deletes the user and what the roster does not hold; pass --replace {name} "
-                              f"(or --allow-replace) to let apply do it")
+            found.held = held_reason(found, replace)
             plan.users.append(found)
+    plan.notes += phone_notes(kept)
     hold_waiting(plan, wanted)
     for name in sorted(set(actual) - set(wanted)):
         detail = actual[name]["detail"]
