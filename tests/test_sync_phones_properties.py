@@ -112,3 +112,23 @@ def test_the_phone_guarantees_hold_over_many_random_tenants(tmp_path, monkeypatc
                 assert set(before[name]) <= set(_macs(target, name)), case  # nothing lost unasked
         again = plan(roster, Options(), target, prune=prune, replacing=replacing, percent=OPEN)
         assert all(u.held for u in again.users), case
+
+
+def test_a_replace_of_a_user_without_phones_names_the_phones_it_deletes(tmp_path, monkeypatch):
+    """The one way a user with no `phones:` key loses its phones (docs/sync.md):
+    a replace, held back until asked, whose `loses:` names every phone."""
+    monkeypatch.setenv("PORTSIP_ROSTER_KEY", "phones-test-master-key-" + "k" * 24)
+    target = MemTarget()
+    target.add("ann", "0101", macs=("0c:38:3e:00:00:01", "0C-38-3E-00-00-02"))
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(HEAD + user("ann", "0109"), "utf-8")
+    held = plan(roster, Options(), target)
+    assert held.users[0].kind == "replace" and held.users[0].held
+    assert held.users[0].loses[:2] == ["phone 0c:38:3e:00:00:01 (not in the roster)",
+                                       "phone 0c:38:3e:00:00:02 (not in the roster)"]
+    assert not any("phone" in note for note in held.notes)  # not counted as left alone: the replace drops them
+    assert apply(held, target, read_roster(roster, Options()).wanted).held == ["ann"]
+    assert _macs(target, "ann") == ["0c:38:3e:00:00:01", "0c:38:3e:00:00:02"]
+    allowed = plan(roster, Options(), target, replacing=["ann"])
+    assert apply(allowed, target, read_roster(roster, Options()).wanted).failures == []
+    assert _macs(target, "ann") == []
