@@ -132,3 +132,15 @@ def test_a_replace_of_a_user_without_phones_names_the_phones_it_deletes(tmp_path
     allowed = plan(roster, Options(), target, replacing=["ann"])
     assert apply(allowed, target, read_roster(roster, Options()).wanted).failures == []
     assert _macs(target, "ann") == []
+
+
+def test_a_held_back_replace_of_two_phones_says_them_in_the_plural(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTSIP_ROSTER_KEY", "phones-test-master-key-" + "k" * 24)
+    target = MemTarget()
+    target.add("ann", "0101", macs=("0c:38:3e:00:00:01", "0c:38:3e:00:00:02"))
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(HEAD + user("ann", "0101", "phones:", *(f"  - {PHONE % (mac, 'T33')}" for mac in
+                                                              ("0c:38:3e:00:00:01", "0c:38:3e:00:00:02"))), "utf-8")
+    held = plan(roster, Options(), target).users[0].held
+    assert held.startswith("a phone replace deletes phones 0c:38:3e:00:00:01 and 0c:38:3e:00:00:02 and makes them "
+                           "again (their model cannot be changed in place); nothing of this user is sent until then")

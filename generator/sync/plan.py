@@ -146,8 +146,14 @@ def held_reason(found: UserPlan, replace: Collection[str] | bool) -> str:
     if not moved:
         return ""
     keys = sorted({c.field.rsplit(".", 1)[-1] for p in moved for c in p.changes if not c.secret})
-    return (f"a phone replace deletes phone {', '.join(p.mac for p in moved)} and makes it again (its "
-            f"{', '.join(keys)} cannot be changed in place); nothing of this user is sent until then; {flag}")
+    phones, them, their = ("phone", "it", "its") if len(moved) == 1 else ("phones", "them", "their")
+    return (f"a phone replace deletes {phones} {_and([p.mac for p in moved])} and makes {them} again ({their} "
+            f"{_and(keys)} cannot be changed in place); nothing of this user is sent until then; {flag}")
+
+
+def _and(words: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return " and ".join([", ".join(words[:-1]), words[-1]]) if len(words) > 1 else "".join(words)
 
 
 def user_plan(target: Target, name: str, fields: dict, actual: dict | None, changed: set[tuple],
