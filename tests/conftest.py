@@ -49,6 +49,14 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+@pytest.fixture
+def quick_retries(monkeypatch):
+    """Retries without the client's backoff (seconds of sleep a test): for
+    tests of what a run does through faults, not of how long it waits,
+    which tests/test_sync_speed.py and test_sync_hostile.py test."""
+    monkeypatch.setattr("generator.pbx.portsip.client._retry_after", lambda header, attempt: 0.001)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def master_key():
     saved = os.environ.get("PORTSIP_ROSTER_KEY")

@@ -114,7 +114,6 @@ def test_a_stale_saved_plan_is_refused(pbx, roster, tmp_path):
     assert fresh.returncode == 0, fresh.stderr
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("faults", [
     [Fault("429", r"/users$", 2, "POST")],
     [Fault("503", r"/phones$", 2)],
@@ -122,7 +121,7 @@ def test_a_stale_saved_plan_is_refused(pbx, roster, tmp_path):
     [Fault("expire", r"/users$", 1, "POST")],
     [Fault("429", ".*", 3), Fault("503", ".*", 3), Fault("expire", "phones", 1)],
 ], ids=["429", "503", "dropped", "expired-token", "all"])
-def test_apply_converges_through_retryable_faults(pbx, roster, faults):
+def test_apply_converges_through_retryable_faults(pbx, roster, faults, quick_retries):
     pbx.state.faults = faults
     applied = sync(pbx, "apply", roster.name, "--yes", cwd=roster.parent)
     assert applied.returncode == 0, applied.stderr

@@ -496,12 +496,11 @@ def test_a_retry_after_of_0_still_backs_off():
     assert sum(waits) >= 6.3, waits
 
 
-def test_apply_stops_cleanly_when_the_pbx_keeps_refusing(tmp_path, monkeypatch):
+def test_apply_stops_cleanly_when_the_pbx_keeps_refusing(tmp_path, monkeypatch, quick_retries):
     import functools
 
     from generator.pbx.portsip import client as module
     monkeypatch.setattr(module, "Limits", functools.partial(Limits, refusals=3))
-    monkeypatch.setattr(module, "_retry_after", lambda header, attempt: 0.0)
 
     def script(handler, method, path, body):
         return (200, NO_USERS) if method == "GET" else (503, {"message": "down"})
@@ -548,12 +547,11 @@ def test_a_redirect_to_a_malformed_url_is_refused_not_retried():
     assert "not a URL" in caught.value.message and len(pbx.seen) == 1 + 1
 
 
-def test_plan_stops_cleanly_when_the_pbx_keeps_refusing(tmp_path, monkeypatch):
+def test_plan_stops_cleanly_when_the_pbx_keeps_refusing(tmp_path, monkeypatch, quick_retries):
     import functools
 
     from generator.pbx.portsip import client as module
     monkeypatch.setattr(module, "Limits", functools.partial(Limits, refusals=3))
-    monkeypatch.setattr(module, "_retry_after", lambda header, attempt: 0.0)
     with Hostile(signed_in(lambda h, m, p, b: (503, {"message": "down"}))) as pbx:
         result = plan(pbx.url, "--allow-http", cwd=tmp_path)
     no_traceback(result)

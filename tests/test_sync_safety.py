@@ -251,8 +251,7 @@ def test_the_fake_pbx_refuses_what_a_real_one_would(pbx):
     assert status(phone, f"/users/{x1}/phones") == 409  # the MAC of front.desk's phone, written otherwise
 
 
-@pytest.mark.slow
-def test_a_replace_that_cannot_be_checked_against_queues_and_groups_is_refused(pbx, tmp_path):
+def test_a_replace_that_cannot_be_checked_against_queues_and_groups_is_refused(pbx, tmp_path, quick_retries):
     """A replace deletes first: if the call queues (or ring groups) cannot be
     read, its new extension may be one of theirs, the remake would be refused
     and the user lost. So nothing is sent (the queue read fails here)."""
@@ -267,8 +266,7 @@ def test_a_replace_that_cannot_be_checked_against_queues_and_groups_is_refused(p
     assert len(pbx.state.writes()) == before and pbx.state.user_id("warehouse")
 
 
-@pytest.mark.slow
-def test_a_phone_replace_whose_create_fails_says_the_phone_is_gone(pbx, tmp_path):
+def test_a_phone_replace_whose_create_fails_says_the_phone_is_gone(pbx, tmp_path, quick_retries):
     write(tmp_path, WAREHOUSE)
     assert sync(pbx, tmp_path, "apply", "roster.yaml", "--yes").returncode == 0
     write(tmp_path, WAREHOUSE.replace("model: T31", "model: T33"))  # the API cannot change a model in place
