@@ -151,6 +151,7 @@ def fill(users: list[ResolvedUser], given: SecretSources, policy: Policy, lenien
     done = 0
     by_cause: dict[tuple[str, str], list] = {}  # one problem per cause, with how many values it affects
     out = []
+    alike: dict[tuple, Mapping] = {}  # users with the same sources (most of a roster) share one mapping
     for user, paths in refs:
         if not paths:
             out.append(user)
@@ -178,8 +179,10 @@ def fill(users: list[ResolvedUser], given: SecretSources, policy: Policy, lenien
             else:
                 by_cause.setdefault(("error", why), [user.problem(path, "secret-missing", why), 0])[1] += 1
         # Built directly: dataclasses.replace costs several times more, once per user.
+        shared = alike.setdefault(tuple(sources.items()), MappingProxyType(sources))
         out.append(ResolvedUser(user.index, user.name, _with_values(user.fields, values), user.layers,
-                                user.phone_layers, user.computed, MappingProxyType(sources), frozenset(stand_ins)))
+                                user.phone_layers, user.computed, shared,
+                                frozenset(stand_ins) if stand_ins else user.stand_ins))
     return out, [_and_more(first, count) for first, count in by_cause.values()]
 
 
