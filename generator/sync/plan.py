@@ -67,48 +67,53 @@ class PbxIndex:
     targets a forward or BLF may name); and the whole of each user the plan
     deletes or replaces (what deleting it loses is read for those)."""
 
-    count: int = 0  # users on the PBX
-    names: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # lower case -> [(place listed, name)]
-    extensions: dict[str, tuple[int, str]] = field(default_factory=dict)  # str(extension) -> (place, name)
-    macs: dict[str, tuple[int, str]] = field(default_factory=dict)  # mac_key -> (place, name)
+    places: dict[str, int] = field(default_factory=dict)  # name -> its place in the PBX's listing
+    lower: dict[str, str | tuple[str, ...]] = field(default_factory=dict)  # lower case -> the name(s)
+    extensions: dict[str, str] = field(default_factory=dict)  # str(extension) -> name
+    macs: dict[str, str] = field(default_factory=dict)  # mac_key -> name
     no_extension: bool = False  # some user has none (a target "None" is then on the PBX, as str(None) was)
     doomed: dict[str, dict] = field(default_factory=dict)  # name -> {id, detail, phones} as read
 
+    @property
+    def count(self) -> int:
+        return len(self.places)
+
     def add(self, place: int, name: str, user: dict) -> None:
         """One user as read, at its place in the PBX's listing."""
-        self.count += 1
-        self.names.setdefault(name.lower(), []).append((place, name))
+        self.places[name] = place
+        low = name.lower()
+        low = name if low == name else low  # most names are lower case already: the same text, held once
+        have = self.lower.get(low)
+        self.lower[low] = name if have is None else (*(have if isinstance(have, tuple) else (have,)), name)
         extension = user["detail"].get("extension_number")
         if extension is None:
             self.no_extension = True
         else:
-            _first(self.extensions, str(extension), place, name)
+            self._first(self.extensions, str(extension), name)
         for phone in user["phones"]:
-            _first(self.macs, mac_key(str(phone.get("mac", ""))), place, name)
+            self._first(self.macs, mac_key(str(phone.get("mac", ""))), name)
+
+    def _first(self, index: dict[str, str], key: str, name: str) -> None:
+        """Who holds `key`: the first listed, whatever order the users were read in."""
+        if key not in index or self.places[name] < self.places[index[key]]:
+            index[key] = name
 
     def has(self, name: str) -> bool:
-        return any(other == name for _, other in self.names.get(name.lower(), ()))
+        return name in self.places
 
     def same_name(self, name: str) -> list[str]:
         """The PBX's users whose name is `name` in any case, in listing order."""
-        return [other for _, other in sorted(self.names.get(name.lower(), ()))]
+        have = self.lower.get(name.lower(), ())
+        return sorted(have if isinstance(have, tuple) else (have,), key=self.places.__getitem__)
 
     def extension_holder(self, extension: str) -> str | None:
-        found = self.extensions.get(extension)
-        return found[1] if found else None
+        return self.extensions.get(extension)
 
     def mac_holder(self, mac: str) -> str | None:
-        found = self.macs.get(mac)
-        return found[1] if found else None
+        return self.macs.get(mac)
 
     def all_extensions(self) -> set[str]:
         return set(self.extensions) | ({"None"} if self.no_extension else set())
-
-
-def _first(index: dict[str, tuple[int, str]], key: str, place: int, name: str) -> None:
-    """Who holds `key`: the first listed, whatever order the users were read in."""
-    if key not in index or place < index[key][0]:
-        index[key] = (place, name)
 
 
 def _secret_changes(prefix: tuple, fields: dict, changed: set[tuple]) -> list[Change]:
