@@ -43,7 +43,7 @@ def _holds_template(value: Any) -> bool:
 
 def make_layer(label: str, document: Document, base: YamlPath, data: dict, evaluates: bool) -> Layer:
     keys = frozenset(k for k, v in data.items() if _holds_template(v)) if evaluates else NO_PATHS
-    return Layer(label, document, base, data, evaluates, keys or NO_PATHS)
+    return Layer(label, document, base, data, evaluates, keys or NO_PATHS)  # most have none: one empty set
 
 
 class Merger:

@@ -169,7 +169,7 @@ def test_a_plan_compares_each_pbx_user_as_it_arrives_and_keeps_only_those_it_del
     from memtarget import MemTarget
 
     from generator.model import mac_key
-    from generator.sync.plan import compare, make_plan
+    from generator.sync.plan import compare_users, make_plan
 
     def one(extension: str, name: str, display: str, mac: str) -> dict:
         return {"id": f"id-{name}", "detail": Detail(name=name, extension_number=extension, display_name=display),
@@ -199,7 +199,7 @@ def test_a_plan_compares_each_pbx_user_as_it_arrives_and_keeps_only_those_it_del
             yield listed.index(name), name, user
             del user
 
-    made, index = compare(MemTarget(), wanted, arriving(), set(), prune=True)
+    made, index = compare_users(MemTarget(), wanted, arriving(), set(), prune=True)
     assert made.as_data() == whole.as_data()
     assert {u.name: u.kind for u in made.users} == {"bob": "update", "cat": "replace", "zed": "delete"}
     assert held == [("ann", []), ("bob", []), ("cat", []), ("zed", [])]  # ann and bob gone once compared

@@ -27,7 +27,7 @@ from generator.model import SECRET_KEYS, SECRET_ORDER, Problem, ResolvedUser, co
 from generator.pbx.base import Groups, PbxError, Target
 from generator.pipeline import Options, run
 from generator.progress import Progress
-from generator.sync.plan import PbxIndex, compare, conflicts
+from generator.sync.plan import PbxIndex, compare_users, conflicts
 from generator.write import check_output, open_log, output_kind, same_file
 
 
@@ -191,7 +191,7 @@ def plan(roster: Path, options: Options, target: Target, base: str | None = None
     wanted = {user.name: user.fields for user in users}
     changed = secret_changes(roster, options, base)
     target.open()
-    made, actual = compare(target, wanted, target.each_user(parallel), changed, prune, replacing, percent)
+    made, actual = compare_users(target, wanted, target.each_user(parallel), changed, prune, replacing, percent)
     made.notes = target.notes(wanted) + plan_notes(wanted, actual, base) + unsent_note(made, users, target)
     doomed = [user for user in made.users if user.kind in ("replace", "delete")]
     groups = target.read_groups(doomed, any(u.kind == "replace" for u in doomed), parallel) if doomed else None

@@ -181,13 +181,13 @@ def user_plan(target: Target, name: str, fields: dict, actual: dict | None, chan
 
 def make_plan(target: Target, wanted: dict[str, dict], actual: dict[str, dict], changed: set[tuple],
               prune: bool, replace: Collection[str] | bool = False, percent: dict[str, int] | None = None) -> Plan:
-    """compare() of the PBX's users read whole (`actual`: Target.read_users)."""
-    return compare(target, wanted, in_name_order(actual), changed, prune, replace, percent)[0]
+    """compare_users() of the PBX's users read whole (`actual`: Target.read_users)."""
+    return compare_users(target, wanted, in_name_order(actual), changed, prune, replace, percent)[0]
 
 
-def compare(target: Target, wanted: dict[str, dict], actual: Iterable[tuple[int, str, dict]], changed: set[tuple],
-            prune: bool, replace: Collection[str] | bool = False,
-            percent: dict[str, int] | None = None) -> tuple[Plan, PbxIndex]:
+def compare_users(target: Target, wanted: dict[str, dict], actual: Iterable[tuple[int, str, dict]],
+                  changed: set[tuple], prune: bool, replace: Collection[str] | bool = False,
+                  percent: dict[str, int] | None = None) -> tuple[Plan, PbxIndex]:
     """The plan, and what it keeps of the PBX for the checks after it.
     `target`: the PBX, for its shapes and label; `wanted`: roster users'
     fields by name; `actual`: the PBX's users one at a time, in name order,
@@ -278,7 +278,7 @@ def conflicts(plan: Plan, wanted: dict[str, dict], actual: PbxIndex,
     replace of `plan` asks for and another user on the PBX has already, left
     alone users included: the PBX would refuse it, and a replace would have
     deleted the user first. Checked before any write. `actual`: what the
-    plan kept of the PBX's users (compare). `others`: extensions of what is
+    plan kept of the PBX's users (compare_users). `others`: extensions of what is
     not a user (call queues, ring groups: "call queue Sales (8000)"), read
     only when a plan replaces someone, and checked for them."""
     found = []
