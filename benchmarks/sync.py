@@ -39,14 +39,27 @@ def run(command: str, roster: Path, pbx: FakeServer, options, log: Path, out: Pa
             "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"], "--parallel", str(options.parallel),
             "--log", str(log)] + (["--rate", str(options.rate)] if options.rate else []) \
         + (["--yes"] if command == "apply" else [])
+    peak = out.with_suffix(".peak")
     started = time.perf_counter()
     with out.open("w") as output:
-        child = subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT, env=env)
-        _, status, usage = os.wait4(child.pid, 0)
+        child = subprocess.Popen([sys.executable, "-c", MEASURE, str(peak), *args], stdout=output,
+                                 stderr=subprocess.STDOUT, env=env)
+        status = child.wait()
     seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
+    if status != 0:
         sys.exit(f"{command} failed:\n{out.read_text()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, int(peak.read_text()) / 1024
+
+
+# A process's peak RSS (ru_maxrss) counts the RSS of the process it was forked from (Linux keeps the
+# larger at exec): a command started from this one, which holds the fake PBX and every request it
+# answered, would show this process's size, not its own. So each command is started from a small
+# process of its own, which writes the command's peak (KB) to the file it is given.
+MEASURE = ("import os, subprocess, sys\n"
+           "child = subprocess.Popen(sys.argv[2:])\n"
+           "_, status, usage = os.wait4(child.pid, 0)\n"
+           "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+           "sys.exit(os.waitstatus_to_exitcode(status))\n")
 
 
 def main() -> None:

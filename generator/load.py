@@ -136,6 +136,9 @@ class _Builder:
         self.problems: list[Problem] = []
         self.anchors: dict[str, tuple[Any, int]] = {}
         self.nodes_left = max_nodes
+        # Each text once: the keys, and values such as a model or a profile, repeat in every user, and
+        # each parse event brings its own copy (a few hundred bytes a user, held while the roster is)
+        self.texts: dict[str, str] = {}
 
     def problem(self, mark, code: str, message: str) -> None:
         self.problems.append(_at(self.file, mark, code, message))
@@ -173,6 +176,8 @@ class _Builder:
                                                   f"far longer than any field takes")
             plain = event.tag is None and event.implicit[0]
             value, size = (text if plain and text[:1] not in _MAYBE_TYPED else self.scalar(event)), 1
+            if type(value) is str:
+                value = self.texts.setdefault(value, value)
         elif kind is yaml.AliasEvent:
             if event.anchor not in self.anchors:
                 raise self.stop(event.start_mark, "yaml-syntax",
@@ -234,7 +239,7 @@ class _Builder:
                 self.node(parser, key_event, None, depth + 1)
                 self.node(parser, parser.get_event(), None, depth + 1)
                 continue
-            key, line = key_event.value, key_event.start_mark.line + 1
+            key, line = self.texts.setdefault(key_event.value, key_event.value), key_event.start_mark.line + 1
             if key == "<<" and _implicit_tag(key_event) == _TAG + "merge":
                 value, count = self.node(parser, parser.get_event(), None, depth + 1)
                 merged.extend(self.merge_sources(key_event, value))

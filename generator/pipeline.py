@@ -173,7 +173,8 @@ def _run(path: Path, options: Options, display: str, progress: Progress | None) 
         problems += held_back_problems(document, included, validation, (given, policy, lenient, column_set),
                                        options.allow_formulas, models, problems)
     if options.redact:  # every secret is masked: one not at hand is no loss, and not worth a warning
-        users = [replace(user, fields=masked(user.fields)) for user in users]
+        for i, user in enumerate(users):  # in place: the unmasked users go as the masked come
+            users[i] = replace(user, fields=masked(user.fields))
         problems = [p for p in problems if p.code != "secret-unchecked"]
     return Resolved(document, tuple(included), column_set, tuple(users), ordered(problems))
 

@@ -24,7 +24,7 @@ from jinja2 import TemplateError
 from generator import expand
 from generator.errors import brief
 from generator.load import Document
-from generator.model import SECRET_KEYS, HeldBack, Layer, Problem, ResolvedUser, YamlPath, owner
+from generator.model import NO_PATHS, SECRET_KEYS, HeldBack, Layer, Problem, ResolvedUser, YamlPath, owner
 from generator.progress import Progress
 from generator.resources import builtin_defaults
 from generator.sandbox import TemplateLimit, is_template, render
@@ -42,8 +42,8 @@ def _holds_template(value: Any) -> bool:
 
 
 def make_layer(label: str, document: Document, base: YamlPath, data: dict, evaluates: bool) -> Layer:
-    keys = frozenset(k for k, v in data.items() if _holds_template(v)) if evaluates else frozenset()
-    return Layer(label, document, base, data, evaluates, keys)
+    keys = frozenset(k for k, v in data.items() if _holds_template(v)) if evaluates else NO_PATHS
+    return Layer(label, document, base, data, evaluates, keys or NO_PATHS)  # most have none: one empty set
 
 
 class Merger:
@@ -108,6 +108,11 @@ class Roster:
     profiles: dict[str, list[SplitLayer]]
     phone_models: dict[str, list[Layer]]
     merger: Merger = field(default_factory=Merger)
+    alike: dict[frozenset, frozenset] = field(default_factory=dict)  # each user's computed paths, kept once
+
+    def shared(self, paths: frozenset) -> frozenset:
+        """One set for all the users whose templates computed the same fields (most)."""
+        return self.alike.setdefault(paths, paths) if paths else NO_PATHS
 
 
 def _layer(label: str, document: Document, base: YamlPath, data: Any, evaluates: bool,
@@ -273,7 +278,7 @@ def resolve_user(roster: Roster, index: int, entry: dict,
             **user_context(), "phone": _context(merged, _template_keys(layers_of_phone))}
         phones.append(evaluation.fields(merged, ("phones", i), layers_of_phone, context))
     user = ResolvedUser(index, name, {**fields, "phones": phones}, tuple(layers), phone_layers,
-                        frozenset(evaluation.computed))
+                        roster.shared(frozenset(evaluation.computed)))
     return user, problems + [user.problem(path, "computed-value", message) for path, message in evaluation.failures]
 
 

@@ -393,3 +393,30 @@ def test_no_literal_secrets_sees_every_layer(write_roster):
 def test_example_holds_no_literal_secret():
     result = run_module("validate", "--no-literal-secrets", ROOT / "roster.example.yaml")
     assert result.returncode == 0, result.stderr
+
+
+def test_fill_lets_each_resolved_user_go_and_users_alike_share_their_sources(tmp_path, monkeypatch):
+    """A large roster is not held twice: fill empties the list it is given as
+    it makes each filled copy, so no resolved user outlives it. Users whose
+    secrets come from the same sources share one mapping of them, and the
+    users with no stand-in one empty set (each frozenset() is 216 bytes)."""
+    import weakref
+
+    from generator.load import load_text
+    from generator.policy import from_roster
+    from generator.resolve import resolve
+    from generator.secrets.fill import fill
+    from generator.secrets.sources import secret_sources
+
+    monkeypatch.setenv("PORTSIP_ROSTER_KEY", DEMO_KEY)
+    more = "\n".join(f'  - {{name: u{n}, display_name: U {n}, extension_number: "2{n:02}", '
+                     f'phones: [{{mac: "00:11:22:33:55:{n:02}"}}]}}' for n in range(3))
+    document, problems = load_text(ROSTER.format(extra=more), "roster.yaml")
+    resolved, problems = resolve(document)
+    policy, _ = from_roster(document, "v22", 8)
+    watched = [weakref.ref(user) for user in resolved]
+    filled, problems = fill(resolved, secret_sources(document, None), policy)
+    assert problems == [] and resolved == [] and all(ref() is None for ref in watched)
+    assert [u.name for u in filled] == ["ann", "bob", "u0", "u1", "u2"]
+    assert filled[2].secret_sources is filled[3].secret_sources is filled[4].secret_sources
+    assert len({id(u.stand_ins) for u in filled}) == 1 and len({id(u.computed) for u in filled}) == 1

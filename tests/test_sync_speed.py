@@ -152,3 +152,125 @@ def test_the_state_digest_is_the_whole_json_s_without_holding_it():
         tracemalloc.stop()
     assert digest == whole(actual)
     assert peak < size / 10, (peak, size)
+
+
+# ---- memory: what a plan holds (figures: benchmarks/sync.py, docs/performance.md) -----------------
+
+class Detail(dict):
+    """A PBX user's detail that can be watched (a weak reference) for whether anything still holds it."""
+
+
+def test_a_plan_compares_each_pbx_user_as_it_arrives_and_keeps_only_those_it_deletes_or_replaces():
+    """Each PBX user is let go once compared: while the next is read, none
+    before it is held but those the plan deletes or replaces (their losses
+    are read later). The plan is the very plan of the tenant read whole."""
+    import weakref
+
+    from memtarget import MemTarget
+
+    from generator.model import mac_key
+    from generator.sync.plan import compare_users, make_plan
+
+    def one(extension: str, name: str, display: str, mac: str) -> dict:
+        return {"id": f"id-{name}", "detail": Detail(name=name, extension_number=extension, display_name=display),
+                "phones": [{"id": f"p-{name}", "mac": mac, "model": "T31", "vendor": "Yealink"}]}
+
+    tenant = {"zed": one("0105", "zed", "Zed", "0c:38:3e:00:00:05"),  # listed first, not in the roster: deleted
+              "ann": one("0101", "ann", "Ann", "0c:38:3e:00:00:01"),  # as the roster says
+              "cat": one("0199", "cat", "Cat", "0c:38:3e:00:00:03"),  # a new extension: replaced
+              "bob": one("0102", "bob", "Bob", "0c:38:3e:00:00:02")}  # a new display name: updated
+    wanted = {name: {"name": name, "extension_number": extension, "display_name": display,
+                     "phones": [{"mac": mac, "model": "T31", "vendor": "Yealink"}]}
+              for name, extension, display, mac in (("ann", "0101", "Ann", "0c:38:3e:00:00:01"),
+                                                    ("bob", "0102", "Robert", "0c:38:3e:00:00:02"),
+                                                    ("cat", "0103", "Cat", "0c:38:3e:00:00:03"))}
+    listed = list(tenant)
+    whole = make_plan(MemTarget(), wanted, {name: tenant[name] for name in listed}, set(), prune=True)
+    watched: dict[str, weakref.ref] = {}
+    held: list[tuple[str, list[str]]] = []
+
+    def arriving():
+        previous = None
+        for name in sorted(listed):
+            user = tenant.pop(name)  # from here on only the plan holds it
+            alive = sorted(n for n, ref in watched.items() if ref() is not None and n != previous)
+            held.append((name, alive))  # the one before may still be in the plan's hands, no other
+            watched[name], previous = weakref.ref(user["detail"]), name
+            yield listed.index(name), name, user
+            del user
+
+    made, index = compare_users(MemTarget(), wanted, arriving(), set(), prune=True)
+    assert made.as_data() == whole.as_data()
+    assert {u.name: u.kind for u in made.users} == {"bob": "update", "cat": "replace", "zed": "delete"}
+    assert held == [("ann", []), ("bob", []), ("cat", []), ("zed", [])]  # ann and bob gone once compared
+    assert sorted(n for n, ref in watched.items() if ref() is not None) == ["cat", "zed"]
+    assert sorted(index.doomed) == ["cat", "zed"] and index.count == 4
+    assert index.extension_holder("0105") == "zed" and index.mac_holder(mac_key("0C-38-3E-00-00-02")) == "bob"
+    assert index.has("ann") and not index.has("Ann") and index.same_name("ANN") == ["ann"]
+
+
+def test_the_state_digest_refuses_users_out_of_name_order():
+    """Fed a user at a time, the digest is the sorted JSON's only if they come sorted: anything else is a bug."""
+    import pytest
+
+    from generator.sync.plan import StateDigest
+
+    digest = StateDigest()
+    digest.add("bob", {"id": "1"})
+    with pytest.raises(ValueError, match="out of name order"):
+        digest.add("ann", {"id": "2"})
+
+
+def test_portsip_gives_its_users_in_name_order_with_their_places_in_the_listing():
+    from generator.pbx.portsip.target import PortSip
+
+    with FakeServer() as pbx:
+        for name in ("zed", "Amy", "bob", "amy"):
+            pbx.state.add_user(name, f"0{len(pbx.state.users) + 101}")
+        target = PortSip(client(pbx.url))
+        target.open()
+        streamed = list(target.each_user(2))
+        whole = target.read_users(2)
+    assert [(place, name) for place, name, _ in streamed] == [(1, "Amy"), (3, "amy"), (2, "bob"), (0, "zed")]
+    assert {name: user for _, name, user in streamed} == whole and list(whole) == ["zed", "Amy", "bob", "amy"]
+
+
+def test_reads_in_order_start_at_most_a_window_ahead_of_the_one_awaited():
+    """pool.map would start a read for every user of the tenant at once, each
+    answer then held until its turn; in_order starts `ahead` more at most."""
+    import threading
+
+    from generator.pbx.portsip.target import in_order
+
+    started, lock = [], threading.Lock()
+
+    def work(item: int) -> int:
+        with lock:
+            started.append(item)
+        return item * 10
+
+    with ThreadPoolExecutor(16) as pool:
+        results = in_order(pool, work, range(50), 3)
+        assert next(results) == 0
+        results.close()
+    assert len(started) <= 4
+    with ThreadPoolExecutor(4) as pool:
+        assert list(in_order(pool, work, range(50), 3)) == [n * 10 for n in range(50)]
+
+
+def test_a_duplicate_extension_on_the_pbx_is_held_by_the_first_listed_whatever_the_read_order(tmp_path):
+    """A hostile PBX with two users on one extension: the conflict names the
+    one it lists first (as when the tenant was read whole), though users are
+    now read in name order."""
+    from conftest import HEAD, run_module, user
+
+    with FakeServer() as pbx:
+        pbx.state.add_user("zed", "0101")
+        pbx.state.add_user("amy", "0101")
+        (tmp_path / "roster.yaml").write_text(HEAD + user("bob", "0101"), "utf-8")
+        login = ["--pbx", pbx.url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"], "--rate", "1000",
+                 "--allow-http"]
+        planned = run_module("plan", "roster.yaml", *login, cwd=tmp_path,
+                             env={"PORTSIP_PASSWORD": ACCOUNT["password"]})
+    assert planned.returncode == 1
+    assert "extension 0101 is taken on the PBX by user zed (not in the roster, left alone)" in planned.stderr

@@ -76,3 +76,13 @@ def test_duplicate_key_names_both_lines():
 def test_float_like_and_sexagesimal_text_stay_text():
     document, _ = load_text("a: 1:30\nb: 1e3\nc: 0x1F\nd: 1_000\n", "r.yaml")
     assert document.data == {"a": "1:30", "b": "1e3", "c": "0x1F", "d": "1_000"}
+
+
+def test_a_text_written_many_times_is_held_once():
+    """Each parse event brings its own copy of a key or value: a roster's
+    keys, models and profile names repeat in every user, and are held once."""
+    document, problems = load_text("users:\n  - {name: a, model: T31}\n  - {name: b, model: T31}\n", "r.yaml")
+    first, second = document.data["users"]
+    assert problems == [] and first == {"name": "a", "model": "T31"}
+    assert first["model"] is second["model"]
+    assert [k for k in first if k == "model"][0] is [k for k in second if k == "model"][0]

@@ -27,7 +27,7 @@ from generator.model import SECRET_KEYS, SECRET_ORDER, Problem, ResolvedUser, co
 from generator.pbx.base import Groups, PbxError, Target
 from generator.pipeline import Options, run
 from generator.progress import Progress
-from generator.sync.plan import conflicts, make_plan, roster_fields
+from generator.sync.plan import PbxIndex, compare_users, conflicts, roster_fields
 from generator.write import check_output, open_log, output_kind, same_file
 
 
@@ -191,9 +191,8 @@ def plan(roster: Path, options: Options, target: Target, base: str | None = None
     wanted = {user.name: roster_fields(user) for user in users}
     changed = secret_changes(roster, options, base)
     target.open()
-    actual = target.read_users(parallel)
-    made = make_plan(target, wanted, actual, changed, prune, replacing, percent)
-    # make_plan's own notes (phones left alone) kept, after the target's and before what apply will need
+    made, actual = compare_users(target, wanted, target.each_user(parallel), changed, prune, replacing, percent)
+    # the comparison's own notes (phones left alone) kept, after the target's and before what apply will need
     made.notes = target.notes(wanted) + plan_notes(wanted, actual, base) + made.notes + unsent_note(made, users, target)
     doomed = [user for user in made.users if user.kind in ("replace", "delete")]
     groups = target.read_groups(doomed, any(u.kind == "replace" for u in doomed), parallel) if doomed else None
@@ -212,9 +211,9 @@ def plan(roster: Path, options: Options, target: Target, base: str | None = None
     if problems:
         raise RosterInvalid(problems)
     if doomed:
-        target.read_losses(doomed, actual, groups, parallel)
+        target.read_losses(doomed, actual.doomed, groups, parallel)
         for user in doomed:
-            user.loses = [*lost_phones(wanted.get(user.name), actual[user.name]["phones"]), *user.loses]
+            user.loses = [*lost_phones(wanted.get(user.name), actual.doomed[user.name]["phones"]), *user.loses]
     return made
 
 
@@ -238,11 +237,11 @@ def unknown_targets(made: Plan, users: list[ResolvedUser]) -> list[tuple[Resolve
     return [found for found in roster_unknown_targets(users) if found[0].name in making]
 
 
-def missing_targets(unknown: list[tuple[ResolvedUser, tuple, str]], actual: dict[str, dict],
+def missing_targets(unknown: list[tuple[ResolvedUser, tuple, str]], actual: PbxIndex,
                     groups: Groups | None) -> list[Problem]:
     """Those of `unknown` the PBX has not either: it would refuse the user,
     and a replace would have deleted it first. Refused before any write."""
-    have = {str(user["detail"].get("extension_number")) for user in actual.values()}
+    have = actual.all_extensions()
     have |= set(groups.extensions) if groups else set()
     return [user.problem(path, "pbx-conflict", f"{number} is an extension neither in this roster nor on the PBX: "
                          f"the PBX would refuse the user (and a replace would have deleted it first); correct "
@@ -255,12 +254,12 @@ def _secret_count(fields: dict) -> int:
     return sum(bool(where.get(key)) for where in (fields, *phones) for key in SECRET_ORDER)
 
 
-def plan_notes(wanted: dict[str, dict], actual: dict[str, dict], base: str | None) -> list[str]:
+def plan_notes(wanted: dict[str, dict], actual: PbxIndex, base: str | None) -> list[str]:
     """What a plan says once (besides the target's own notes): that the
     secrets of users already on the PBX were not compared (without --base a
     rotation would otherwise pass as "nothing to do")."""
     notes = []
-    unseen = sum(_secret_count(fields) for name, fields in wanted.items() if name in actual)
+    unseen = sum(_secret_count(fields) for name, fields in wanted.items() if actual.has(name))
     if base is None and unseen:
         notes.append(f"{unseen} secret{'' if unseen == 1 else 's'} of users already on the PBX not compared: the PBX "
                      f"never gives one back, so a new source, rotate or MAC since the last apply shows only with "

@@ -7,6 +7,8 @@ Shapes, in the roster's words where they meet the plan:
   read_users() -> {name: {"id": str, "detail": dict, "phones": [dict]}}
     `detail` in the target's own shape, holding at least `extension_number`;
     each phone holding at least `id` and `mac`.
+  each_user() -> (place in the listing, name, that user), in name order: the
+    same users one at a time, for a plan to compare each as it arrives.
   user_body(fields) / phone_body(phone): roster fields -> the target's shape,
     what a plan compares with `detail` and apply sends.
 Everything a target reads is hostile input: an id goes into a request only
@@ -17,7 +19,7 @@ as `checked_id` gave it, and a failure is a PbxError with the PBX's words
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +40,13 @@ class Refusing(PbxError):
 
     def __init__(self, message: str, path: str):
         super().__init__(None, message, path)
+
+
+def in_name_order(users: dict[str, dict]) -> Iterator[tuple[int, str, dict]]:
+    """read_users' answer as each_user gives it: (place listed, name, user), in name order."""
+    places = {name: place for place, name in enumerate(users)}
+    for name in sorted(users):
+        yield places[name], name, users[name]
 
 
 @dataclass
@@ -102,6 +111,13 @@ class Target(ABC):
     def read_users(self, parallel: int) -> dict[str, dict]:
         """Every user by name with its detail and phones (the shape above);
         a user without a name, or a name listed twice, is a PbxError."""
+
+    def each_user(self, parallel: int) -> Iterator[tuple[int, str, dict]]:
+        """The users of read_users one at a time, in name order, each with its
+        place in the listing. A target that reads a user at a time gives each
+        as it is read, so that a plan holds one user's answers, not the
+        tenant's; this default reads them all first."""
+        yield from in_name_order(self.read_users(parallel))
 
     @property
     @abstractmethod

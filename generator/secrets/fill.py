@@ -136,22 +136,35 @@ def _with_values(fields: dict, values: dict[tuple, str]) -> dict:
     return out
 
 
+def _sources_of(user: ResolvedUser) -> list[tuple[tuple, str, SecretRef]]:
+    """(path, kind, source) of each secret of `user` still given by its source."""
+    return [(path, kind, ref) for path, kind in secret_paths(user.fields)
+            if isinstance(ref := secret_at(user.fields, path), SecretRef)]
+
+
 def fill(users: list[ResolvedUser], given: SecretSources, policy: Policy, lenient: bool = False,
          progress: Progress | None = None) -> tuple[list[ResolvedUser], list[Problem]]:
     """Every user with each source replaced by its value. A value that cannot
     be had is a problem naming the user and field, located where the source is
     written. `lenient`: such a secret gets a stand-in instead, never checked or
-    shown, and one warning per cause."""
-    refs = [(u, [(p, k, ref) for p, k in secret_paths(u.fields) if isinstance(ref := secret_at(u.fields, p),
-                                                                                 SecretRef)])
-            for u in users]
-    generates = any(ref.source_kind.made_here for _, paths in refs for _, _, ref in paths)
+    shown, and one warning per cause.
+
+    `users` is emptied as it goes: each user is let go once its filled copy
+    is made, so that a large roster is not held twice at once."""
+    total, generates = 0, False
+    for user in users:
+        for _, _, ref in _sources_of(user):
+            total += 1
+            generates = generates or ref.source_kind.made_here
     key = master_key(given) if generates else None
-    total = sum(len(paths) for _, paths in refs)
     done = 0
     by_cause: dict[tuple[str, str], list] = {}  # one problem per cause, with how many values it affects
     out = []
-    for user, paths in refs:
+    alike: dict[tuple, Mapping] = {}  # users with the same sources (most of a roster) share one mapping
+    users.reverse()
+    while users:
+        user = users.pop()
+        paths = _sources_of(user)
         if not paths:
             out.append(user)
             continue
@@ -178,8 +191,10 @@ def fill(users: list[ResolvedUser], given: SecretSources, policy: Policy, lenien
             else:
                 by_cause.setdefault(("error", why), [user.problem(path, "secret-missing", why), 0])[1] += 1
         # Built directly: dataclasses.replace costs several times more, once per user.
+        shared = alike.setdefault(tuple(sources.items()), MappingProxyType(sources))
         out.append(ResolvedUser(user.index, user.name, _with_values(user.fields, values), user.layers,
-                                user.phone_layers, user.computed, MappingProxyType(sources), frozenset(stand_ins)))
+                                user.phone_layers, user.computed, shared,
+                                frozenset(stand_ins) if stand_ins else user.stand_ins))
     return out, [_and_more(first, count) for first, count in by_cause.values()]
 
 

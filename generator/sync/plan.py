@@ -13,14 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
 
 from generator.check import targets_of
 from generator.compare.changes import Change, Entry, PhoneEntry, field_changes
 from generator.compare.plan import DEFAULT_LIMITS, Plan, Words
 from generator.model import SECRET_ORDER, ResolvedUser, counted, dotted, mac_key, owner, printable
-from generator.pbx.base import Target
+from generator.pbx.base import Target, in_name_order
 
 # A plan's entries are the comparison core's (a saved plan's JSON keeps their fields and order).
 PhonePlan, UserPlan = PhoneEntry, Entry
@@ -30,16 +30,91 @@ PhonePlan, UserPlan = PhoneEntry, Entry
 SYNC = Words("PortSIP apply plan")
 
 
-def state_digest(actual: dict[str, dict]) -> str:
+class StateDigest:
     """The SHA-256 of json.dumps(actual, sort_keys=True, default=str), fed a
-    user at a time: the same digest without the whole tenant's JSON (tens of
-    MB at 5,000 users) held at once."""
-    digest = hashlib.sha256(b"{")
-    for n, name in enumerate(sorted(actual)):
-        one = json.dumps(actual[name], sort_keys=True, default=str)
-        digest.update(f"{', ' if n else ''}{json.dumps(name)}: {one}".encode())
-    digest.update(b"}")
+    user at a time in name order: the same digest without the whole tenant's
+    JSON (tens of MB at 5,000 users), or the tenant itself, held at once."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256(b"{")
+        self._last: str | None = None
+
+    def add(self, name: str, user: dict) -> None:
+        if self._last is not None and not name > self._last:  # a Target's each_user breaking its word
+            raise ValueError(f"the PBX's users came out of name order ({self._last!r}, then {name!r})")
+        one = json.dumps(user, sort_keys=True, default=str)
+        self._digest.update(f"{'' if self._last is None else ', '}{json.dumps(name)}: {one}".encode())
+        self._last = name
+
+    def hexdigest(self) -> str:
+        whole = self._digest.copy()
+        whole.update(b"}")
+        return whole.hexdigest()
+
+
+def state_digest(actual: dict[str, dict]) -> str:
+    """The digest of the PBX's users as read (StateDigest), from all of them at once."""
+    digest = StateDigest()
+    for name in sorted(actual):
+        digest.add(name, actual[name])
     return digest.hexdigest()
+
+
+@dataclass
+class PbxIndex:
+    """What a plan keeps of the PBX's users once each is compared, its detail
+    and phones dropped: who holds which name (in any case), extension and
+    MAC, the first listed where several do (the conflict checks, the
+    targets a forward or BLF may name); and the whole of each user the plan
+    deletes or replaces (what deleting it loses is read for those)."""
+
+    places: dict[str, int] = field(default_factory=dict)  # name -> its place in the PBX's listing
+    lower: dict[str, str | tuple[str, ...]] = field(default_factory=dict)  # lower case -> the name(s)
+    extensions: dict[str, str] = field(default_factory=dict)  # str(extension) -> name
+    macs: dict[str, str] = field(default_factory=dict)  # mac_key -> name
+    no_extension: bool = False  # some user has none (a target "None" is then on the PBX, as str(None) was)
+    doomed: dict[str, dict] = field(default_factory=dict)  # name -> {id, detail, phones} as read
+
+    @property
+    def count(self) -> int:
+        return len(self.places)
+
+    def add(self, place: int, name: str, user: dict) -> None:
+        """One user as read, at its place in the PBX's listing."""
+        self.places[name] = place
+        low = name.lower()
+        low = name if low == name else low  # most names are lower case already: the same text, held once
+        have = self.lower.get(low)
+        self.lower[low] = name if have is None else (*(have if isinstance(have, tuple) else (have,)), name)
+        extension = user["detail"].get("extension_number")
+        if extension is None:
+            self.no_extension = True
+        else:
+            self._first(self.extensions, str(extension), name)
+        for phone in user["phones"]:
+            self._first(self.macs, mac_key(str(phone.get("mac", ""))), name)
+
+    def _first(self, index: dict[str, str], key: str, name: str) -> None:
+        """Who holds `key`: the first listed, whatever order the users were read in."""
+        if key not in index or self.places[name] < self.places[index[key]]:
+            index[key] = name
+
+    def has(self, name: str) -> bool:
+        return name in self.places
+
+    def same_name(self, name: str) -> list[str]:
+        """The PBX's users whose name is `name` in any case, in listing order."""
+        have = self.lower.get(name.lower(), ())
+        return sorted(have if isinstance(have, tuple) else (have,), key=self.places.__getitem__)
+
+    def extension_holder(self, extension: str) -> str | None:
+        return self.extensions.get(extension)
+
+    def mac_holder(self, mac: str) -> str | None:
+        return self.macs.get(mac)
+
+    def all_extensions(self) -> set[str]:
+        return set(self.extensions) | ({"None"} if self.no_extension else set())
 
 
 def _secret_changes(prefix: tuple, fields: dict, changed: set[tuple]) -> list[Change]:
@@ -185,32 +260,57 @@ def user_plan(target: Target, name: str, fields: dict, actual: dict | None, chan
 
 def make_plan(target: Target, wanted: dict[str, dict], actual: dict[str, dict], changed: set[tuple],
               prune: bool, replace: Collection[str] | bool = False, percent: dict[str, int] | None = None) -> Plan:
-    """`target`: the PBX, for its shapes and label; `wanted`: roster users'
-    fields by name; `actual`: the PBX's users by name ({id, detail, phones},
-    Target.read_users); `changed`: (user, path) of secrets the roster
+    """compare_users() of the PBX's users read whole (`actual`: Target.read_users)."""
+    return compare_users(target, wanted, in_name_order(actual), changed, prune, replace, percent)[0]
+
+
+def compare_users(target: Target, wanted: dict[str, dict], actual: Iterable[tuple[int, str, dict]],
+                  changed: set[tuple], prune: bool, replace: Collection[str] | bool = False,
+                  percent: dict[str, int] | None = None) -> tuple[Plan, PbxIndex]:
+    """The plan, and what it keeps of the PBX for the checks after it.
+    `target`: the PBX, for its shapes and label; `wanted`: roster users'
+    fields by name; `actual`: the PBX's users one at a time, in name order,
+    each with its place in the listing ((place, name, {id, detail, phones}):
+    Target.each_user), each compared as it comes and then dropped but for
+    what PbxIndex keeps; `changed`: (user, path) of secrets the roster
     changed since --base; `prune`: delete PBX users the roster does not
     name, and phones a user's `phones:` list lacks; `replace`: the users a
     replace may delete and make again, or whose phones it may (True: all;
-    the rest are held back); `percent`: the thresholds."""
-    plan = Plan(SYNC, pbx=target.label, state=state_digest(actual), existing=len(actual),
-                percent={**DEFAULT_LIMITS, **(percent or {})})
+    the rest are held back); `percent`: the thresholds.
+    Users are planned in roster order, then deletes in name order."""
+    index, digest = PbxIndex(), StateDigest()
     kept: Counter = Counter()  # phones left alone, for one note
+    found: dict[str, UserPlan | None] = {}
+    deletes, left_alone = [], []
+    for place, name, user in actual:
+        digest.add(name, user)
+        index.add(place, name, user)
+        if name in wanted:
+            found[name] = user_plan(target, name, wanted[name], user, _mine(changed, name), prune)
+            kept += kept_phones(wanted[name], user, found[name], prune)
+            if found[name] is not None and found[name].kind == "replace":
+                index.doomed[name] = user
+        elif prune:
+            deletes.append(UserPlan("delete", name, str(user["detail"].get("extension_number", "")), id=user["id"]))
+            index.doomed[name] = user
+        else:
+            left_alone.append(name)
+    plan = Plan(SYNC, pbx=target.label, state=digest.hexdigest(), existing=index.count,
+                percent={**DEFAULT_LIMITS, **(percent or {})})
     for name, fields in wanted.items():
-        mine = {path[1:] for path in changed if path[0] == name}
-        found = user_plan(target, name, fields, actual.get(name), mine, prune)
-        kept += kept_phones(fields, actual.get(name), found, prune)
-        if found is not None:
-            found.held = held_reason(found, replace)
-            plan.users.append(found)
+        entry = found[name] if name in found else user_plan(target, name, fields, None, _mine(changed, name), prune)
+        if entry is not None:
+            entry.held = held_reason(entry, replace)
+            plan.users.append(entry)
     plan.notes += phone_notes(kept)
     hold_waiting(plan, wanted)
-    for name in sorted(set(actual) - set(wanted)):
-        detail = actual[name]["detail"]
-        if prune:
-            plan.users.append(UserPlan("delete", name, str(detail.get("extension_number", "")), id=actual[name]["id"]))
-        else:
-            plan.left_alone.append(name)
-    return plan
+    plan.users += deletes
+    plan.left_alone += left_alone
+    return plan, index
+
+
+def _mine(changed: set[tuple], name: str) -> set[tuple]:
+    return {path[1:] for path in changed if path[0] == name}
 
 
 def hold_waiting(plan: Plan, wanted: dict[str, dict]) -> None:
@@ -254,33 +354,24 @@ def _holder(name: str, wanted: dict[str, dict], plan: Plan) -> str:
     return f"user {_safe(name)} ({doing})"
 
 
-def conflicts(plan: Plan, wanted: dict[str, dict], actual: dict[str, dict],
+def conflicts(plan: Plan, wanted: dict[str, dict], actual: PbxIndex,
               others: dict[str, str] | None = None) -> list[Conflict]:
     """Every name (in any case), extension and phone MAC that a create or
     replace of `plan` asks for and another user on the PBX has already, left
     alone users included: the PBX would refuse it, and a replace would have
-    deleted the user first. Checked before any write. `others`: extensions
-    of what is not a user (call queues, ring groups: "call queue Sales
-    (8000)"), read only when a plan replaces someone, and checked for them."""
-    names: dict[str, list[str]] = {}
-    extensions: dict[str, str] = {}
-    macs: dict[str, str] = {}
-    for name, user in actual.items():
-        names.setdefault(name.lower(), []).append(name)
-        extension = user["detail"].get("extension_number")
-        if extension is not None:
-            extensions.setdefault(str(extension), name)
-        for phone in user["phones"]:
-            macs.setdefault(mac_key(str(phone.get("mac", ""))), name)
+    deleted the user first. Checked before any write. `actual`: what the
+    plan kept of the PBX's users (compare_users). `others`: extensions of what is
+    not a user (call queues, ring groups: "call queue Sales (8000)"), read
+    only when a plan replaces someone, and checked for them."""
     found = []
     fix = "choose another, or free it on the PBX first (a separate run)"
     for user in plan.users:
         if user.kind in ("create", "replace"):
-            for other in names.get(user.name.lower(), []):
+            for other in actual.same_name(user.name):
                 if other != user.name:
                     found.append(Conflict(user.name, ("name",), f"the PBX has {_holder(other, wanted, plan)}, the same "
                                           f"name in another case, and PortSIP compares names in any case: {fix}"))
-            holder = extensions.get(user.extension)
+            holder = actual.extension_holder(user.extension)
             if holder is not None and holder != user.name:
                 found.append(Conflict(user.name, ("extension_number",), f"extension {user.extension} is taken on the "
                                       f"PBX by {_holder(holder, wanted, plan)}: {fix}"))
@@ -290,7 +381,7 @@ def conflicts(plan: Plan, wanted: dict[str, dict], actual: dict[str, dict],
         macs_wanted = [mac_key(str(p.get("mac", ""))) for p in (wanted.get(user.name) or {}).get("phones") or []
                        if isinstance(p, dict)]
         for phone in user.phones:
-            holder = macs.get(phone.mac)
+            holder = actual.mac_holder(phone.mac)
             if phone.kind == "create" and holder not in (None, user.name) and phone.mac in macs_wanted:
                 found.append(Conflict(user.name, ("phones", macs_wanted.index(phone.mac), "mac"),
                                       f"MAC {phone.mac} is on a phone of {_holder(holder, wanted, plan)} on the PBX: "

@@ -3,8 +3,9 @@ what deleting one of its users loses, over the REST client (client.py)."""
 
 from __future__ import annotations
 
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from generator.model import printable
@@ -30,6 +31,24 @@ LOSS_READS = (("call_queues", "call queue"), ("greetings", "voicemail greeting")
               ("speed_dial_8", "speed dial"), ("speed_dial_100", "speed dial"))
 UNSEEN = "voicemail messages and any setting the roster does not hold (the API does not list them)"
 MAX_NAMED = 20  # memberships named one by one; a hostile PBX's thousand names are counted instead
+
+
+def in_order(pool: Executor, work: Callable[[Any], Any], items: Iterable[Any], ahead: int) -> Iterator[Any]:
+    """work(item) for each item, run in `pool`, the results given back in
+    order, at most `ahead` started beyond the one awaited: pool.map starts
+    them all at once (a future for every user of the tenant, and each answer
+    held until the consumer takes it)."""
+    pending: deque = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(work, item))
+            if len(pending) > ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:  # an error, or the consumer gone: start no more
+            future.cancel()
 
 
 def _membership(kind: str, item: dict) -> str:
@@ -87,10 +106,10 @@ class PortSip(Target):
     def list_users(self) -> list[dict]:
         return self.client.users()
 
-    def read_users(self, parallel: int) -> dict[str, dict]:
-        """The PBX's users by name, read in parallel. A user listed without a
-        name, or a name listed twice, is refused: one of the two would
-        otherwise vanish from the plan unseen."""
+    def _listed(self) -> list[dict]:
+        """The users as listed. A user listed without a name, or a name listed
+        twice, is refused: one of the two would otherwise vanish from the plan
+        unseen."""
         listed = self.client.users()
         names = [item.get("name") for item in listed]
         for name in names:
@@ -99,21 +118,38 @@ class PortSip(Target):
         twice = sorted(name for name, times in Counter(names).items() if times > 1)
         if twice:
             raise PbxError(None, f"the PBX lists the user {printable(twice[0][:60])!r} twice", "/users")
+        return listed
 
-        def one(item: dict) -> tuple[str, dict]:
-            user_id = checked_id(item.get("id"))  # escaped, for the paths
-            detail = self.client.call("GET", f"/users/{user_id}", user=item["name"])
-            _check_detail(detail, item["name"])
-            phones = self.client.call("GET", f"/users/{user_id}/phones", user=item["name"])
-            items = phones.get("items") if isinstance(phones, dict) else None
-            if not isinstance(items, list):
-                raise PbxError(None, f"the PBX's phones of user {printable(item['name'][:60])!r} are not a list",
-                               f"/users/{user_id}/phones")
-            return item["name"], {"id": _valid(item.get("id")), "detail": detail,
-                                  "phones": [p for p in items or [] if isinstance(p, dict)]}
+    def _read(self, item: dict) -> tuple[str, dict]:
+        """One listed user's detail and phones."""
+        user_id = checked_id(item.get("id"))  # escaped, for the paths
+        detail = self.client.call("GET", f"/users/{user_id}", user=item["name"])
+        _check_detail(detail, item["name"])
+        phones = self.client.call("GET", f"/users/{user_id}/phones", user=item["name"])
+        items = phones.get("items") if isinstance(phones, dict) else None
+        if not isinstance(items, list):
+            raise PbxError(None, f"the PBX's phones of user {printable(item['name'][:60])!r} are not a list",
+                           f"/users/{user_id}/phones")
+        return item["name"], {"id": _valid(item.get("id")), "detail": detail,
+                              "phones": [p for p in items or [] if isinstance(p, dict)]}
+
+    def read_users(self, parallel: int) -> dict[str, dict]:
+        """The PBX's users by name, read in parallel."""
+        listed = self._listed()
+        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            return dict(pool.map(self._read, listed))
+
+    def each_user(self, parallel: int) -> Iterator[tuple[int, str, dict]]:
+        """The PBX's users read in parallel and given one at a time, in name
+        order: only those in flight or waiting for an earlier one are held."""
+        # names are unique (_listed): sorted by name alone; the listing's other fields are not kept
+        jobs = sorted((item["name"], place, item.get("id")) for place, item in enumerate(self._listed()))
+
+        def read(job: tuple[str, int, Any]) -> tuple[int, str, dict]:
+            return job[1], *self._read({"id": job[2], "name": job[0]})
 
         with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-            return dict(pool.map(one, listed))
+            yield from in_order(pool, read, jobs, 4 * max(1, parallel))
 
     def _items(self, path: str, user: str | None = None) -> list[dict]:
         answer = self.client.call("GET", path, user=user)
