@@ -201,3 +201,21 @@ def test_a_hostile_pbx_cannot_drive_the_terminal_or_the_paths(pbx, roster):
                                     "display_name": "B"}
     bad = sync(pbx, "plan", roster.name, cwd=roster.parent)
     assert bad.returncode == 2 and "an id that is not one" in bad.stderr
+
+
+def test_every_command_lets_its_connections_go(pbx, roster, monkeypatch, quick_retries):
+    """plan, apply and import --pbx close the client they opened, a plan the
+    PBX fails half-way included: no connection is left to the process's end."""
+    from generator.pbx.portsip.client import Client
+
+    opened, closed = [], []
+    real_init, real_close = Client.__init__, Client.close
+    monkeypatch.setattr(Client, "__init__", lambda self, *a, **k: (opened.append(self), real_init(self, *a, **k))[1])
+    monkeypatch.setattr(Client, "close", lambda self: (closed.append(self), real_close(self))[1])
+    assert sync(pbx, "plan", roster.name, cwd=roster.parent).returncode == 0
+    assert sync(pbx, "apply", roster.name, "--yes", cwd=roster.parent).returncode == 0
+    adopted = sync(pbx, "import", "-o", "adopted.yaml", cwd=roster.parent)
+    assert adopted.returncode == 0, adopted.stderr
+    pbx.state.faults = [Fault("503", r"/phones$", 50)]
+    assert sync(pbx, "plan", roster.name, cwd=roster.parent).returncode != 0
+    assert len(opened) == 4 and closed == opened

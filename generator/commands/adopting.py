@@ -126,11 +126,14 @@ def run_adopt(login: Login, pace: Pace, output: Path, secrets_file: Path, force:
     say.problems(open_to_others(login.password_file, "password file"))
     check_targets(output, secrets_file, force, [login.password_file, login.ca_file, templates, pace.log])
     log = check_outputs(None, pace.log, [output, secrets_file, login.password_file, login.ca_file, templates])
+    target = None
     try:
         target = connect(login, pace, log, say)
         result = adopt_to(target, output, secrets_file, pace.parallel, templates, force,
                           [login.password_file, login.ca_file, pace.log])
     finally:
+        if target is not None:
+            target.close()
         if log is not None:
             log.close()
     return said(result, output, target.requests, say)

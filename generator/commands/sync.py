@@ -427,8 +427,12 @@ def _prepare(read: RosterRead, out: Path | None, login: Login, pace: Pace, optio
 def _planned(roster: Path, options: Options, read: RosterRead, login: Login, rules: Rules, pace: Pace,
              log: TextIO | None, say: Say) -> tuple[Target, Plan]:
     target = connect(login, pace, log, say)
-    made = plan(roster, options, target, rules.base, rules.prune, pace.parallel, read.users, rules.replacing,
-                rules.percent)
+    try:
+        made = plan(roster, options, target, rules.base, rules.prune, pace.parallel, read.users, rules.replacing,
+                    rules.percent)
+    except BaseException:
+        target.close()
+        raise
     return target, made
 
 
@@ -455,7 +459,8 @@ def run_plan(roster: Path, options: Options, login: Login, rules: Rules, pace: P
     read = read_roster(roster, replace(options, redact=True))  # a plan needs no secret
     log = _prepare(read, out, login, pace, options, say)
     try:
-        _target, made = _planned(roster, options, read, login, rules, pace, log, say)
+        target, made = _planned(roster, options, read, login, rules, pace, log, say)
+        target.close()
     finally:
         if log is not None:
             log.close()
@@ -480,6 +485,7 @@ def run_apply(roster: Path, options: Options, login: Login, rules: Rules, pace: 
     # Secrets not at hand get stand-ins: apply needs only those it sends, checked against the plan below.
     read = read_roster(roster, replace(options, lenient_secrets=True))
     log = _prepare(read, None, login, pace, options, say, saved)
+    target = None
     try:
         target, made = _planned(roster, options, read, login, rules, pace, log, say)
         refuse_stand_ins(made, read.users, target)  # before any write
@@ -519,6 +525,8 @@ def run_apply(roster: Path, options: Options, login: Login, rules: Rules, pace: 
                  + f" ({counted(target.requests, 'request')})")
         return 1 if outcome.failures or outcome.held else 0
     finally:
+        if target is not None:
+            target.close()
         if log is not None:
             log.close()
 

@@ -103,6 +103,9 @@ class Target(ABC):
     def open(self) -> None:
         """Sign in; before any other call."""
 
+    def close(self) -> None:  # noqa: B027 - a target without connections has nothing to let go
+        """Let go of what the target holds open (connections); after the last call."""
+
     @abstractmethod
     def list_users(self) -> list[dict]:
         """Every user as listed: [{"id", "name", ...}] (one listing, no details)."""

@@ -98,6 +98,9 @@ class PortSip(Target):
     def sleep(self, seconds: float) -> None:
         self.client.sleep(seconds)
 
+    def close(self) -> None:
+        self.client.close()
+
     # ---- reading -----------------------------------------------------------------
 
     def open(self) -> None:
