@@ -20,10 +20,9 @@ DEMO_KEY = "demo-key-for-the-example-only"
 
 # pytest rewrites each test module's asserts as it imports it; where
 # PYTHONDONTWRITEBYTECODE is set it keeps nothing, and every worker of a
-# parallel run redoes them all (2 s of CPU a worker). Kept under .pytest_cache
-# instead (never beside the sources), they are rewritten once.
+# parallel run redoes them all (2 s of CPU a worker). Kept (in __pycache__,
+# which git ignores), they are rewritten once.
 sys.dont_write_bytecode = False
-sys.pycache_prefix = str(ROOT.joinpath(".pytest_cache", "pycache"))
 
 
 def pytest_configure(config):
