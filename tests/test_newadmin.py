@@ -1,0 +1,51 @@
+"""What a new admin met trying the tool from the README against the fake PBX,
+each held here: the next step a refusal names, counts in the right words, a
+diff without a line that says nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import HEAD, run_module, user
+from fakepbx import ACCOUNT, FakeServer
+
+
+def write(folder: Path, text: str) -> None:
+    (folder / "roster.yaml").write_text(text, "utf-8")
+
+
+def sync(pbx: FakeServer, folder: Path, *args: str, env: dict | None = None):
+    login = ["--pbx", pbx.url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"], "--allow-http"]
+    return run_module(*args, *login, cwd=folder, env={"PORTSIP_PASSWORD": ACCOUNT["password"], **(env or {})})
+
+
+PHONE = "phones: [{{mac: '{mac}', model: T, vendor: Yealink, filename: y.xml, timezone: GMT+0:00 London}}]"
+PHONE_DEFAULTS = "  phone_defaults: {password: {generate: true}}\n"
+
+
+def test_apply_without_the_key_names_the_key_and_counts_phones_as_phones(pbx, tmp_path):
+    # Two new users, three new phones, every secret generated, and no master key at hand: apply must say
+    # that the key is what is missing (not "generate it": it is generated), and count phones as phones.
+    pbx.state.add_user("ann", "1001")
+    phones = "phones: [{mac: '0c:38:3e:00:00:01', model: T, vendor: Y, filename: y.xml, timezone: GMT+0:00 London}," \
+             " {mac: '0c:38:3e:00:00:02', model: T, vendor: Y, filename: y.xml, timezone: GMT+0:00 London}]"
+    write(tmp_path, HEAD.replace("users:\n", PHONE_DEFAULTS + "users:\n") + user("ann", "1001")
+          + user("new.one", "1002", phones) + user("new.two", "1003", PHONE.format(mac="0c:38:3e:00:00:03")))
+    applied = sync(pbx, tmp_path, "apply", "roster.yaml", "--yes", env={"PORTSIP_ROSTER_KEY": ""})
+    assert applied.returncode == 1, applied.stderr
+    lines = [line for line in applied.stderr.splitlines() if "[secret-missing]" in line]
+    assert lines and all("no master key: set PORTSIP_ROSTER_KEY or pass --key-file" in line for line in lines), lines
+    assert not any("or generate it" in line for line in lines), lines
+    phone = [line for line in lines if "phones[" in line]
+    assert len(phone) == 1 and "(3 phones in all, the first shown here)" in phone[0], lines
+    assert any("(2 users in all, the first shown here)" in line for line in lines if "phones[" not in line), lines
+    assert pbx.state.writes() == []
+
+
+def test_apply_without_an_environment_secret_names_the_variable(pbx, tmp_path):
+    write(tmp_path, HEAD + user("new.one", "1002", "voicemail_pin: {env: ROSTER_SECRET_PIN_NEW}"))
+    applied = sync(pbx, tmp_path, "apply", "roster.yaml", "--yes", env={"ROSTER_SECRET_PIN_NEW": ""})
+    assert applied.returncode == 1, applied.stderr
+    assert "voicemail_pin: apply sends this secret" in applied.stderr, applied.stderr
+    assert "set the environment variable ROSTER_SECRET_PIN_NEW [secret-missing]" in applied.stderr
+    assert pbx.state.writes() == []
