@@ -49,3 +49,17 @@ def test_apply_without_an_environment_secret_names_the_variable(pbx, tmp_path):
     assert "voicemail_pin: apply sends this secret" in applied.stderr, applied.stderr
     assert "set the environment variable ROSTER_SECRET_PIN_NEW [secret-missing]" in applied.stderr
     assert pbx.state.writes() == []
+
+
+def test_diff_of_a_first_phone_has_no_line_from_an_empty_list_to_none(tmp_path):
+    # A user with no phone is an empty phones cell; its first phone is told by its own fields. The empty
+    # list turned into "(none)" said nothing true ("phones: [] -> (none)" beside phones[0].mac being added).
+    phone = PHONE.format(mac="0c:38:3e:00:00:01").replace("}]", ", password: 'Ph0ne-Pa55!x'}]")
+    (tmp_path / "old.yaml").write_text(HEAD + user("ann", "1001"), "utf-8")
+    (tmp_path / "new.yaml").write_text(HEAD + user("ann", "1001", phone), "utf-8")
+    for old, new, mac in (("old.yaml", "new.yaml", '(none) -> "0c:38:3e:00:00:01"'),
+                          ("new.yaml", "old.yaml", '"0c:38:3e:00:00:01" -> (none)')):
+        result = run_module("diff", old, new, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert f"phones[0].mac: {mac}" in result.stdout, result.stdout
+        assert "phones: " not in result.stdout, result.stdout
