@@ -63,3 +63,20 @@ def test_diff_of_a_first_phone_has_no_line_from_an_empty_list_to_none(tmp_path):
         assert result.returncode == 0, result.stderr
         assert f"phones[0].mac: {mac}" in result.stdout, result.stdout
         assert "phones: " not in result.stdout, result.stdout
+
+
+def test_a_phone_added_to_the_starter_roster_is_told_where_its_password_and_timezone_go(tmp_path):
+    # init's roster has no phone_defaults: the first phone an admin adds lacks a password and a timezone.
+    assert run_module("init", "-o", "roster.yaml", cwd=tmp_path).returncode == 0
+    path = tmp_path / "roster.yaml"
+    text = path.read_text("utf-8") + "    phones:\n      - {mac: '0c:38:3e:00:00:01', model: T, vendor: Y, " \
+                                     "filename: y.xml}\n"
+    path.write_text(text, "utf-8")
+    result = run_module("validate", "roster.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    for name in ("password", "timezone"):
+        assert f"phones[0]: missing required field {name} (give it in the phone, its model under phone_models, " \
+               f"or defaults.phone_defaults) [schema-required]" in result.stderr, result.stderr
+    path.write_text(text.replace("\ndefaults:\n", "\ndefaults:\n  phone_defaults: {password: {generate: true}, "
+                                                   "timezone: GMT+0:00 London}\n"), "utf-8")
+    assert run_module("validate", "roster.yaml", cwd=tmp_path).returncode == 0
