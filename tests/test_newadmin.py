@@ -80,3 +80,24 @@ def test_a_phone_added_to_the_starter_roster_is_told_where_its_password_and_time
     path.write_text(text.replace("\ndefaults:\n", "\ndefaults:\n  phone_defaults: {password: {generate: true}, "
                                                    "timezone: GMT+0:00 London}\n"), "utf-8")
     assert run_module("validate", "roster.yaml", cwd=tmp_path).returncode == 0
+
+
+def _block(text: str, fence: str) -> str:
+    return text.split(f"```{fence}\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_docs_gitignore_keeps_the_review_copies_their_ci_job_checks(tmp_path):
+    # docs/git-workflow.md's CI job checks `--check review/` (review/<roster>.csv); its .gitignore for a
+    # repository of rosters ignored every *.csv but *.review.csv, so `git add review/` took none of them
+    # and the job failed on "missing" however often they were made.
+    import subprocess
+
+    from conftest import ROOT
+
+    doc = (ROOT / "docs" / "git-workflow.md").read_text("utf-8")
+    assert "generate rosters/*.yaml --redact --check review/" in doc
+    (tmp_path / ".gitignore").write_text(_block(doc, "gitignore"), "utf-8")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    paths = ["review/acme.csv", "users.review.csv", "users.csv", "new-users.csv", "roster.secrets.yaml", "t.key"]
+    ran = subprocess.run(["git", "check-ignore", *paths], cwd=tmp_path, capture_output=True, text=True)
+    assert ran.stdout.split() == ["users.csv", "new-users.csv", "roster.secrets.yaml", "t.key"], ran
