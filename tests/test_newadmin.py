@@ -101,3 +101,18 @@ def test_the_docs_gitignore_keeps_the_review_copies_their_ci_job_checks(tmp_path
     paths = ["review/acme.csv", "users.review.csv", "users.csv", "new-users.csv", "roster.secrets.yaml", "t.key"]
     ran = subprocess.run(["git", "check-ignore", *paths], cwd=tmp_path, capture_output=True, text=True)
     assert ran.stdout.split() == ["users.csv", "new-users.csv", "roster.secrets.yaml", "t.key"], ran
+
+
+def test_a_plan_deleting_only_phones_says_so_on_its_first_line(pbx, tmp_path):
+    # `phones: []` with --prune deletes a user's two phones: the first line said "0 to delete" and nothing
+    # else, in a pull-request comment too; only the thresholds line below it counted the phones.
+    pbx.state.add_user("ann", "1001", ("0c:38:3e:00:00:01", "0c:38:3e:00:00:02"))
+    pbx.state.add_user("bob", "1002")
+    write(tmp_path, HEAD + user("ann", "1001", "phones: []") + user("bob", "1002"))
+    for style in ("text", "markdown"):
+        planned = sync(pbx, tmp_path, "plan", "roster.yaml", "--prune", "--force", "--format", style)
+        assert planned.returncode == 0, planned.stderr
+        head = planned.stdout.splitlines()[0]
+        assert head.endswith("0 to delete, 0 left alone; phones: 2 to delete"), head
+    unpruned = sync(pbx, tmp_path, "plan", "roster.yaml").stdout.splitlines()[0]
+    assert unpruned.endswith("0 to delete, 0 left alone"), unpruned  # nothing of a phone is done: no tail
