@@ -116,3 +116,20 @@ def test_a_plan_deleting_only_phones_says_so_on_its_first_line(pbx, tmp_path):
         assert head.endswith("0 to delete, 0 left alone; phones: 2 to delete"), head
     unpruned = sync(pbx, tmp_path, "plan", "roster.yaml").stdout.splitlines()[0]
     assert unpruned.endswith("0 to delete, 0 left alone"), unpruned  # nothing of a phone is done: no tail
+
+
+def test_a_plan_past_its_thresholds_says_apply_refuses_it_not_that_nothing_was_changed(pbx, tmp_path):
+    # `plan` never changes anything: "nothing was changed ... run again with --force" read as if it had
+    # tried to. It says what apply will do and how to let it; apply keeps its own words.
+    for n in range(1, 5):
+        pbx.state.add_user(f"u{n}", f"20{n}", display_name=f"U{n}")
+    write(tmp_path, HEAD + user("u1", "201"))
+    planned = sync(pbx, tmp_path, "plan", "roster.yaml", "--prune")
+    assert planned.returncode == 1
+    assert ("past its thresholds (3 deletes where at most 1 may go, of 4 users on the PBX): apply refuses it. "
+            "Check the plan; if it is meant, apply it with --force (or raise --max-deletes)") in planned.stderr
+    assert "nothing was changed" not in planned.stderr
+    applied = sync(pbx, tmp_path, "apply", "roster.yaml", "--prune", "--yes")
+    assert applied.returncode == 1 and "nothing was changed. Check the plan; if it is meant, run again with " \
+                                      "--force" in applied.stderr, applied.stderr
+    assert len(pbx.state.users) == 4

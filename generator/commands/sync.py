@@ -347,14 +347,15 @@ def _holder(field: tuple) -> str:
     return "phone" if field[:1] == ("phones",) else "user"
 
 
-def refusal(made: Plan) -> str | None:
-    """Why apply would refuse the plan as it is (past a threshold), or None."""
+def refusal(made: Plan, applying: bool = True) -> str | None:
+    """Why apply would refuse the plan as it is (past a threshold), or None;
+    in `plan`'s words when not `applying` (a plan changes nothing anyway)."""
     if not made.over:
         return None
     parts = [_past(made, kind) for kind in made.over]
-    return (f"the plan is past its thresholds ({'; '.join(parts)}, of {made.existing} users on the PBX): nothing "
-            f"was changed. Check the plan; if it is meant, run again with --force (or raise --max-"
-            f"{made.over[0]}s)")
+    done, again = ("nothing was changed", "run again") if applying else ("apply refuses it", "apply it")
+    return (f"the plan is past its thresholds ({'; '.join(parts)}, of {made.existing} users on the PBX): {done}. "
+            f"Check the plan; if it is meant, {again} with --force (or raise --max-{made.over[0]}s)")
 
 
 def _past(made: Plan, kind: str) -> str:
@@ -453,13 +454,13 @@ def _planned(roster: Path, options: Options, read: RosterRead, login: Login, rul
     return target, made
 
 
-def _refused(made: Plan, rules: Rules, say: Say) -> bool:
+def _refused(made: Plan, rules: Rules, say: Say, applying: bool = True) -> bool:
     """Unused --replace names warned about; True when the plan is past its thresholds without --force."""
     replaced = {u.name for u in made.users if u.kind == "replace" or any(p.kind == "replace" for p in u.phones)}
     for name in rules.replace or ():
         if name not in replaced:
             say.line(f"warning: --replace {name}: the plan replaces no user of that name, nor a phone of one")
-    refused = refusal(made)
+    refused = refusal(made, applying)
     if refused is None:
         return False
     if rules.force:
@@ -486,7 +487,7 @@ def run_plan(roster: Path, options: Options, login: Login, rules: Rules, pace: P
         from generator.write import write_output
 
         write_output(out, [as_json(made)])
-    if _refused(made, rules, say):
+    if _refused(made, rules, say, applying=False):
         return 1
     return 2 if exit_code and not made.empty else 0
 
