@@ -133,3 +133,13 @@ def test_a_plan_past_its_thresholds_says_apply_refuses_it_not_that_nothing_was_c
     assert applied.returncode == 1 and "nothing was changed. Check the plan; if it is meant, run again with " \
                                       "--force" in applied.stderr, applied.stderr
     assert len(pbx.state.users) == 4
+
+
+def test_the_exit_code_of_a_pbx_that_cannot_be_reached_is_in_the_help(pbx, tmp_path):
+    # A refused login or an unreachable PBX exits 2; the help's exit codes gave 2 to bad usage alone.
+    write(tmp_path, HEAD + user("ann", "1001"))
+    refused = sync(pbx, tmp_path, "plan", "roster.yaml", env={"PORTSIP_PASSWORD": "not-the-password"})
+    assert refused.returncode == 2 and "/auth/sign_in: 401" in refused.stderr, refused.stderr
+    for command in ("plan", "apply", "import"):
+        shown = " ".join(run_module(command, "-h", env={"COLUMNS": "200"}).stdout.split())
+        assert "2 bad usage, or a PBX that cannot be reached or read (a refused login included)" in shown, command
