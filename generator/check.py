@@ -45,6 +45,10 @@ def _model_message(model: str, missing: list[str], phone_models: frozenset[str])
             f"phone_models[{model!r}] (known models: {known})")
 
 
+# Where a phone's field may be given: a starter roster (init) has no phone_defaults yet.
+PHONE_LAYERS = " (give it in the phone, its model under phone_models, or defaults.phone_defaults)"
+
+
 def schema_issues(user: ResolvedUser, phone_models: frozenset[str] = frozenset()) -> Iterator[Issue]:
     """What the roster's schema check could not see: required fields, which may
     come from any layer (a phone's vendor and filename from its model), and
@@ -62,7 +66,7 @@ def schema_issues(user: ResolvedUser, phone_models: frozenset[str] = frozenset()
                                                                                phone_models)
         for name in known.required_phone:
             if name not in phone and not (name in model_missing and isinstance(phone.get("model"), str)):
-                yield ("phones", i), "schema-required", f"missing required field {name}"
+                yield ("phones", i), "schema-required", f"missing required field {name}{PHONE_LAYERS}"
     for path in dict.fromkeys(p[:3] if p[0] == "phones" else p[:1] for p in user.computed):
         if path[0] == "phones":
             pointer, value = f"phone/properties/{path[2]}", fields["phones"][path[1]][path[2]]

@@ -24,6 +24,8 @@ from generator.errors import RosterInvalid, UsageError
 from generator.model import Problem, counted
 
 EXIT_CODES = "Exit codes: 0 done; 1 problems in a roster (nothing written); 2 bad usage; 130 interrupted."
+# A PBX that cannot be reached or read (a refused login too) is said as bad usage (commands.sync).
+PBX_USAGE = ("2 bad usage", "2 bad usage, or a PBX that cannot be reached or read (a refused login included)")
 
 app = typer.Typer(
     add_completion=True,
@@ -505,7 +507,8 @@ _GROUPS[_AdoptLogin] = {**_GROUPS[Login], "pbx": AdoptPbxOpt}
 
 
 @app.command("import", epilog=EXIT_CODES.replace("(nothing written)", "(the roster is written; fix them in it), "
-                                                  "or with --pbx a plan after adoption that is not empty"))
+                                                  "or with --pbx a plan after adoption that is not empty")
+                                       .replace(*PBX_USAGE))
 @_grouped
 def import_(
     output: Annotated[Path, typer.Option("-o", "--output", metavar="ROSTER", help="The roster to write.",
@@ -641,7 +644,7 @@ class _Said:
 @app.command("plan", cls=_DetailedExitCode,
              epilog=EXIT_CODES.replace("1 problems in a roster (nothing written)",
                                        "1 problems in a roster or clashes with the PBX's users (nothing sent), or a "
-                                       "plan past its thresholds") + f" {DETAILED_EXIT}")
+                                       "plan past its thresholds").replace(*PBX_USAGE) + f" {DETAILED_EXIT}")
 @_grouped
 def plan_command(
     roster: RosterArg,
@@ -695,7 +698,8 @@ def _run_sync(action: Callable[[], int | None], usage_code: int = 2, interrupted
                                                 "sent), a stale --plan, a plan past its thresholds (nothing sent), "
                                                 "a change the PBX refused, or a user held back")
                                        .replace("130 interrupted.", "130 interrupted; 143 stopped by SIGTERM (130 "
-                                                "by Ctrl-C): the users in flight finished, no other started."))
+                                                "by Ctrl-C): the users in flight finished, no other started.")
+                                       .replace(*PBX_USAGE))
 @_grouped
 def apply_command(
     roster: RosterArg,

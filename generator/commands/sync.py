@@ -27,6 +27,7 @@ from generator.model import SECRET_KEYS, SECRET_ORDER, Problem, ResolvedUser, co
 from generator.pbx.base import Groups, PbxError, Target
 from generator.pipeline import Options, run
 from generator.progress import Progress
+from generator.secrets.sources import KEY_ENV
 from generator.sync.plan import PbxIndex, compare_users, conflicts, roster_fields
 from generator.write import check_output, open_log, output_kind, same_file
 
@@ -310,30 +311,51 @@ def unsent_note(made: Plan, users: list[ResolvedUser], target: Target) -> list[s
 
 def refuse_stand_ins(made: Plan, users: list[ResolvedUser], target: Target) -> None:
     """Before any write: RosterInvalid, located, when apply would send a
-    secret that is not at hand (one problem per field, with how many users)."""
+    secret that is not at hand (one problem per field and source, with how
+    many users or phones), each with the step that gives it."""
     by_field: dict[tuple, list] = {}
     for user, path in sent_stand_ins(made, users, target):
         field = tuple(part for part in path if not isinstance(part, int))
-        if field not in by_field:
+        source = user.secret_sources.get(path)
+        kind = source.kind if source is not None else ""
+        if (field, kind) not in by_field:
             why = ("apply sends this secret (the user is new, made again, or the secret changed) and it is not at "
-                   "hand here: pass --secrets FILE (the file the roster's secrets_file sources name), or generate it")
-            by_field[field] = [user.problem(path, "secret-missing", why), 0]
-        by_field[field][1] += 1
-    problems = [problem if count == 1 else replace(problem, message=f"{problem.message} ({count:,} users in all, "
+                   f"hand here: {_get_it(source)}")
+            by_field[field, kind] = [user.problem(path, "secret-missing", why), 0]
+        by_field[field, kind][1] += 1
+    problems = [problem if count == 1 else replace(problem, message=f"{problem.message} "
+                                                                    f"({counted(count, _holder(field))} in all, "
                                                                     f"the first shown here)")
-                for problem, count in by_field.values()]
+                for (field, _), (problem, count) in by_field.items()]
     if problems:
         raise RosterInvalid(problems)
 
 
-def refusal(made: Plan) -> str | None:
-    """Why apply would refuse the plan as it is (past a threshold), or None."""
+def _get_it(source) -> str:
+    """The next step that puts a secret of this source at hand."""
+    kind = source.kind if source is not None else ""
+    if kind == "generate":
+        return f"it is generated, but there is no master key: set {KEY_ENV} or pass --key-file"
+    if kind == "env":
+        return f"set the environment variable {source.name}"
+    return ("pass --secrets FILE (the file the roster's secrets_file sources name) with an entry for it, or "
+            "generate it ({generate: true})")
+
+
+def _holder(field: tuple) -> str:
+    """Whose secrets a field's count counts: one per phone under phones, else one per user."""
+    return "phone" if field[:1] == ("phones",) else "user"
+
+
+def refusal(made: Plan, applying: bool = True) -> str | None:
+    """Why apply would refuse the plan as it is (past a threshold), or None;
+    in `plan`'s words when not `applying` (a plan changes nothing anyway)."""
     if not made.over:
         return None
     parts = [_past(made, kind) for kind in made.over]
-    return (f"the plan is past its thresholds ({'; '.join(parts)}, of {made.existing} users on the PBX): nothing "
-            f"was changed. Check the plan; if it is meant, run again with --force (or raise --max-"
-            f"{made.over[0]}s)")
+    done, again = ("nothing was changed", "run again") if applying else ("apply refuses it", "apply it")
+    return (f"the plan is past its thresholds ({'; '.join(parts)}, of {made.existing} users on the PBX): {done}. "
+            f"Check the plan; if it is meant, {again} with --force (or raise --max-{made.over[0]}s)")
 
 
 def _past(made: Plan, kind: str) -> str:
@@ -436,13 +458,13 @@ def _planned(roster: Path, options: Options, read: RosterRead, login: Login, rul
     return target, made
 
 
-def _refused(made: Plan, rules: Rules, say: Say) -> bool:
+def _refused(made: Plan, rules: Rules, say: Say, applying: bool = True) -> bool:
     """Unused --replace names warned about; True when the plan is past its thresholds without --force."""
     replaced = {u.name for u in made.users if u.kind == "replace" or any(p.kind == "replace" for p in u.phones)}
     for name in rules.replace or ():
         if name not in replaced:
             say.line(f"warning: --replace {name}: the plan replaces no user of that name, nor a phone of one")
-    refused = refusal(made)
+    refused = refusal(made, applying)
     if refused is None:
         return False
     if rules.force:
@@ -470,7 +492,7 @@ def run_plan(roster: Path, options: Options, login: Login, rules: Rules, pace: P
         from generator.write import write_output
 
         write_output(out, [as_json(made)])
-    if _refused(made, rules, say):
+    if _refused(made, rules, say, applying=False):
         return 1
     return 2 if exit_code and not made.empty else 0
 

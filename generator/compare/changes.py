@@ -138,6 +138,13 @@ def _unset_secret(path: tuple, value: Any) -> bool:
     return isinstance(path[-1], str) and path[-1] in SECRET_KEYS and (value is _MISSING or value == "")
 
 
+def _filled(path: tuple, empty: Any, other: dict[tuple, Any]) -> bool:
+    """An empty list or object (`phones: []`) where the other side has items
+    under the same path: those items' own lines say the change."""
+    return isinstance(empty, (list, dict)) and not empty and any(
+        len(p) > len(path) and p[:len(path)] == path for p in other)
+
+
 def cell_changes(column: str, old: str | None, new: str | None) -> tuple[list[Change], int]:
     """The changes between two CSV cells, and how many secrets could not be
     compared (worked out on one side only: a real value is no stand-in)."""
@@ -147,6 +154,8 @@ def cell_changes(column: str, old: str | None, new: str | None) -> tuple[list[Ch
     for path in [*before, *(p for p in after if p not in before)]:
         a, b = before.get(path, _MISSING), after.get(path, _MISSING)
         if a == b or (_unset_secret(path, a) and _unset_secret(path, b)):
+            continue
+        if (b is _MISSING and _filled(path, a, after)) or (a is _MISSING and _filled(path, b, before)):
             continue
         if _stand_in(a) != _stand_in(b) and a is not _MISSING and b is not _MISSING:
             uncompared += 1

@@ -84,7 +84,14 @@ def summary(plan: Plan) -> str:
         return ", ".join(f"{len(plan.of_kind(kind))} {name}" for kind, _heading, name in plan.words.groups)
     return (f"{plan.count('create')} to create, {plan.count('update')} to update, {plan.count('replace')} to "
             f"replace, {plan.count('delete')} to delete, {len(plan.left_alone)} left alone"
-            + (f", {len(plan.held)} held back" if plan.held else ""))
+            + (f", {len(plan.held)} held back" if plan.held else "") + _phones_summary(plan))
+
+
+def _phones_summary(plan: Plan) -> str:
+    """The phones apply makes, replaces or deletes, when there are any: the
+    user counts alone said "0 to delete" of a plan deleting phones."""
+    parts = [f"{plan.phones(kind)} to {kind}" for kind in ("create", "replace", "delete") if plan.phones(kind)]
+    return f"; phones: {', '.join(parts)}" if parts else ""
 
 
 def uncompared_note(plan: Plan) -> str:
