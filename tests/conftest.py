@@ -75,6 +75,19 @@ class Ran:
         self.stdout_bytes = stdout_bytes  # as written: `stdout` has its line ends made \n by click
 
 
+def _build_once() -> None:
+    """typer builds the click command from the app's functions on every
+    invoke (half the time of a small run); the app does not change within a
+    test run, so it is built once here."""
+    import functools
+
+    import typer.testing
+
+    build = getattr(typer.testing, "_get_command", None)
+    if build is not None and not hasattr(build, "cache_info"):
+        typer.testing._get_command = functools.lru_cache(maxsize=None)(build)
+
+
 def run_module(*args: str, cwd: Path | None = None, env: dict | None = None) -> Ran:
     """The command in this process (typer's CliRunner), from folder `cwd`,
     with `env` over the environment. Fast: most CLI tests use this. Anything
@@ -83,6 +96,7 @@ def run_module(*args: str, cwd: Path | None = None, env: dict | None = None) -> 
 
     from generator.cli import app
 
+    _build_once()
     saved = os.getcwd()
     os.chdir(cwd or ROOT)
     try:
