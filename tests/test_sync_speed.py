@@ -274,3 +274,44 @@ def test_a_duplicate_extension_on_the_pbx_is_held_by_the_first_listed_whatever_t
                              env={"PORTSIP_PASSWORD": ACCOUNT["password"]})
     assert planned.returncode == 1
     assert "extension 0101 is taken on the PBX by user zed (not in the roster, left alone)" in planned.stderr
+
+
+def test_a_plan_stopped_while_comparing_stops_its_reads_ahead_and_logs_every_request(tmp_path, monkeypatch):
+    """Ctrl-C (or any error) while a PBX user is compared, with reads
+    running ahead: the plan stops them before it goes on (none queued is
+    started, those in flight end), so that no read runs on after it and each
+    one made is in the --log, which the plan closes on its way out."""
+    import json
+    import threading
+
+    from conftest import HEAD, run_module, user
+
+    from generator.sync.plan import PbxIndex
+
+    before = set(threading.enumerate())
+    compared = []
+    real_add = PbxIndex.add
+
+    def interrupted(index, place, name, pbx_user):
+        compared.append(name)
+        if len(compared) == 3:
+            raise KeyboardInterrupt
+        real_add(index, place, name, pbx_user)
+
+    monkeypatch.setattr(PbxIndex, "add", interrupted)
+    (tmp_path / "roster.yaml").write_text(HEAD + user("bob", "0101"), "utf-8")
+    with FakeServer() as pbx:
+        for n in range(30):
+            pbx.state.add_user(f"user{n:02}", f"{200 + n}")
+        pbx.state.latency = 0.02  # reads are in flight when the comparison stops
+        login = ["--pbx", pbx.url, "--username", ACCOUNT["username"], "--domain", ACCOUNT["domain"], "--rate", "1000",
+                 "--allow-http", "--parallel", "2", "--log", str(tmp_path / "plan.log")]
+        planned = run_module("plan", "roster.yaml", *login, cwd=tmp_path,
+                             env={"PORTSIP_PASSWORD": ACCOUNT["password"]})
+        left = [t.name for t in set(threading.enumerate()) - before if t.name.startswith("ThreadPoolExecutor")]
+        answered = [path for _, path, _ in pbx.state.requests]
+    assert planned.returncode == 130 and "interrupted; nothing changed on the PBX" in planned.stderr
+    assert left == []  # no reader left running or waiting
+    logged = [json.loads(line)["path"] for line in (tmp_path / "plan.log").read_text().splitlines()]
+    assert len(answered) < 2 + 2 * 30  # stopped well before the end (sign-in, the list, two reads a user)
+    assert len(logged) == len(answered), (logged, answered)

@@ -13,7 +13,7 @@ import signal
 import ssl
 import threading
 from collections.abc import Callable, Collection
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, TextIO
@@ -192,7 +192,10 @@ def plan(roster: Path, options: Options, target: Target, base: str | None = None
     wanted = {user.name: roster_fields(user) for user in users}
     changed = secret_changes(roster, options, base)
     target.open()
-    made, actual = compare_users(target, wanted, target.each_user(parallel), changed, prune, replacing, percent)
+    # closed on any way out: an error or Ctrl-C while a user is compared stops the reads running ahead
+    # there and then (those in flight end, and are logged), not once the exception is let go
+    with closing(target.each_user(parallel)) as arriving:
+        made, actual = compare_users(target, wanted, arriving, changed, prune, replacing, percent)
     # the comparison's own notes (phones left alone) kept, after the target's and before what apply will need
     made.notes = target.notes(wanted) + plan_notes(wanted, actual, base) + made.notes + unsent_note(made, users, target)
     doomed = [user for user in made.users if user.kind in ("replace", "delete")]
