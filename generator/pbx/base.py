@@ -119,7 +119,8 @@ class Target(ABC):
         """The users of read_users one at a time, in name order, each with its
         place in the listing. A target that reads a user at a time gives each
         as it is read, so that a plan holds one user's answers, not the
-        tenant's; this default reads them all first."""
+        tenant's; this default reads them all first. A generator: the plan
+        closes it when it stops early, which must stop the reads ahead."""
         yield from in_name_order(self.read_users(parallel))
 
     @property

@@ -69,7 +69,7 @@ class PbxIndex:
     deletes or replaces (what deleting it loses is read for those)."""
 
     places: dict[str, int] = field(default_factory=dict)  # name -> its place in the PBX's listing
-    lower: dict[str, str | tuple[str, ...]] = field(default_factory=dict)  # lower case -> the name(s)
+    lower: dict[str, str | list[str]] = field(default_factory=dict)  # lower case -> the name, or names
     extensions: dict[str, str] = field(default_factory=dict)  # str(extension) -> name
     macs: dict[str, str] = field(default_factory=dict)  # mac_key -> name
     no_extension: bool = False  # some user has none (a target "None" is then on the PBX, as str(None) was)
@@ -85,7 +85,12 @@ class PbxIndex:
         low = name.lower()
         low = name if low == name else low  # most names are lower case already: the same text, held once
         have = self.lower.get(low)
-        self.lower[low] = name if have is None else (*(have if isinstance(have, tuple) else (have,)), name)
+        if have is None:
+            self.lower[low] = name
+        elif isinstance(have, list):  # appended in place: a PBX sending many cases of one name costs no copies
+            have.append(name)
+        else:
+            self.lower[low] = [have, name]
         extension = user["detail"].get("extension_number")
         if extension is None:
             self.no_extension = True
@@ -105,7 +110,7 @@ class PbxIndex:
     def same_name(self, name: str) -> list[str]:
         """The PBX's users whose name is `name` in any case, in listing order."""
         have = self.lower.get(name.lower(), ())
-        return sorted(have if isinstance(have, tuple) else (have,), key=self.places.__getitem__)
+        return sorted(have if isinstance(have, list) else (have,), key=self.places.__getitem__)
 
     def extension_holder(self, extension: str) -> str | None:
         return self.extensions.get(extension)
