@@ -109,8 +109,10 @@ class PbxIndex:
 
     def same_name(self, name: str) -> list[str]:
         """The PBX's users whose name is `name` in any case, in listing order."""
-        have = self.lower.get(name.lower(), ())
-        return sorted(have if isinstance(have, list) else (have,), key=self.places.__getitem__)
+        have = self.lower.get(name.lower())
+        if have is None:
+            return []
+        return sorted(have if isinstance(have, list) else [have], key=self.places.__getitem__)
 
     def extension_holder(self, extension: str) -> str | None:
         return self.extensions.get(extension)
