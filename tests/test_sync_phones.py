@@ -7,6 +7,7 @@ and replaces count against the thresholds. Against the fake PBX
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from conftest import HEAD, run_module, user
@@ -64,7 +65,8 @@ def test_a_phone_the_list_lacks_is_left_alone_and_deleted_only_with_prune(pbx, t
     write(tmp_path, warehouse(), user("kate", "0105"), user("sam", "0106"), user("ola", "0107"))
     assert sync(pbx, tmp_path, "apply", "roster.yaml", "--yes").returncode == 0
     write(tmp_path, warehouse(phones=MACS[:2]), user("kate", "0105"), user("sam", "0106"), user("ola", "0107"))
-    note = "1 phone on the PBX not in their user's `phones:` list: left alone (--prune deletes them)"
+    note = ("1 phone on the PBX not in their user's `phones:` list: left alone (--prune deletes them): "
+            "warehouse (0c:38:3e:00:00:03)")  # named: a phone dropped from a list is most likely meant to go
     kept = formats(pbx, tmp_path)
     assert f"note: {note}" in kept["text"] and "nothing to do" in kept["text"]
     assert note in json.loads(kept["json"])["notes"] and json.loads(kept["json"])["users"] == []
@@ -157,7 +159,8 @@ def test_the_phone_notes_and_counts_are_the_same_bytes_run_after_run(pbx, tmp_pa
     first, second = formats(pbx, tmp_path), formats(pbx, tmp_path)
     assert first == second
     assert json.loads(first["json"])["notes"][-2:] == [
-        "1 phone on the PBX not in their user's `phones:` list: left alone (--prune deletes them)",
+        "1 phone on the PBX not in their user's `phones:` list: left alone (--prune deletes them): "
+        "kate (0c:38:3e:00:00:09)",
         "3 phones on the PBX of users with no `phones:` key: left alone, the roster does not manage them "
         "(`phones: []` with --prune deletes them)"]
 
@@ -183,3 +186,12 @@ def test_phones_given_by_defaults_are_a_list_like_any_other(tmp_path, monkeypatc
     assert [(p.kind, p.mac) for u in pruned.users for p in u.phones] == [("delete", MACS[0])]
     assert apply(pruned, target, read_roster(roster, Options()).wanted).failures == []
     assert target.by_name("ann")["phones"] == {}
+
+
+def test_past_ten_unlisted_phones_the_note_names_ten_and_counts_the_rest():
+    from generator.sync.plan import phone_notes
+
+    named = [f"user{i:02} (0c:38:3e:00:00:{i:02x})" for i in range(12)]
+    note, = phone_notes(Counter(unlisted=12), list(reversed(named)))
+    assert note.endswith(": " + ", ".join(named[:10]) + " and 2 more"), note
+    assert note.startswith("12 phones on the PBX not in their user's `phones:` list")

@@ -187,29 +187,38 @@ def roster_fields(user: ResolvedUser) -> dict:
     return user.fields
 
 
-def kept_phones(fields: dict, actual: dict | None, found: UserPlan | None, prune: bool) -> Counter:
+def kept_phones(fields: dict, actual: dict | None, found: UserPlan | None, prune: bool,
+                name: str = "") -> tuple[Counter, list[str]]:
     """The PBX phones of one roster user that apply leaves alone although the
     roster does not list them: "unmanaged" (the user has no `phones:` key)
-    or "unlisted" (its list lacks them; without --prune). A replace's phones
-    are not counted: its `loses:` names those the remake drops."""
+    or "unlisted" (its list lacks them; without --prune), and the unlisted
+    ones named ("ann (0c:38:3e:00:00:09)"): a phone dropped from a list is
+    most likely one meant to go. A replace's phones are not counted: its
+    `loses:` names those the remake drops."""
     if actual is None or (found is not None and found.kind == "replace"):
-        return Counter()
+        return Counter(), []
     listed = managed_phones(fields)
     if listed is None:
-        return Counter(unmanaged=len(actual["phones"]))
+        return Counter(unmanaged=len(actual["phones"])), []
     if prune:
-        return Counter()
+        return Counter(), []
     macs = {mac_key(str(p.get("mac", ""))) for p in listed}
-    return Counter(unlisted=sum(mac_key(str(p.get("mac", ""))) not in macs for p in actual["phones"]))
+    left = [mac for mac in (mac_key(str(p.get("mac", ""))) for p in actual["phones"]) if mac not in macs]
+    return Counter(unlisted=len(left)), [f"{name} ({mac[:40]})" for mac in left]
 
 
-def phone_notes(kept: Counter) -> list[str]:
+SHOWN_PHONES = 10  # unlisted phones named in the note; the rest counted
+
+
+def phone_notes(kept: Counter, unlisted: list[str] = ()) -> list[str]:
     """Said once: how many phones on the PBX the roster does not list and
-    apply leaves alone, and what would delete them."""
+    apply leaves alone (the unlisted ones named), and what would delete them."""
     notes = []
     if kept["unlisted"]:
+        named = sorted(unlisted)
+        more = f" and {len(named) - SHOWN_PHONES} more" if len(named) > SHOWN_PHONES else ""
         notes.append(f"{counted(kept['unlisted'], 'phone')} on the PBX not in their user's `phones:` list: left "
-                     f"alone (--prune deletes them)")
+                     f"alone (--prune deletes them): {', '.join(named[:SHOWN_PHONES])}{more}")
     if kept["unmanaged"]:
         notes.append(f"{counted(kept['unmanaged'], 'phone')} on the PBX of users with no `phones:` key: left alone, "
                      f"the roster does not manage them (`phones: []` with --prune deletes them)")
@@ -287,6 +296,7 @@ def compare_users(target: Target, wanted: dict[str, dict], actual: Iterable[tupl
     Users are planned in roster order, then deletes in name order."""
     index, digest = PbxIndex(), StateDigest()
     kept: Counter = Counter()  # phones left alone, for one note
+    unlisted: list[str] = []  # those a user's list lacks, named in it
     found: dict[str, UserPlan | None] = {}
     deletes, left_alone = [], []
     for place, name, user in actual:
@@ -294,7 +304,9 @@ def compare_users(target: Target, wanted: dict[str, dict], actual: Iterable[tupl
         index.add(place, name, user)
         if name in wanted:
             found[name] = user_plan(target, name, wanted[name], user, _mine(changed, name), prune)
-            kept += kept_phones(wanted[name], user, found[name], prune)
+            counts, named = kept_phones(wanted[name], user, found[name], prune, name)
+            kept += counts
+            unlisted += named
             if found[name] is not None and found[name].kind == "replace":
                 index.doomed[name] = user
         elif prune:
@@ -309,7 +321,7 @@ def compare_users(target: Target, wanted: dict[str, dict], actual: Iterable[tupl
         if entry is not None:
             entry.held = held_reason(entry, replace)
             plan.users.append(entry)
-    plan.notes += phone_notes(kept)
+    plan.notes += phone_notes(kept, unlisted)
     hold_waiting(plan, wanted)
     plan.users += deletes
     plan.left_alone += left_alone
