@@ -34,7 +34,11 @@ _WORDS = frozenset(["y", "n", "yes", "no", "on", "off", "true", "false", "null"]
 _NUMBER_12 = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+"
                         r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
-_NO_PLAIN_IN_FLOW = frozenset(",[]{}")
+# '?' too: PyYAML's pure-Python reader ends a plain value there in [ ] and { }.
+_NO_PLAIN_IN_FLOW = frozenset(",?[]{}")
+# The roster loader reads a longer run of digits as text (generator/load.py).
+_MOST_DIGITS = 18
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _RESOLVER = yaml.resolver.Resolver()
 _STR = "tag:yaml.org,2002:str"
 _ESCAPES = {"\0": "\\0", "\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f",
@@ -64,6 +68,9 @@ def _escaped(char: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _text(text: str, flow: bool = False) -> str:
+    found = _SURROGATE.search(text)
+    if found:  # no UTF-8 form and no YAML escape: the file would not read back
+        raise ValueError(f"cannot write a lone surrogate (U+{ord(found.group()):04X}) as roster YAML")
     if _IDENTIFIER.fullmatch(text) or (text.isprintable() and not _plain(text, flow)):
         return "'" + text.replace("'", "''") + "'"
     if _plain(text, flow):
@@ -79,6 +86,8 @@ def _scalar(value: Any, flow: bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
+        if len(str(abs(value))) > _MOST_DIGITS:
+            raise ValueError(f"cannot write a whole number of more than {_MOST_DIGITS} digits as roster YAML")
         return str(value)
     raise TypeError(f"cannot write a {type(value).__name__} as roster YAML")
 
@@ -98,10 +107,17 @@ def _flow(value: Any) -> bool:
 def _inline(value: Any, flow: bool = False) -> str:
     """A scalar, or a collection on one line (flow style, `flow` inside it)."""
     if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{_text(str(k), True)}: {_inline(v, True)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{_text(_key(k), True)}: {_inline(v, True)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_inline(v, True) for v in value) + "]"
     return _scalar(value, flow)
+
+
+def _key(key: Any) -> str:
+    """A mapping key, which the loader reads back only as text."""
+    if not isinstance(key, str):
+        raise TypeError(f"cannot write a {type(key).__name__} key as roster YAML")
+    return key
 
 
 def _mapping(value: Mapping, indent: str, out: list[str], first: str | None = None) -> None:
@@ -109,7 +125,7 @@ def _mapping(value: Mapping, indent: str, out: list[str], first: str | None = No
     (a list's "- ") where given."""
     for key, item in value.items():
         lead, first = (indent if first is None else first), None
-        head = f"{lead}{_text(str(key))}:"
+        head = f"{lead}{_text(_key(key))}:"
         if _is_scalar(item) or _flow(item):
             out.append(f"{head} {_inline(item)}")
         else:

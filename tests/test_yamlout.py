@@ -4,6 +4,7 @@ is the one a person would write."""
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -70,3 +71,22 @@ def test_what_other_yaml_readers_take_for_booleans_or_numbers_is_quoted():
     # PyYAML reads these as text, YAML 1.1's y/n and YAML 1.2's numbers do not.
     for word in ("y", "N", "1e3", "0x1F", "0o17", ".inf", "-.5"):
         assert to_yaml({"v": word}) == f"v: '{word}'\n", word
+
+
+def test_a_question_mark_in_a_flow_collection_is_quoted_for_every_reader():
+    # PyYAML's pure-Python reader ends a plain value at '?' inside [ ] or { }.
+    data = {"tags": ["a?b", "x?"], "rule": {"note": "why?"}}
+    text = to_yaml(data)
+    assert yaml.load(text, Loader=yaml.SafeLoader) == data
+    assert _read_back(data)[1] == data
+
+
+def test_what_cannot_read_back_the_same_is_refused_not_written():
+    # A lone surrogate has no UTF-8 form and no YAML escape; a key that is not
+    # text reads back as text; a whole number of 19 digits reads back as text.
+    for data, words in (({"k": "a\ud800b"}, "surrogate"), ({"\udc00": 1}, "surrogate"),
+                        ({1: "a"}, "key"), ({None: "a"}, "key"), ({"k": 10**18}, "number"),
+                        ({"k": -10**30}, "number")):
+        with pytest.raises((TypeError, ValueError), match=words):
+            to_yaml(data)
+    assert _read_back({"k": 10**18 - 1, "m": -(10**18 - 1)})[1] == {"k": 10**18 - 1, "m": -(10**18 - 1)}
