@@ -46,6 +46,30 @@ _ESCAPES = {"\0": "\\0", "\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v
             "\u2028": "\\L", "\u2029": "\\P"}
 
 
+def unwritable(value: Any) -> str | None:
+    """What in `value` (nesting already bounded) to_yaml cannot write so
+    that it reads back the same, as words for a message; None if nothing:
+    for callers holding values from a file or a PBX, to leave them out
+    rather than fail."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            if not all(isinstance(key, str) for key in item):
+                return "a key that is not text"
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and _SURROGATE.search(item):
+            return "a lone surrogate (half a UTF-16 pair)"
+        elif isinstance(item, int) and not isinstance(item, bool) and len(str(abs(item))) > _MOST_DIGITS:
+            return f"a whole number of more than {_MOST_DIGITS} digits"
+        elif not isinstance(item, (str, int)) and item is not None:
+            return f"a {'fraction' if isinstance(item, float) else type(item).__name__}, which a roster has none of"
+    return None
+
+
 def _plain(text: str, flow: bool) -> bool:
     """Whether `text` reads back as itself unquoted: it starts with no YAML
     indicator, holds nothing that ends a plain value (": ", " #", a flow

@@ -90,3 +90,21 @@ def test_what_cannot_read_back_the_same_is_refused_not_written():
         with pytest.raises((TypeError, ValueError), match=words):
             to_yaml(data)
     assert _read_back({"k": 10**18 - 1, "m": -(10**18 - 1)})[1] == {"k": 10**18 - 1, "m": -(10**18 - 1)}
+
+
+def test_a_json_cell_the_roster_cannot_hold_is_left_out_of_an_import_not_a_traceback(tmp_path):
+    import csv
+    import io
+
+    from conftest import read_csv, run_module
+
+    header, first, *rest = read_csv(run_module("generate", "roster.example.yaml").stdout_bytes.decode("utf-8"))
+    for cell, words in (('[{"key": 1.5}]', "a fraction"), ('[{"key": "\\ud800"}]', "a lone surrogate"),
+                        ('[{"key": 100000000000000000000000}]', "more than 18 digits")):
+        first[header.index("blfs")] = cell
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\r\n").writerows([header, first, *rest])
+        (tmp_path / "export.csv").write_text(out.getvalue(), encoding="utf-8")
+        result = run_module("import", "export.csv", "-o", "roster.yaml", "--force", cwd=tmp_path)
+        assert "row 2: blfs holds " in result.stderr and words in result.stderr, result.stderr
+        assert load_text((tmp_path / "roster.yaml").read_text("utf-8"), "roster.yaml")[1] == []

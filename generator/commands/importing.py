@@ -31,7 +31,7 @@ from generator.policy import PinPolicy
 from generator.schema import facts
 from generator.secrets.fill import secret_at, secret_paths
 from generator.write import check_output, same_file, write_atomic
-from generator.yamlout import to_yaml
+from generator.yamlout import to_yaml, unwritable
 
 
 @dataclass
@@ -87,6 +87,10 @@ def cell_value(column: str, cell: str, warnings: list[str], where: str) -> Any:
         if nests_too_deep(cell, value):
             warnings.append(f"{where}: {column} nests more than {MAX_JSON_DEPTH} levels deep, which no PortSIP "
                             f"value does; left out of the roster: write it again there")
+            return _LEFT_OUT
+        odd = unwritable(value)
+        if odd:
+            warnings.append(f"{where}: {column} holds {odd}; left out of the roster: write it again there")
             return _LEFT_OUT
         return value
     if "boolean" in kinds and cell.strip().upper() in ("TRUE", "FALSE"):
