@@ -4,6 +4,7 @@ owner-only secrets file, a hostile tenant gives notes and no traceback."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import stat
 import subprocess
@@ -117,6 +118,35 @@ def test_a_hostile_tenant_gives_notes_not_a_traceback(tmp_path):
     assert "line2" not in roster and "[31m" not in roster
     assert "\x1b" not in roster and "E" * 1000 not in roster and "rm -rf" not in roster and "12ab" not in roster
     assert "'{{ 7 * 7 }}'" in roster or '"{{ 7 * 7 }}"' in roster  # a user's own value: kept as text
+
+
+def test_adoption_warns_what_a_prune_run_would_delete(tmp_path):
+    """What the roster cannot hold is left out (said in the notes); apply
+    --prune deletes what a roster leaves out, so adoption says which, by name."""
+    with FakeServer() as pbx:
+        seed(pbx.state, 5, seed=5)
+        owner, phones = next((uid, ps) for uid, ps in pbx.state.phones.items() if ps)
+        phone_id, phone = next(iter(phones.items()))
+        phones[phone_id + "x"] = {**phone, "id": phone_id + "x", "mac": "not-a-mac"}  # no MAC the roster takes
+        name = pbx.state.users[owner]["name"]
+        pbx.state.add_user("bad\x1b[2Jname", "1999")  # no name the roster takes
+        ran = run_module("import", *_login(pbx), "-o", "roster.yaml", cwd=tmp_path, env=ENV)
+        assert ran.returncode == 0, ran.stderr
+        assert "plan after adoption: nothing to do" in ran.stderr
+        warning = next(line for line in ran.stderr.splitlines() if "apply --prune deletes" in line)
+        assert "bad\\u001b[2Jname" in warning and f"{name}'s phone " in warning and "\x1b" not in warning
+        pruned = run_module("plan", "roster.yaml", "--prune", "--format", "json", *_login(pbx), cwd=tmp_path, env=ENV)
+        deleted = [u["name"] for u in json.loads(pruned.stdout)["users"] if u["kind"] == "delete"]
+        assert deleted == ["bad\x1b[2Jname"]  # the warning was right: that is what --prune would do
+        phones = [(u["name"], p["kind"]) for u in json.loads(pruned.stdout)["users"] for p in u.get("phones", [])]
+        assert phones == [(name, "delete")]
+
+
+def test_adoption_of_what_a_roster_holds_whole_warns_of_nothing(tmp_path):
+    with FakeServer() as pbx:
+        seed(pbx.state, 20, seed=5)
+        ran = run_module("import", *_login(pbx), "-o", "roster.yaml", cwd=tmp_path, env=ENV)
+    assert ran.returncode == 0 and "--prune" not in ran.stderr, ran.stderr
 
 
 def test_adoption_refuses_to_overwrite_without_force(tmp_path):

@@ -20,7 +20,7 @@ from generator.commands.sync import Say, read_roster
 from generator.compact import compact_roster
 from generator.compare.plan import Plan
 from generator.errors import RosterInvalid, UsageError
-from generator.model import Problem, counted
+from generator.model import Problem, counted, printable
 from generator.pbx.base import Adopted, Target
 from generator.pipeline import Options
 from generator.schema import schema_document
@@ -39,6 +39,7 @@ class AdoptResult:
     notes: list[str] = field(default_factory=list)  # summarised, printable
     problems: list[Problem] = field(default_factory=list)  # the new roster's, when the PBX's values break a rule
     plan: Plan | None = None  # the roster planned against the tenant as read (empty: adoption is right)
+    pruned: list[str] = field(default_factory=list)  # what a --prune run would delete: what adoption left out
     version: str = ""
 
 
@@ -109,7 +110,17 @@ def adopt_to(target: Target, roster: Path, secrets_file: Path, parallel: int = 4
         return result
     wanted = {user.name: roster_fields(user) for user in users}
     result.plan = make_plan(target, wanted, actual, set(), prune=False)
+    result.pruned = prune_deletes(make_plan(target, wanted, actual, set(), prune=True))
     return result
+
+
+def prune_deletes(made: Plan) -> list[str]:
+    """The users and phones a plan deletes ("ann", "ann's phone 0c:38:..."):
+    after adoption, what the roster left out and a --prune run would delete."""
+    gone = [printable(entry.name[:64]) for entry in made.users if entry.kind == "delete"]  # the PBX's names
+    gone += [f"{printable(entry.name[:64])}'s phone {printable(phone.mac[:40])}" for entry in made.users
+             if entry.kind != "delete" for phone in entry.phones if phone.kind == "delete"]
+    return gone
 
 
 # ---- the workflow `import --pbx` runs, for the CLI to call ---------------------------------------------
@@ -165,4 +176,9 @@ def said(result: AdoptResult, output: Path, requests: int, say: Say) -> int:
         say.line("warning: plan after adoption: the roster differs from the PBX (above); fix it in the roster")
         return 1
     say.line("plan after adoption: nothing to do")
+    if result.pruned:
+        shown = ", ".join(result.pruned[:10]) + (f" and {len(result.pruned) - 10} more" if len(result.pruned) > 10
+                                                 else "")
+        say.line(f"warning: the roster leaves out what it cannot hold (the notes above), and apply --prune deletes "
+                 f"what the roster leaves out: {shown}. Add them to the roster, or run apply without --prune")
     return 0
