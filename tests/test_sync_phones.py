@@ -195,3 +195,12 @@ def test_past_ten_unlisted_phones_the_note_names_ten_and_counts_the_rest():
     note, = phone_notes(Counter(unlisted=12), list(reversed(named)))
     assert note.endswith(": " + ", ".join(named[:10]) + " and 2 more"), note
     assert note.startswith("12 phones on the PBX not in their user's `phones:` list")
+
+
+def test_a_phone_made_with_a_new_user_says_its_password_is_set_as_any_made_phone_does(pbx, tmp_path):
+    write(tmp_path, warehouse(phones=MACS[:1]))
+    assert sync(pbx, tmp_path, "apply", "roster.yaml", "--yes").returncode == 0
+    write(tmp_path, warehouse(phones=MACS[:2]), user("kate", "0105", "phones:", f"  - {PHONE % MACS[2]}"))
+    shown = json.loads(formats(pbx, tmp_path)["json"])
+    made = {u["name"]: [c["field"] for p in u["phones"] for c in p["changes"]] for u in shown["users"]}
+    assert made == {"warehouse": [f"phones[{MACS[1]}].password"], "kate": [f"phones[{MACS[2]}].password"]}

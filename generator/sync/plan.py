@@ -149,9 +149,9 @@ def _phone_plans(target: Target, wanted: list[dict] | None, actual: list[dict], 
         mac = mac_key(str(phone.get("mac", "")))
         current = have.pop(mac, None)
         body = target.phone_body(phone)
-        secrets = [Change(f"phones[{mac}].password", secret=True, new="set")] if phone.get("password") else []
+        secrets = _new_phone(phone).changes
         if current is None:
-            plans.append(PhonePlan("create", mac, secrets))
+            plans.append(_new_phone(phone))
             continue
         moved = [k for k in target.replace_keys if k in body and _differs(k, body[k], current.get(k))]
         if moved:
@@ -167,6 +167,13 @@ def _phone_plans(target: Target, wanted: list[dict] | None, actual: list[dict], 
     if prune:
         plans += [PhonePlan("delete", mac, [], p.get("id")) for mac, p in have.items()]
     return plans
+
+
+def _new_phone(phone: dict) -> PhonePlan:
+    """A phone apply makes: its password said as set, as for any user."""
+    mac = mac_key(str(phone.get("mac", "")))
+    return PhonePlan("create", mac, [Change(f"phones[{mac}].password", secret=True, new="set")]
+                     if phone.get("password") else [])
 
 
 def managed_phones(fields: dict) -> list[dict] | None:
@@ -256,14 +263,13 @@ def user_plan(target: Target, name: str, fields: dict, actual: dict | None, chan
     phones = managed_phones(fields) or []
     if actual is None:
         secrets = [Change(k, secret=True, new="set") for k in SECRET_ORDER if body.get(k)]
-        return UserPlan("create", name, extension, secrets, [PhonePlan("create", mac_key(str(p.get("mac", ""))),
-                                                                        []) for p in phones])
+        return UserPlan("create", name, extension, secrets, [_new_phone(p) for p in phones])
     detail, actual_phones = actual["detail"], actual["phones"]
     reason = target.replace_reason(detail, fields)
     if reason:
         return UserPlan("replace", name, extension,
                         [Change("extension_number", detail.get("extension_number"), extension)],
-                        [PhonePlan("create", mac_key(str(p.get("mac", ""))), []) for p in phones], actual["id"],
+                        [_new_phone(p) for p in phones], actual["id"],
                         reason)
     keys = sorted((target.updatable("user") | set(target.separate)) & body.keys())
     changes = [c for key in keys for c in field_changes(key, detail.get(key), body[key])]
