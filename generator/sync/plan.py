@@ -149,10 +149,11 @@ def _phone_plans(target: Target, wanted: list[dict] | None, actual: list[dict], 
         mac = mac_key(str(phone.get("mac", "")))
         current = have.pop(mac, None)
         body = target.phone_body(phone)
-        secrets = _new_phone(phone).changes
+        made = _new_phone(phone)
         if current is None:
-            plans.append(_new_phone(phone))
+            plans.append(made)
             continue
+        secrets = made.changes
         moved = [k for k in target.replace_keys if k in body and _differs(k, body[k], current.get(k))]
         if moved:
             changes = [Change(f"phones[{mac}].{k}", current.get(k), body[k]) for k in moved]
@@ -195,7 +196,7 @@ def roster_fields(user: ResolvedUser) -> dict:
 
 
 def kept_phones(fields: dict, actual: dict | None, found: UserPlan | None, prune: bool,
-                name: str = "") -> tuple[Counter, list[str]]:
+                name: str) -> tuple[Counter, list[str]]:
     """The PBX phones of one roster user that apply leaves alone although the
     roster does not list them: "unmanaged" (the user has no `phones:` key)
     or "unlisted" (its list lacks them; without --prune), and the unlisted
@@ -260,21 +261,21 @@ def user_plan(target: Target, name: str, fields: dict, actual: dict | None, chan
     says. `prune`: delete the phones its `phones:` list lacks."""
     body = target.user_body(fields)
     extension = str(fields.get("extension_number", ""))
-    phones = managed_phones(fields) or []
+    phones = managed_phones(fields)
     if actual is None:
         secrets = [Change(k, secret=True, new="set") for k in SECRET_ORDER if body.get(k)]
-        return UserPlan("create", name, extension, secrets, [_new_phone(p) for p in phones])
+        return UserPlan("create", name, extension, secrets, [_new_phone(p) for p in phones or []])
     detail, actual_phones = actual["detail"], actual["phones"]
     reason = target.replace_reason(detail, fields)
     if reason:
         return UserPlan("replace", name, extension,
                         [Change("extension_number", detail.get("extension_number"), extension)],
-                        [_new_phone(p) for p in phones], actual["id"],
+                        [_new_phone(p) for p in phones or []], actual["id"],
                         reason)
     keys = sorted((target.updatable("user") | set(target.separate)) & body.keys())
     changes = [c for key in keys for c in field_changes(key, detail.get(key), body[key])]
     changes += _secret_changes((), fields, changed)
-    phone_plans = _phone_plans(target, managed_phones(fields), actual_phones, changed, prune)
+    phone_plans = _phone_plans(target, phones, actual_phones, changed, prune)
     if not changes and not phone_plans:
         return None
     return UserPlan("update", name, extension, changes, phone_plans, actual["id"])
