@@ -326,6 +326,11 @@ def counted(count: int, word: str, words: str | None = None) -> str:
     return f"{count:,} {word if count == 1 else words or word + 's'}"
 
 
+def first_of(items: list[str], most: int) -> str:
+    """The first `most` of `items` and how many more: "a, b and 3 more"."""
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
 # What must not reach a terminal or a page raw: C0 and C1 controls, DEL, line
 # and paragraph separators, bidi marks and overrides, and lone surrogates
 # (which cannot even be written as UTF-8).

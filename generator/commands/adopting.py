@@ -20,7 +20,7 @@ from generator.commands.sync import Say, read_roster
 from generator.compact import compact_roster
 from generator.compare.plan import Plan
 from generator.errors import RosterInvalid, UsageError
-from generator.model import Problem, counted, printable
+from generator.model import Problem, counted, first_of, printable
 from generator.pbx.base import Adopted, Target
 from generator.pipeline import Options
 from generator.schema import schema_document
@@ -177,8 +177,7 @@ def said(result: AdoptResult, output: Path, requests: int, say: Say) -> int:
         return 1
     say.line("plan after adoption: nothing to do")
     if result.pruned:
-        shown = ", ".join(result.pruned[:10]) + (f" and {len(result.pruned) - 10} more" if len(result.pruned) > 10
-                                                 else "")
         say.line(f"warning: the roster leaves out what it cannot hold (the notes above), and apply --prune deletes "
-                 f"what the roster leaves out: {shown}. Add them to the roster, or run apply without --prune")
+                 f"what the roster leaves out: {first_of(result.pruned, 10)}. Add them to the roster, or run apply "
+                 f"without --prune")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from generator.model import printable
+from generator.model import first_of, printable
 from generator.pbx.base import Adopted, Note
 
 _INDEXED = re.compile(r"\[[^]]*\]")
@@ -19,8 +19,7 @@ def _field(name: str) -> str:
 
 
 def _users(users: list[str]) -> str:
-    named = ", ".join(users[:MAX_NAMED]) + (f" and {len(users) - MAX_NAMED} more" if len(users) > MAX_NAMED else "")
-    return f"{len(users)} user{'' if len(users) == 1 else 's'}: {named}"
+    return f"{len(users)} user{'' if len(users) == 1 else 's'}: {first_of(users, MAX_NAMED)}"
 
 
 def summary(notes: list[Note]) -> list[str]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from generator.check import targets_of
 from generator.compare.changes import Change, Entry, PhoneEntry, field_changes
 from generator.compare.plan import DEFAULT_LIMITS, Plan, Words
-from generator.model import SECRET_ORDER, ResolvedUser, counted, dotted, mac_key, owner, printable
+from generator.model import SECRET_ORDER, ResolvedUser, counted, dotted, first_of, mac_key, owner, printable
 from generator.pbx.base import Target, in_name_order
 
 # A plan's entries are the comparison core's (a saved plan's JSON keeps their fields and order).
@@ -223,10 +223,8 @@ def phone_notes(kept: Counter, unlisted: list[str] = ()) -> list[str]:
     apply leaves alone (the unlisted ones named), and what would delete them."""
     notes = []
     if kept["unlisted"]:
-        named = sorted(unlisted)
-        more = f" and {len(named) - SHOWN_PHONES} more" if len(named) > SHOWN_PHONES else ""
         notes.append(f"{counted(kept['unlisted'], 'phone')} on the PBX not in their user's `phones:` list: left "
-                     f"alone (--prune deletes them): {', '.join(named[:SHOWN_PHONES])}{more}")
+                     f"alone (--prune deletes them): {first_of(sorted(unlisted), SHOWN_PHONES)}")
     if kept["unmanaged"]:
         notes.append(f"{counted(kept['unmanaged'], 'phone')} on the PBX of users with no `phones:` key: left alone, "
                      f"the roster does not manage them (`phones: []` with --prune deletes them)")
