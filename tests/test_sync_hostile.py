@@ -557,3 +557,22 @@ def test_plan_stops_cleanly_when_the_pbx_keeps_refusing(tmp_path, monkeypatch, q
     no_traceback(result)
     assert result.returncode == 2 and "keeps refusing" in result.stderr and "nothing more is sent" in result.stderr
     assert len(pbx.seen) == 1 + 3
+
+
+def test_an_answer_the_pbx_gave_is_kept_when_the_breaker_opens_meanwhile():
+    """Another thread may open the breaker while a request is in flight; the
+    request the PBX did carry out is a success (raising there told apply a
+    remade user was LOST), and only the next request is refused."""
+    with Hostile(signed_in(lambda h, m, p, b: (200, {"id": "u1"}))) as pbx:
+        pbc = client(pbx.url)
+        real = pbc._once
+
+        def meanwhile(*args):
+            answered = real(*args)
+            pbc.refusing = "the PBX keeps refusing (another thread)"
+            return answered
+        pbc.sign_in()
+        pbc._once = meanwhile
+        assert pbc.call("POST", "/users", {"name": "u"}) == {"id": "u1"}
+        with pytest.raises(PbxError, match="keeps refusing"):
+            pbc.call("GET", "/users/u1")

@@ -504,13 +504,16 @@ class Client:
 
     def _answered(self, ok: bool, path: str = "", last: str = "") -> None:
         """Counts refused requests in a row, across threads; at `limits.refusals`
-        the breaker opens: this request and every later one raise Refusing."""
+        the breaker opens: this refused request and every later one raise
+        Refusing. An answered one is kept, whatever other threads did meanwhile:
+        the PBX carried it out."""
         with self.breaker_lock:
             self.refused_in_a_row = 0 if ok else self.refused_in_a_row + 1
             if self.refused_in_a_row >= self.limits.refusals and self.refusing is None:
                 self.refusing = (f"the PBX keeps refusing: {self.refused_in_a_row} requests in a row were refused "
                                  f"(429, 5xx) or not answered, the last {last}; nothing more is sent this run")
-        self._closed(path)
+        if not ok:
+            self._closed(path)
 
     def _wait(self, seconds: float, path: str) -> None:
         """A retry's wait, within the run's budget for waiting (all threads
