@@ -138,11 +138,16 @@ def _unset_secret(path: tuple, value: Any) -> bool:
     return isinstance(path[-1], str) and path[-1] in SECRET_KEYS and (value is _MISSING or value == "")
 
 
-def _filled(path: tuple, empty: Any, other: dict[tuple, Any]) -> bool:
+def _inner(paths: dict[tuple, Any]) -> set[tuple]:
+    """Every path that has leaves below it: made once a cell, so that a cell
+    of many leaves costs a look-up each, not a scan each."""
+    return {path[:cut] for path in paths for cut in range(1, len(path))}
+
+
+def _filled(path: tuple, empty: Any, other_inner: set[tuple]) -> bool:
     """An empty list or object (`phones: []`) where the other side has items
     under the same path: those items' own lines say the change."""
-    return isinstance(empty, (list, dict)) and not empty and any(
-        len(p) > len(path) and p[:len(path)] == path for p in other)
+    return isinstance(empty, (list, dict)) and not empty and path in other_inner
 
 
 def cell_changes(column: str, old: str | None, new: str | None) -> tuple[list[Change], int]:
@@ -151,11 +156,12 @@ def cell_changes(column: str, old: str | None, new: str | None) -> tuple[list[Ch
     before = leaves(cell_data(old), (column,)) if old is not None else {}
     after = leaves(cell_data(new), (column,)) if new is not None else {}
     changes, uncompared = [], 0
+    inner_before, inner_after = _inner(before), _inner(after)
     for path in [*before, *(p for p in after if p not in before)]:
         a, b = before.get(path, _MISSING), after.get(path, _MISSING)
         if a == b or (_unset_secret(path, a) and _unset_secret(path, b)):
             continue
-        if (b is _MISSING and _filled(path, a, after)) or (a is _MISSING and _filled(path, b, before)):
+        if (b is _MISSING and _filled(path, a, inner_after)) or (a is _MISSING and _filled(path, b, inner_before)):
             continue
         if _stand_in(a) != _stand_in(b) and a is not _MISSING and b is not _MISSING:
             uncompared += 1
