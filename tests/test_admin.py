@@ -183,6 +183,16 @@ def test_check_a_folder_fails_on_a_csv_no_roster_makes(tmp_path):
     assert result.returncode == 1 and "gone.csv: no roster makes this file any more" in result.stderr
 
 
+def test_check_says_a_hostile_file_name_escaped(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.yaml").write_text(GOOD)
+    assert run_module("generate", "a.yaml", "b.yaml", "--out-dir", "out", cwd=tmp_path).returncode == 0
+    (tmp_path / "out" / "x\x1b[31mRED.csv").write_text("name\n")  # committed by a pull request
+    result = run_module("generate", "a.yaml", "b.yaml", "--check", "out", cwd=tmp_path)
+    assert result.returncode == 1 and "\x1b" not in result.stderr + result.stdout
+    assert "x\\u001b[31mRED.csv: no roster makes this file any more" in result.stderr
+
+
 # 5. identifiers are quoted in what import writes
 def test_import_quotes_every_identifier(tmp_path):
     csv_bytes = run_module("generate", "roster.example.yaml").stdout_bytes

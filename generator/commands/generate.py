@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.errors import RosterInvalid, UsageError
-from generator.model import Problem
+from generator.model import Problem, printable
 from generator.pipeline import Options, few_collections, run
 from generator.progress import Progress
 from generator.render import Rendered
@@ -167,20 +167,22 @@ def check_report(results: list[Generated], targets: list, check: Path, bom: bool
     said: list[tuple[str, str]] = []
     stale = 0
     for item in found:
+        # file names come from the folder (a committed file may be named anything): escaped like all else
+        target, roster = printable(str(item.target)), printable(str(item.roster))
         if item.state == "current":
-            said.append(("err", f"{item.target}: up to date with {item.roster}\n"))
+            said.append(("err", f"{target}: up to date with {roster}\n"))
             continue
         stale += 1
         if item.state == "missing":
-            said.append(("err", f"{item.target}: missing; generate it from {item.roster}\n"))
-            said.append(("err", again(item.roster, item.target, flags or {}) + "\n"))
+            said.append(("err", f"{target}: missing; generate it from {roster}\n"))
+            said.append(("err", printable(again(item.roster, item.target, flags or {})) + "\n"))
         elif item.state == "orphan":
-            said.append(("err", f"{item.target}: no roster makes this file any more; delete it\n"))
+            said.append(("err", f"{target}: no roster makes this file any more; delete it\n"))
         else:
-            same = f"{item.target}: the same cells, but other bytes (quoting, BOM or line ends)\n"
+            same = f"{target}: the same cells, but other bytes (quoting, BOM or line ends)\n"
             said.append(("out", same if item.plan.empty else as_text(item.plan)))
-            said.append(("err", f"{item.target}: stale; regenerate it from {item.roster}\n"))
-            said.append(("err", again(item.roster, item.target, flags or {}) + "\n"))
+            said.append(("err", f"{target}: stale; regenerate it from {roster}\n"))
+            said.append(("err", printable(again(item.roster, item.target, flags or {})) + "\n"))
     return said, 1 if stale else 0
 
 

@@ -164,7 +164,7 @@ def as_text(plan: Plan, colour: bool = False) -> str:
 def _grouped_text(plan: Plan, colour: bool) -> str:
     note = f"{uncompared_note(plan)}\n" if plan.uncompared else ""
     if plan.empty:
-        return f"no differences ({plan.old} -> {plan.new})\n{note}"
+        return f"{printable(f'no differences ({plan.old} -> {plan.new})')}\n{note}"
     lines: list = [f"{summary(plan)} ({plan.old} -> {plan.new})"] + ([note.rstrip()] if note else [])
     if plan.columns_added or plan.columns_removed:
         lines.append(f"columns {_columns(plan)}")
