@@ -124,7 +124,7 @@ def _flow(value: Any) -> bool:
     """A small mapping or list of scalars reads best on one line."""
     if isinstance(value, Mapping):
         return not value or (len(value) <= 6 and all(_is_scalar(v) or v == FROM_FILE for v in value.values())
-                             and len(json.dumps(dict(value))) < 90)
+                             and len(json.dumps(value, default=dict)) < 90)
     return not value or (all(_is_scalar(v) for v in value) and len(json.dumps(value)) < 90)
 
 

@@ -108,3 +108,8 @@ def test_a_json_cell_the_roster_cannot_hold_is_left_out_of_an_import_not_a_trace
         result = run_module("import", "export.csv", "-o", "roster.yaml", "--force", cwd=tmp_path)
         assert "row 2: blfs holds " in result.stderr and words in result.stderr, result.stderr
         assert load_text((tmp_path / "roster.yaml").read_text("utf-8"), "roster.yaml")[1] == []
+
+
+def test_the_shared_from_file_marker_is_written_as_it_is():
+    text = to_yaml({"users": [{"name": "ann", "password": FROM_FILE}]})
+    assert text == "users:\n  - {name: ann, password: {secrets_file: true}}\n"  # it was a TypeError

@@ -24,13 +24,12 @@ import re
 from functools import cache
 from typing import Any
 
-from generator.model import PHONE_SECRETS, USER_SECRETS, mac_key, unprintable_in
+from generator.model import FROM_FILE, PHONE_SECRETS, USER_SECRETS, mac_key, unprintable_in
 from generator.pbx.base import Adopted, Note
 from generator.pbx.portsip.api import MAPPED_RULES, _properties, document, schemas, shape
 from generator.resources import builtin_defaults
 from generator.schema import quick, schema_document
 
-FROM_FILE = {"secrets_file": True}
 GENERATE = {"generate": True}
 MAX_DEPTH = 8  # a PortSIP value nests 4 levels; deeper is hostile, and not walked further
 MAX_SECRET = 128  # characters of an answered password kept; longer is no PortSIP password
