@@ -420,3 +420,10 @@ def test_fill_lets_each_resolved_user_go_and_users_alike_share_their_sources(tmp
     assert [u.name for u in filled] == ["ann", "bob", "u0", "u1", "u2"]
     assert filled[2].secret_sources is filled[3].secret_sources is filled[4].secret_sources
     assert len({id(u.stand_ins) for u in filled}) == 1 and len({id(u.computed) for u in filled}) == 1
+
+
+def test_a_key_file_that_is_not_text_is_refused_without_quoting_a_byte_of_it(write_roster, tmp_path):
+    (tmp_path / "tenant.key").write_bytes(b"secret-\xe9-key-0123456789abcdef0123456789")
+    result = generate(write_roster, "", "--key-file", "tenant.key")
+    assert result.returncode == 2 and "is not UTF-8 text" in result.stderr
+    assert "0xe9" not in result.stderr and "position" not in result.stderr

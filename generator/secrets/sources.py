@@ -129,8 +129,10 @@ def read_key_file(path: Path, what: str = "key file") -> str:
     try:
         with open(path, "rb") as handle:
             return handle.read(4096).decode("utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read the {what} {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot read the {what} {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError:  # its text would quote a byte of the key: said without it
+        raise UsageError(f"cannot read the {what} {path}: it is not UTF-8 text") from None
 
 
 def master_key(given: SecretSources) -> bytes | None:
