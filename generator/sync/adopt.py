@@ -28,23 +28,22 @@ def summary(notes: list[Note]) -> list[str]:
     lines. Most users first; every line printable. A field name is cut at
     MAX_FIELD characters, and past MAX_FIELDS fields of one reason the rest
     are one line, counted."""
-    groups: dict[tuple[str, str], list[str]] = {}
+    # users kept in dicts (insertion-ordered sets): a look-up each, not a scan of the users so far
+    groups: dict[tuple[str, str], dict[str, None]] = {}
     for note in notes:
-        users = groups.setdefault((_field(_INDEXED.sub("[]", note.field)), note.message), [])
-        if note.user not in users:
-            users.append(note.user)
+        groups.setdefault((_field(_INDEXED.sub("[]", note.field)), note.message), {})[note.user] = None
     lines, told = [], {}
-    rest: dict[str, tuple[set[str], list[str]]] = {}
+    rest: dict[str, tuple[set[str], dict[str, None]]] = {}
     for (where, message), users in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0])):
         told[message] = told.get(message, 0) + 1
         if told[message] > MAX_FIELDS:
-            fields, others = rest.setdefault(message, (set(), []))
+            fields, others = rest.setdefault(message, (set(), {}))
             fields.add(where)
-            others += [user for user in users if user not in others]
+            others.update(users)
             continue
-        lines.append(printable(f"{where}: {message} ({_users(users)})"))
+        lines.append(printable(f"{where}: {message} ({_users(list(users))})"))
     for message, (fields, users) in rest.items():
-        lines.append(printable(f"{len(fields):,} more fields: {message} ({_users(users)})"))
+        lines.append(printable(f"{len(fields):,} more fields: {message} ({_users(list(users))})"))
     return lines
 
 
