@@ -13,8 +13,8 @@ import pytest
 from fakepbx import SECRETS, State
 from tenant import seed
 
-from generator.model import mac_key
-from generator.pbx.portsip.adopt import FROM_FILE, GENERATE, adopt
+from generator.model import FROM_FILE, mac_key
+from generator.pbx.portsip.adopt import GENERATE, adopt
 from generator.pbx.portsip.client import Client, Login
 from generator.pbx.portsip.target import PortSip
 from generator.pipeline import Options, run
