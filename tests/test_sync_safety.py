@@ -113,6 +113,16 @@ def _tenant_with_memberships(pbx, tmp_path) -> tuple[str, str]:
     return warehouse, kate
 
 
+def test_a_plan_reads_the_ring_groups_once_for_deletes_and_unknown_targets_alike(pbx, tmp_path):
+    _tenant_with_memberships(pbx, tmp_path)
+    pbx.state.requests.clear()
+    write(tmp_path, WAREHOUSE, user("newbie", "0106", 'offline_office_hours_forward_rule: "8000"'))  # 8000: a queue
+    planned = sync(pbx, tmp_path, "plan", "roster.yaml", "--prune", "--force")
+    assert planned.returncode == 0, planned.stderr
+    lists = [p.split("?")[0] for p in pbx.state.reads() if p.split("?")[0] in ("/api/ring_groups", "/api/call_queues")]
+    assert sorted(lists) == ["/api/call_queues", "/api/ring_groups"], lists
+
+
 def test_the_plan_says_what_a_replace_loses_reading_only_for_that_user(pbx, tmp_path):
     warehouse, kate = _tenant_with_memberships(pbx, tmp_path)
     pbx.state.requests.clear()

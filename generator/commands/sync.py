@@ -199,7 +199,10 @@ def plan(roster: Path, options: Options, target: Target, base: str | None = None
     # the comparison's own notes (phones left alone) kept, after the target's and before what apply will need
     made.notes = target.notes(wanted) + plan_notes(wanted, actual, base) + made.notes + unsent_note(made, users, target)
     doomed = [user for user in made.users if user.kind in ("replace", "delete")]
-    groups = target.read_groups(doomed, any(u.kind == "replace" for u in doomed), parallel) if doomed else None
+    unknown = unknown_targets(made, users)
+    # read once: the call queues too for a replace's new extension, or for a target that may be a queue
+    replacing = any(u.kind == "replace" for u in doomed)
+    groups = target.read_groups(doomed, replacing or bool(unknown), parallel) if doomed or unknown else None
     found = conflicts(made, wanted, actual, groups.extensions if groups else {})
     by_name = {user.name: user for user in users}
     problems = [by_name[c.user].problem(c.path, "pbx-conflict", c.message) for c in found]
@@ -208,9 +211,6 @@ def plan(roster: Path, options: Options, target: Target, base: str | None = None
             f"the new extension {u.extension} cannot be checked against the PBX's call queues and ring groups "
             f"({groups.unread}): nothing is sent; run again when the PBX answers")) for u in doomed
             if u.kind == "replace" and not u.held]
-    unknown = unknown_targets(made, users)
-    if unknown and not (groups and any(u.kind == "replace" for u in doomed)):
-        groups = target.read_groups(doomed, True, parallel) or groups  # a target may be a queue or a ring group
     problems += missing_targets(unknown, actual, groups)
     if problems:
         raise RosterInvalid(problems)
