@@ -152,14 +152,14 @@ def run_adopt(login: Login, pace: Pace, output: Path, secrets_file: Path, force:
 
 def said(result: AdoptResult, output: Path, requests: int, say: Say) -> int:
     """What adoption wrote, what it could not take (summarised), and the plan after it: exit 1 unless empty."""
-    from generator.commands.revision import left_to_git
+    from generator.commands.revision import left_to_git_warning
 
     for line in result.notes:
         say.line(f"note: {line}")
     kept = f"; secrets in {result.secrets_file} (yours only: keep it out of git)" if result.secrets_file else ""
-    if result.secrets_file is not None and left_to_git(result.secrets_file):
-        say.line(f"warning: {result.secrets_file} is in a git work tree that does not ignore it: add it to "
-                 f".gitignore before `git add`, or the secrets file goes into the repository")
+    warning = left_to_git_warning(result.secrets_file, "the secrets file")
+    if warning:
+        say.line(warning)
     left = f", {counted(result.left_out, 'user')} left out (above)" if result.left_out else ""
     say.line(f"wrote {output} ({counted(result.users, 'user')}, PBX {result.version}{left}; "
              f"{counted(requests, 'request')}){kept}")
