@@ -95,10 +95,10 @@ def _text(text: str, flow: bool = False) -> str:
     found = _SURROGATE.search(text)
     if found:  # no UTF-8 form and no YAML escape: the file would not read back
         raise ValueError(f"cannot write a lone surrogate (U+{ord(found.group()):04X}) as roster YAML")
-    if _IDENTIFIER.fullmatch(text) or (text.isprintable() and not _plain(text, flow)):
-        return "'" + text.replace("'", "''") + "'"
-    if _plain(text, flow):
+    if not _IDENTIFIER.fullmatch(text) and _plain(text, flow):
         return text
+    if text.isprintable():
+        return "'" + text.replace("'", "''") + "'"
     return '"' + "".join(_escaped(c) for c in text) + '"'
 
 
