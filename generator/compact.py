@@ -18,7 +18,7 @@ from generator import expand
 from generator.check import MODEL_FIELDS
 from generator.resolve import split_name
 from generator.resources import builtin_defaults
-from generator.sandbox import is_template
+from generator.sandbox import holds_template, is_template
 
 IDENTITY = ("name", "display_name", "extension_number")  # never shared, written first
 
@@ -57,19 +57,10 @@ def _shared(items: list[dict], keys: list[str], below: dict) -> dict:
     for key in keys:
         values = [item[key] for item in items if key in item]
         value, count = _most_common(values)
-        if count * 2 > len(items) and _key(value) != _key(below.get(key)) and not _holds_template_text(value):
+        # text that looks like Jinja stays on its users, whose values are never evaluated: in defaults it would run
+        if count * 2 > len(items) and _key(value) != _key(below.get(key)) and not holds_template(value):
             out[key] = value
     return out
-
-
-def _holds_template_text(value: Any) -> bool:
-    """Export text that looks like Jinja stays on its users, whose values are
-    never evaluated: in defaults or a phone model it would run as a template."""
-    if isinstance(value, dict):
-        return any(_holds_template_text(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_holds_template_text(v) for v in value)
-    return is_template(value)
 
 
 def _template_syntax(text: str) -> bool:
@@ -97,7 +88,7 @@ def _email_template(users: list[dict]) -> str | None:
 def _lifted(compacted: Any, value: Any) -> Any:
     """A default's compact form, unless it holds template text its value did
     not (a default runs as a template; the PBX's text must never become one)."""
-    if _holds_template_text(compacted) and not _holds_template_text(value):
+    if holds_template(compacted) and not holds_template(value):
         return value
     return compacted
 
@@ -113,7 +104,7 @@ def _compact_phones(users: list[dict], builtin: dict) -> tuple[dict, dict]:
     for model in dict.fromkeys(p.get("model") for p in phones if isinstance(p.get("model"), str)):
         same = [p for p in phones if p.get("model") == model]
         common = {k: same[0][k] for k in keys if all(k in p and _key(p[k]) == _key(same[0][k]) for p in same)
-                  and not _holds_template_text(same[0][k])}
+                  and not holds_template(same[0][k])}
         models[model] = _differs(common, list(common), below)
     for user in users:
         if not isinstance(user.get("phones"), list):

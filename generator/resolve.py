@@ -27,22 +27,14 @@ from generator.load import Document
 from generator.model import NO_PATHS, SECRET_KEYS, HeldBack, Layer, Problem, ResolvedUser, YamlPath, owner
 from generator.progress import Progress
 from generator.resources import builtin_defaults
-from generator.sandbox import TemplateLimit, is_template, render
+from generator.sandbox import TemplateLimit, holds_template, is_template, render
 from generator.schema import quick
 
 META_KEYS = ("profiles", "phone_defaults")
 
 
-def _holds_template(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(_holds_template(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_holds_template(v) for v in value)
-    return is_template(value)
-
-
 def make_layer(label: str, document: Document, base: YamlPath, data: dict, evaluates: bool) -> Layer:
-    keys = frozenset(k for k, v in data.items() if _holds_template(v)) if evaluates else NO_PATHS
+    keys = frozenset(k for k, v in data.items() if holds_template(v)) if evaluates else NO_PATHS
     return Layer(label, document, base, data, evaluates, keys or NO_PATHS)  # most have none: one empty set
 
 

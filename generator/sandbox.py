@@ -333,6 +333,15 @@ def is_template(value: object) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
+def holds_template(value: object) -> bool:
+    """A template anywhere in `value`, nested mappings and lists included."""
+    if isinstance(value, dict):
+        return any(holds_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(holds_template(v) for v in value)
+    return is_template(value)
+
+
 def _statements_allowed(source: str) -> None:
     for statement in ENV.parse(source).find_all(nodes.Stmt):
         if not isinstance(statement, _ALLOWED_STATEMENTS) or getattr(statement, "recursive", False):
