@@ -96,7 +96,7 @@ def secret_issues(user: ResolvedUser, policy: Policy) -> Iterator[Issue]:
         source = user.secret_sources.get(path)
         if not isinstance(value, str) or path in user.stand_ins or (source and source.source_kind.made_here):
             continue
-        if source is not None and not source.source_kind.author_sees:
+        if source is not None:  # read from outside the roster: its author does not see the value
             words = []
         else:
             if account is None:

@@ -145,7 +145,6 @@ class SourceKind:
     takes_name: bool = False
     made_here: bool = False  # derived from the master key: drawn until it meets the policy, tied to MAC and rotate
     reads_env: bool = False  # names an environment variable, which a roster may be refused
-    author_sees: bool = False  # the roster's author knows the value (else no verdict may hint at it)
 
 
 # Every kind of secret source: a new one is a line here and a reader in fill.READERS.
