@@ -69,13 +69,13 @@ def adopted_roster(adopted: list[Adopted], version: str, templates: Path | None)
     return roster, {a.name: a.secrets for a in kept if a.secrets}
 
 
-def adopt_to(target: Target, roster: Path, secrets_file: Path, parallel: int = 4, templates: Path | None = None,
-             force: bool = False, inputs: list[Path | None] | None = None) -> AdoptResult:
+def adopt_to(target: Target, roster: Path, secrets_file: Path, parallel: int = 4,
+             templates: Path | None = None) -> AdoptResult:
     """Read every user of `target`, write the roster (and the secrets file,
-    owner-only), then plan the roster against what was read."""
+    owner-only), then plan the roster against what was read. The two files
+    are checked (check_targets) by the caller, before any request."""
     if not target.roster_version:
         raise UsageError(f"{target.label or 'this PBX'} cannot be adopted into a roster")
-    check_targets(roster, secrets_file, force, [*(inputs or []), templates])
     target.open()
     actual = target.read_users(parallel)
     adopted = [target.roster_fields(user["detail"], user["phones"]) for user in actual.values()]
@@ -140,8 +140,7 @@ def run_adopt(login: Login, pace: Pace, output: Path, secrets_file: Path, force:
     target = None
     try:
         target = connect(login, pace, log, say)
-        result = adopt_to(target, output, secrets_file, pace.parallel, templates, force,
-                          [login.password_file, login.ca_file, pace.log])
+        result = adopt_to(target, output, secrets_file, pace.parallel, templates)
     finally:
         if target is not None:
             target.close()
