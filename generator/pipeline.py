@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from generator.check import check, never_in_cells, new_run, once_per_source, text_problems, user_problems
+from generator.check import CROSS_USER_RULES, check, new_run, once_per_source, user_problems
 from generator.columns import load_column_set, unknown_version, versions, with_extra_columns
 from generator.errors import UsageError
 from generator.load import Document, load_includes, read_yaml
@@ -204,10 +204,9 @@ def held_back_problems(document: Document, included: list[Document], validation,
     users, problems = resolve(partial, included, others)
     users, found = fill(users, given, policy, lenient=lenient)
     problems += found
-    run = new_run(column_set, policy, models)
+    run = new_run(column_set, policy, models, formulas=not allow_formulas)
     problems += once_per_source([p for user in users for p in user_problems(user, run)])
-    # the same text rule as check(): API-only fields no cell holds are no formula
-    problems += text_problems(users, formulas=not allow_formulas, no_cell=never_in_cells(column_set))
+    problems += CROSS_USER_RULES["text"](users, run)  # check()'s own text rule, not a copy of it
     missing = {f"missing required field {name}" for names in dropped.values() for name in names}
     told = {(p.code, _cause(p.message)) for p in known if p.code.startswith("secret-")}
     return [p for p in problems if p.code != "blf-unknown" and p.message not in missing
