@@ -277,6 +277,7 @@ def sent_stand_ins(made: Plan, users: list[ResolvedUser], target: Target) -> lis
     and of an update the secrets the plan changes and those a phone update
     sends in place. Nothing else is sent, so nothing else is needed."""
     by_name = {user.name: user for user in users}
+    in_place = target.updatable("phone")
     found = []
     for entry in made.users:
         user = by_name.get(entry.name)
@@ -287,7 +288,6 @@ def sent_stand_ins(made: Plan, users: list[ResolvedUser], target: Target) -> lis
         kinds = {p.mac: p.kind for p in entry.phones}
         changed = {c.field for c in entry.changes if c.secret}
         changed |= {c.field for p in entry.phones for c in p.changes if c.secret}
-        in_place = target.updatable("phone")
         for path in sorted(user.stand_ins, key=str):
             if entry.kind in ("create", "replace"):
                 sent = True
